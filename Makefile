@@ -1,0 +1,54 @@
+# roomcast — see README.md. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+GO ?= go
+BIN := bin/roomcast
+ROOMCAST_CACHE ?= $(HOME)/.cache/roomcast
+export ROOMCAST_CACHE
+
+# Every recipe that compiles cgo or runs ffmpeg/ffprobe starts with $(ENV): it
+# finds (or builds, once, into the cache) FFmpeg 7 and points pkg-config, the
+# linker and PATH at it.
+ENV = set -e; FF=$$(scripts/ffmpeg.sh prefix); \
+	if [ "$$FF" != system ]; then \
+	  export PKG_CONFIG_PATH="$$FF/lib/pkgconfig" PATH="$$FF/bin:$$PATH" CGO_LDFLAGS="-Wl,-rpath,$$FF/lib"; \
+	fi;
+
+.PHONY: help build demo test test-short peers bench lint fuzz clean ffmpeg
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+ffmpeg: ## find or build FFmpeg 7.1 (cached in ~/.cache/roomcast)
+	@scripts/ffmpeg.sh prefix
+
+build: ## build bin/roomcast
+	@$(ENV) $(GO) build -o $(BIN) ./cmd/roomcast
+
+demo: build ## record the embedded synthetic room to demo.mp4 (no network)
+	@$(ENV) ./$(BIN) demo --duration 10s --output demo.mp4
+	@echo "wrote demo.mp4"
+
+peers: ## install the real peers the tests run against (root, apt/npm/go)
+	@scripts/peers.sh
+
+test: build peers ## install test peers, then run every test with -race
+	@$(ENV) . scripts/peers.env; $(GO) vet ./... && $(GO) test -race -count=1 -timeout 60m ./...
+
+test-short: ## unit tests only (no servers, no browser)
+	@$(ENV) $(GO) test -short -count=1 ./...
+
+bench: build peers ## CPU figures: roomcast vs ffmpeg on the same inputs, Go benchmarks
+	@$(ENV) . scripts/peers.env; scripts/bench.sh
+
+fuzz: ## run each fuzz target for 30 s
+	@$(ENV) for t in $$(grep -rl '^func Fuzz' --include='*_test.go' . | xargs -n1 dirname | sort -u); do \
+	  for f in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$t/*_test.go | cut -c6-); do \
+	    $(GO) test -run=^$$ -fuzz=^$$f$$ -fuzztime=30s $$t || exit 1; done; done
+
+lint: ## gofmt and go vet
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	@$(ENV) $(GO) vet ./...
+
+clean: ## remove build outputs (not the FFmpeg cache)
+	rm -rf bin demo.mp4
