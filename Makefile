@@ -33,13 +33,13 @@ peers: ## install the real peers the tests run against (root, apt/npm/go)
 	@scripts/peers.sh
 
 test: build peers ## install test peers, then run every test with -race
-	@$(ENV) . scripts/peers.env; $(GO) vet ./... && $(GO) test -race -count=1 -timeout 60m ./...
+	@$(ENV) $(GO) vet ./... && $(GO) test -race -count=1 -timeout 60m ./...
 
 test-short: ## unit tests only (no servers, no browser)
 	@$(ENV) $(GO) test -short -count=1 ./...
 
 bench: build peers ## CPU figures: roomcast vs ffmpeg on the same inputs, Go benchmarks
-	@$(ENV) . scripts/peers.env; scripts/bench.sh
+	@$(ENV) scripts/bench.sh
 
 fuzz: ## run each fuzz target for 30 s
 	@$(ENV) for t in $$(grep -rl '^func Fuzz' --include='*_test.go' . | xargs -n1 dirname | sort -u); do \
