@@ -129,7 +129,8 @@ func activeID(p Params) string {
 }
 
 // GridDims returns the rows and columns that show n tiles of 16:9 content
-// largest on a w×h canvas; among equal sizes it prefers fewer empty cells.
+// largest on a w×h canvas; among equal sizes it prefers fewer empty cells,
+// then more columns (two people sit side by side, not stacked).
 func GridDims(n, w, h int) (rows, cols int) {
 	if n <= 0 {
 		return 0, 0
@@ -143,7 +144,7 @@ func GridDims(n, w, h int) (rows, cols int) {
 		area := cw * cw * 9 / 16
 		empty := r*c - n
 		score := area - float64(empty) // area dominates; empties break ties
-		if score > best+1e-6 {
+		if score >= best-1e-6 {
 			best, rows, cols = score, r, c
 		}
 	}

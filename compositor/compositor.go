@@ -1,0 +1,435 @@
+// Package compositor turns many irregular inputs into one steady output: it
+// emits a canvas picture every 1/FPS and a block of mixed audio every
+// AudioBlock samples, from one media clock, whatever the inputs do. Inputs
+// push decoded pictures and sound from their own goroutines with their own
+// timestamps; a late or silent input is held, then replaced by a placeholder,
+// never waited for (live mode). In offline mode the same engine runs on a
+// virtual clock as fast as the inputs allow.
+//
+// It is pure Go: scaling is delegated to an injected Scaler (av's swscale in
+// production), so layout, timing and mixing test without cgo.
+package compositor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/roomcast/roomcast/layout"
+	"github.com/roomcast/roomcast/media"
+)
+
+// ErrNoInputs is returned by an offline run that was given nothing to compose.
+var ErrNoInputs = errors.New("compositor: no inputs")
+
+// Scaler resizes a picture. Scale fills all of dst from all of src (src may
+// be a sub-image view). It is only called from the compositor's goroutine.
+type Scaler interface {
+	Scale(dst, src *media.Image) error
+}
+
+// Sink receives the composed output, always from the compositor's goroutine,
+// in time order. The picture is only valid during the call. An error stops
+// the compositor and is returned by Wait.
+type Sink interface {
+	WriteVideo(img *media.Image, pts time.Duration) error
+	WriteAudio(a media.Audio, pts time.Duration) error
+}
+
+// Config configures a Compositor. Zero values take the documented defaults.
+type Config struct {
+	// Width and Height of the canvas. They default to 1280x720.
+	Width, Height int
+	// FPS is the output frame rate. It defaults to 30.
+	FPS int
+	// Layout defaults to grid.
+	Layout layout.Kind
+	// AutoScreenshare switches to the screenshare layout while a screen
+	// source is visible. It defaults to false; the live recorder sets it.
+	AutoScreenshare bool
+	// Fit defaults to letterbox.
+	Fit layout.Fit
+	// Gap between tiles in pixels. It defaults to 0.
+	Gap int
+	// Background colour of the canvas. It defaults to a dark grey.
+	Background *media.YUV
+	// BackgroundImage, when set, is scaled to the canvas and shown behind the tiles.
+	BackgroundImage *media.Image
+	// NoLabels hides the name labels on tiles.
+	NoLabels bool
+	// StallTimeout is how long a tile holds an input's last picture before it
+	// shows the placeholder. It defaults to 2 s.
+	StallTimeout time.Duration
+	// Offline runs on a virtual clock: output is produced as fast as every
+	// input has delivered data up to the output time.
+	Offline bool
+	// Latency is the live playout delay: a picture stamped t is shown at
+	// start+t+Latency, so inputs that arrive a little late still make their
+	// frame. It defaults to 200 ms. Unused offline.
+	Latency time.Duration
+	// Duration stops the output after this much media time. Zero means until
+	// Close (live) or until every input has ended (offline).
+	Duration time.Duration
+	// AudioBlock is the number of sample frames per audio block. It defaults
+	// to 1024, one AAC frame.
+	AudioBlock int
+	// ExternalSpeaker disables the built-in loudness-based active speaker
+	// detection; SetActiveSpeaker then decides (LiveKit sends its own).
+	ExternalSpeaker bool
+	// Scaler is required.
+	Scaler Scaler
+	// Log defaults to a disabled logger.
+	Log zerolog.Logger
+	// now and sleep are the clock; tests inject them.
+	now   func() time.Time
+	sleep func(ctx context.Context, d time.Duration)
+}
+
+// Defaults.
+const (
+	DefaultWidth        = 1280
+	DefaultHeight       = 720
+	DefaultFPS          = 30
+	DefaultStallTimeout = 2 * time.Second
+	DefaultLatency      = 200 * time.Millisecond
+	DefaultAudioBlock   = 1024
+)
+
+// offlineMargin: an offline input counts as caught up to t once it has
+// delivered data past t+offlineMargin (or ended); it covers decoder reorder
+// delay and imperfect interleaving in files.
+const offlineMargin = 500 * time.Millisecond
+
+// offlineAhead: an offline input's Push blocks while its data is this far
+// ahead of the output clock, bounding memory.
+const offlineAhead = 2 * time.Second
+
+func (c *Config) setDefaults() error {
+	if c.Width == 0 && c.Height == 0 {
+		c.Width, c.Height = DefaultWidth, DefaultHeight
+	}
+	if c.Width < 16 || c.Height < 16 || c.Width > 7680 || c.Height > 4320 {
+		return fmt.Errorf("compositor: canvas %dx%d out of range (16x16 to 7680x4320)", c.Width, c.Height)
+	}
+	c.Width, c.Height = c.Width&^1, c.Height&^1
+	if c.FPS == 0 {
+		c.FPS = DefaultFPS
+	}
+	if c.FPS < 1 || c.FPS > 120 {
+		return fmt.Errorf("compositor: frame rate %d out of range (1 to 120)", c.FPS)
+	}
+	if c.Layout == "" {
+		c.Layout = layout.Grid
+	}
+	if c.StallTimeout == 0 {
+		c.StallTimeout = DefaultStallTimeout
+	}
+	if c.Latency == 0 {
+		c.Latency = DefaultLatency
+	}
+	if c.AudioBlock == 0 {
+		c.AudioBlock = DefaultAudioBlock
+	}
+	if c.Background == nil {
+		bg := media.RGB(0x20, 0x22, 0x28)
+		c.Background = &bg
+	}
+	if c.Scaler == nil {
+		return errors.New("compositor: no scaler")
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	if c.sleep == nil {
+		c.sleep = func(ctx context.Context, d time.Duration) {
+			t := time.NewTimer(d)
+			defer t.Stop()
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			}
+		}
+	}
+	return nil
+}
+
+// Stats are counters for logs and tests.
+type Stats struct {
+	VideoFrames  int64
+	AudioBlocks  int64
+	DroppedVideo int64 // pictures inputs pushed that were never shown
+	DroppedAudio int64 // sample frames that arrived too late or overflowed
+	Layouts      int64 // layout changes
+}
+
+// Compositor is the clock-driven engine. Create it with New, add inputs, then
+// Start; Close stops it and waits.
+type Compositor struct {
+	cfg  Config
+	sink Sink
+	log  zerolog.Logger
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error
+
+	mu       sync.Mutex
+	inputs   []*Input // join order
+	active   string   // external active speaker
+	kind     layout.Kind
+	clock    time.Duration // output media time, for offline back-pressure
+	advance  chan struct{} // closed and replaced whenever clock moves
+	wake     chan struct{} // inputs poke the offline loop when data arrives
+	started  bool
+	closed   bool
+	seq      int
+	stats    Stats
+	autoSpk  speakerDetector
+	renderer *renderer
+	mixer    *mixer
+}
+
+// New checks cfg and builds a compositor that writes to sink.
+func New(cfg Config, sink Sink) (*Compositor, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &Compositor{
+		cfg: cfg, sink: sink, log: cfg.Log.With().Str("component", "compositor").Logger(),
+		ctx: ctx, cancel: cancel, done: make(chan struct{}),
+		kind: cfg.Layout, advance: make(chan struct{}), wake: make(chan struct{}, 1),
+	}
+	r, err := newRenderer(&c.cfg)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	c.renderer = r
+	c.mixer = newMixer(cfg.AudioBlock)
+	return c, nil
+}
+
+// Config returns the effective configuration (defaults applied).
+func (c *Compositor) Config() Config { return c.cfg }
+
+// InputOptions describe an input when it is added.
+type InputOptions struct {
+	// Screen marks a screen share (it gets the large tile in the screenshare layout).
+	Screen bool
+	// Start is the media time from which an offline input is on stage;
+	// before it the input has no tile. Live inputs are on stage at once.
+	Start time.Duration
+	// NoVideo: the input only ever has sound; it shows its placeholder.
+	NoVideo bool
+}
+
+// AddInput adds a participant (or a screen share). The ID must be unique;
+// the name labels the tile. Safe from any goroutine, before or after Start.
+func (c *Compositor) AddInput(id, name string, opt InputOptions) *Input {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.seq++
+	in := &Input{c: c, id: id, name: name, opt: opt, order: c.seq, added: c.cfg.now()}
+	c.inputs = append(c.inputs, in)
+	c.log.Info().Str("input", id).Str("name", name).Bool("screen", opt.Screen).Msg("input added")
+	return in
+}
+
+// SetActiveSpeaker names the active speaker (an input ID) for the speaker and
+// single layouts. With ExternalSpeaker unset, the loudness detector may
+// change it again.
+func (c *Compositor) SetActiveSpeaker(id string) {
+	c.mu.Lock()
+	c.active = id
+	c.mu.Unlock()
+}
+
+// SetLayout changes the layout from the next frame on.
+func (c *Compositor) SetLayout(k layout.Kind) {
+	c.mu.Lock()
+	c.kind = k
+	c.mu.Unlock()
+}
+
+// Stats returns a snapshot of the counters.
+func (c *Compositor) Stats() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stats
+}
+
+// Start begins producing output.
+func (c *Compositor) Start() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.started || c.closed {
+		return
+	}
+	c.started = true
+	go c.run()
+}
+
+// Close stops the output and waits for the loop to end. It is idempotent and
+// returns the error that ended the run, if any.
+func (c *Compositor) Close() error {
+	c.mu.Lock()
+	started := c.started
+	c.closed = true
+	c.mu.Unlock()
+	c.cancel()
+	if !started {
+		return nil
+	}
+	<-c.done
+	return c.err
+}
+
+// Done is closed when the output has ended (Duration reached, every offline
+// input ended, a sink error, or Close).
+func (c *Compositor) Done() <-chan struct{} { return c.done }
+
+// Wait blocks until the run ends and returns its error.
+func (c *Compositor) Wait() error {
+	<-c.done
+	return c.err
+}
+
+// Elapsed is the media time produced so far.
+func (c *Compositor) Elapsed() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.clock
+}
+
+func (c *Compositor) poke() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run is the media clock: it interleaves video frames and audio blocks in
+// time order.
+func (c *Compositor) run() {
+	defer close(c.done)
+	defer c.cancel()
+	var (
+		frame, block int64
+		start        = c.cfg.now()
+		fps          = int64(c.cfg.FPS)
+		blk          = int64(c.cfg.AudioBlock)
+	)
+	c.log.Info().Int("width", c.cfg.Width).Int("height", c.cfg.Height).Int("fps", c.cfg.FPS).
+		Bool("offline", c.cfg.Offline).Str("layout", string(c.kind)).Msg("compositor started")
+	for {
+		tv := time.Duration(frame * int64(time.Second) / fps)
+		ta := time.Duration(block * blk * int64(time.Second) / media.SampleRate)
+		t := min(tv, ta)
+		if c.cfg.Duration > 0 && t >= c.cfg.Duration {
+			break
+		}
+		if c.cfg.Offline {
+			ok, end := c.waitReady(t + time.Duration(blk*int64(time.Second)/media.SampleRate))
+			if !ok {
+				c.setErr(c.ctx.Err())
+				break
+			}
+			if end >= 0 && t >= end && c.cfg.Duration == 0 {
+				break
+			}
+		} else {
+			if d := start.Add(t + c.cfg.Latency).Sub(c.cfg.now()); d > 0 {
+				c.cfg.sleep(c.ctx, d)
+			}
+			if c.ctx.Err() != nil {
+				break
+			}
+		}
+		var err error
+		if tv <= ta {
+			err = c.renderVideo(tv)
+			frame++
+		} else {
+			err = c.mixAudio(ta)
+			block++
+		}
+		if err != nil {
+			c.setErr(err)
+			break
+		}
+		c.setClock(t)
+	}
+	st := c.Stats()
+	c.log.Info().Int64("frames", st.VideoFrames).Int64("audio_blocks", st.AudioBlocks).
+		Int64("dropped_video", st.DroppedVideo).Int64("dropped_audio_samples", st.DroppedAudio).
+		Msg("compositor stopped")
+}
+
+func (c *Compositor) setErr(err error) {
+	if err != nil && !errors.Is(err, context.Canceled) && c.err == nil {
+		c.err = err
+	}
+}
+
+func (c *Compositor) setClock(t time.Duration) {
+	c.mu.Lock()
+	c.clock = t
+	close(c.advance)
+	c.advance = make(chan struct{})
+	c.mu.Unlock()
+}
+
+// waitReady blocks until every input has data up to t (offline mode). It
+// returns the end of all media when every input has ended (else -1), and
+// false when closed.
+func (c *Compositor) waitReady(t time.Duration) (bool, time.Duration) {
+	for {
+		c.mu.Lock()
+		inputs := append([]*Input(nil), c.inputs...)
+		c.mu.Unlock()
+		if len(inputs) == 0 {
+			c.setErr(ErrNoInputs)
+			return false, 0
+		}
+		ready, end := true, time.Duration(0)
+		for _, in := range inputs {
+			r, e := in.readyFor(t)
+			if !r {
+				ready = false
+			}
+			if e < 0 {
+				end = -1
+			} else if end >= 0 {
+				end = max(end, e)
+			}
+		}
+		if ready {
+			return true, end
+		}
+		select {
+		case <-c.ctx.Done():
+			return false, 0
+		case <-c.wake:
+		}
+	}
+}
+
+// stage returns the inputs that have a tile at t, in join order.
+func (c *Compositor) stage(t time.Duration) []*Input {
+	c.mu.Lock()
+	all := append([]*Input(nil), c.inputs...)
+	c.mu.Unlock()
+	out := all[:0]
+	for _, in := range all {
+		if in.onStage(t) {
+			out = append(out, in)
+		}
+	}
+	return out
+}

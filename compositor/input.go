@@ -1,0 +1,329 @@
+package compositor
+
+import (
+	"sync"
+	"time"
+
+	"github.com/roomcast/roomcast/media"
+)
+
+// Live queue bounds: beyond them the oldest data is dropped (and counted), so
+// a pusher never blocks in live mode.
+const (
+	liveVideoQueue = 15                     // pictures
+	liveAudioQueue = 2 * media.SampleRate   // sample frames (2 s)
+	audioSnap      = media.SampleRate / 50 // 20 ms: closer than this to contiguous is contiguous
+)
+
+type vframe struct {
+	img *media.Image
+	pts time.Duration
+}
+
+type achunk struct {
+	idx int64 // first sample frame on the media clock
+	a   media.Audio
+}
+
+// Input is one participant's (or one screen share's) pictures and sound.
+// Its methods are safe from any goroutine.
+type Input struct {
+	c     *Compositor
+	id    string
+	opt   InputOptions
+	order int
+	added time.Time
+
+	mu       sync.Mutex
+	name     string
+	video    []vframe
+	audio    []achunk
+	queued   int   // sample frames in audio
+	nextIdx  int64 // where the next contiguous audio chunk starts
+	haveIdx  bool
+	videoWM  time.Duration // end of the latest data pushed
+	audioWM  time.Duration
+	pushed   bool
+	eos      bool
+	muted    bool
+	removed  bool
+	lastPush time.Time // wall clock of the latest picture (live stall detection)
+
+	// Owned by the compositor goroutine.
+	cur      *media.Image
+	curPTS   time.Duration
+	curSeq   int64
+	curWall  time.Time
+	scaled   *media.Image
+	scaledOf scaleKey
+}
+
+// ID returns the input's ID.
+func (in *Input) ID() string { return in.id }
+
+// Name returns the display name.
+func (in *Input) Name() string {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.name
+}
+
+// SetName changes the label from the next frame on.
+func (in *Input) SetName(name string) {
+	in.mu.Lock()
+	in.name = name
+	in.mu.Unlock()
+}
+
+// SetVideoMuted shows the placeholder (muted) or the pictures again.
+func (in *Input) SetVideoMuted(m bool) {
+	in.mu.Lock()
+	in.muted = m
+	in.mu.Unlock()
+}
+
+// PushVideo hands a picture stamped pts (media clock) to the compositor,
+// which takes ownership of img. Live: never blocks; returns false when the
+// queue overflowed and an older picture was dropped. Offline: blocks while
+// the input is far ahead of the output.
+func (in *Input) PushVideo(img *media.Image, pts time.Duration) bool {
+	if img == nil || img.Width < 2 || img.Height < 2 {
+		return false
+	}
+	if in.c.cfg.Offline && !in.throttle(pts) {
+		return false
+	}
+	in.mu.Lock()
+	ok := true
+	if in.removed {
+		in.mu.Unlock()
+		return false
+	}
+	in.video = append(in.video, vframe{img, pts})
+	// Keep time order; inputs are usually in order already.
+	for i := len(in.video) - 1; i > 0 && in.video[i].pts < in.video[i-1].pts; i-- {
+		in.video[i], in.video[i-1] = in.video[i-1], in.video[i]
+	}
+	if !in.c.cfg.Offline && len(in.video) > liveVideoQueue {
+		in.video = in.video[1:]
+		ok = false
+		in.c.count(func(s *Stats) { s.DroppedVideo++ })
+	}
+	in.videoWM = max(in.videoWM, pts)
+	in.pushed = true
+	in.lastPush = in.c.cfg.now()
+	in.mu.Unlock()
+	in.c.poke()
+	return ok
+}
+
+// PushAudio hands sound starting at pts (media clock) to the compositor,
+// which takes ownership of a. Chunks within 20 ms of the previous chunk's end
+// are treated as contiguous, so timestamp jitter does not click.
+func (in *Input) PushAudio(a media.Audio, pts time.Duration) bool {
+	n := a.Frames()
+	if n == 0 {
+		return true
+	}
+	if in.c.cfg.Offline && !in.throttle(pts) {
+		return false
+	}
+	idx := int64(pts) * media.SampleRate / int64(time.Second)
+	in.mu.Lock()
+	defer in.c.poke()
+	defer in.mu.Unlock()
+	if in.removed {
+		return false
+	}
+	if in.haveIdx && idx != in.nextIdx && abs64(idx-in.nextIdx) < audioSnap {
+		idx = in.nextIdx
+	}
+	in.haveIdx, in.nextIdx = true, idx+int64(n)
+	in.audio = append(in.audio, achunk{idx, a[:n*media.Channels]})
+	in.queued += n
+	ok := true
+	for !in.c.cfg.Offline && in.queued > liveAudioQueue && len(in.audio) > 1 {
+		d := in.audio[0].a.Frames()
+		in.audio = in.audio[1:]
+		in.queued -= d
+		ok = false
+		in.c.count(func(s *Stats) { s.DroppedAudio += int64(d) })
+	}
+	in.audioWM = max(in.audioWM, time.Duration(in.nextIdx*int64(time.Second)/media.SampleRate))
+	in.pushed = true
+	return ok
+}
+
+// EndOfStream says no more data will come (offline inputs; a live input
+// leaving uses Remove). The tile stays until its data has been shown.
+func (in *Input) EndOfStream() {
+	in.mu.Lock()
+	in.eos = true
+	in.mu.Unlock()
+	in.c.poke()
+}
+
+// Remove takes the input off the stage from the next frame on.
+func (in *Input) Remove() {
+	in.mu.Lock()
+	in.removed = true
+	in.eos = true
+	in.video, in.audio, in.queued = nil, nil, 0
+	in.mu.Unlock()
+	c := in.c
+	c.mu.Lock()
+	for i, x := range c.inputs {
+		if x == in {
+			c.inputs = append(c.inputs[:i:i], c.inputs[i+1:]...)
+			break
+		}
+	}
+	c.mu.Unlock()
+	c.log.Info().Str("input", in.id).Msg("input removed")
+	c.poke()
+}
+
+// throttle blocks an offline pusher while pts is far ahead of the output.
+func (in *Input) throttle(pts time.Duration) bool {
+	c := in.c
+	for {
+		c.mu.Lock()
+		ahead := pts - c.clock
+		ch := c.advance
+		c.mu.Unlock()
+		if ahead <= offlineAhead {
+			return true
+		}
+		select {
+		case <-c.ctx.Done():
+			return false
+		case <-ch:
+		}
+	}
+}
+
+// readyFor reports whether this offline input has delivered everything up to
+// t, and the end of its media once it has ended (-1 before).
+func (in *Input) readyFor(t time.Duration) (bool, time.Duration) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.eos {
+		return true, max(in.videoWM+time.Second/time.Duration(in.c.cfg.FPS), in.audioWM, in.opt.Start)
+	}
+	if max(in.videoWM, in.audioWM) >= t+offlineMargin {
+		return true, -1
+	}
+	if !in.pushed && t+offlineMargin < in.opt.Start {
+		return true, -1
+	}
+	return false, -1
+}
+
+// onStage reports whether the input has a tile at t.
+func (in *Input) onStage(t time.Duration) bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.removed {
+		return false
+	}
+	if !in.c.cfg.Offline {
+		return true
+	}
+	if t < in.opt.Start {
+		return false
+	}
+	if in.eos && len(in.video) == 0 && len(in.audio) == 0 {
+		end := max(in.videoWM+time.Second/time.Duration(in.c.cfg.FPS), in.audioWM)
+		return t < end
+	}
+	return true
+}
+
+// takeVideo advances the input to the newest picture stamped at or before t.
+func (in *Input) takeVideo(t time.Duration) {
+	in.mu.Lock()
+	n := 0
+	for n < len(in.video) && in.video[n].pts <= t {
+		n++
+	}
+	if n == 0 && !in.c.cfg.Offline && len(in.video) == liveVideoQueue {
+		// A live input whose clock runs ahead of ours: show its oldest
+		// picture rather than nothing.
+		n = 1
+	}
+	var f vframe
+	if n > 0 {
+		f = in.video[n-1]
+		if n > 1 {
+			in.c.count(func(s *Stats) { s.DroppedVideo += int64(n - 1) })
+		}
+		clear(in.video[:n])
+		in.video = in.video[n:]
+	}
+	wall := in.lastPush
+	in.mu.Unlock()
+	if f.img != nil {
+		in.cur, in.curPTS, in.curWall = f.img, f.pts, wall
+		in.curSeq++
+	}
+}
+
+// stalled reports whether the tile should show the placeholder at t.
+func (in *Input) stalled(t time.Duration) bool {
+	in.mu.Lock()
+	muted := in.muted
+	in.mu.Unlock()
+	if muted || in.opt.NoVideo || in.cur == nil {
+		return true
+	}
+	if in.c.cfg.Offline {
+		return t-in.curPTS > in.c.cfg.StallTimeout
+	}
+	return in.c.cfg.now().Sub(in.curWall) > in.c.cfg.StallTimeout
+}
+
+// takeAudio copies the input's sound for sample frames [idx, idx+n) into
+// dst (interleaved, pre-zeroed by the caller when absent) and reports
+// whether any sample was present. Older data is discarded.
+func (in *Input) takeAudio(idx int64, n int, dst []float32) bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	end := idx + int64(n)
+	got := false
+	for len(in.audio) > 0 {
+		ch := &in.audio[0]
+		cn := int64(ch.a.Frames())
+		if ch.idx+cn <= idx { // entirely in the past
+			in.c.count(func(s *Stats) { s.DroppedAudio += cn })
+			in.queued -= int(cn)
+			in.audio = in.audio[1:]
+			continue
+		}
+		if ch.idx >= end {
+			break
+		}
+		lo, hi := max(ch.idx, idx), min(ch.idx+cn, end)
+		copy(dst[(lo-idx)*media.Channels:(hi-idx)*media.Channels], ch.a[(lo-ch.idx)*media.Channels:(hi-ch.idx)*media.Channels])
+		got = true
+		if hi == ch.idx+cn {
+			in.queued -= int(cn)
+			in.audio = in.audio[1:]
+			continue
+		}
+		break
+	}
+	return got
+}
+
+func (c *Compositor) count(f func(*Stats)) {
+	c.mu.Lock()
+	f(&c.stats)
+	c.mu.Unlock()
+}
+
+func abs64(x int64) int64 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}

@@ -1,0 +1,147 @@
+package compositor
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/roomcast/roomcast/layout"
+	"github.com/roomcast/roomcast/media"
+)
+
+// Colours of the parts the compositor draws itself.
+var (
+	tileColour        = media.RGB(0, 0, 0)          // letterbox bars
+	placeholderColour = media.RGB(0x3a, 0x3f, 0x4b) // no picture: muted, stalled, not yet started
+)
+
+type scaleKey struct {
+	seq      int64
+	src      layout.Rect
+	w, h     int
+	placeOff bool
+}
+
+// renderer owns the canvas and everything drawn on it.
+type renderer struct {
+	cfg    *Config
+	canvas *media.Image
+	bg     *media.Image // pre-rendered background
+	text   *textCache
+	tiles  []layout.Tile
+	sig    string // what the current tiles were computed from
+}
+
+func newRenderer(cfg *Config) (*renderer, error) {
+	r := &renderer{cfg: cfg, canvas: media.NewImage(cfg.Width, cfg.Height), text: newTextCache()}
+	r.bg = media.NewImage(cfg.Width, cfg.Height)
+	r.bg.Fill(*cfg.Background)
+	if bi := cfg.BackgroundImage; bi != nil {
+		if bi.Width == cfg.Width && bi.Height == cfg.Height {
+			r.bg.CopyFrom(bi)
+		} else if err := cfg.Scaler.Scale(r.bg, bi); err != nil {
+			return nil, fmt.Errorf("compositor: background image: %w", err)
+		}
+	}
+	return r, nil
+}
+
+// renderVideo draws and emits the frame at t.
+func (c *Compositor) renderVideo(t time.Duration) error {
+	r := c.renderer
+	inputs := c.stage(t)
+	for _, in := range inputs {
+		in.takeVideo(t)
+	}
+	c.updateLayout(inputs)
+	r.canvas.CopyFrom(r.bg)
+	byID := make(map[string]*Input, len(inputs))
+	for _, in := range inputs {
+		byID[in.id] = in
+	}
+	for _, tile := range r.tiles {
+		in := byID[tile.ID]
+		if in == nil {
+			continue
+		}
+		if err := c.drawTile(in, tile, t); err != nil {
+			return err
+		}
+	}
+	if err := c.sink.WriteVideo(r.canvas, t); err != nil {
+		return err
+	}
+	c.count(func(s *Stats) { s.VideoFrames++ })
+	return nil
+}
+
+// updateLayout recomputes the tiles when who is on stage, who speaks or the
+// layout changed; the new tiles are used for this very frame.
+func (c *Compositor) updateLayout(inputs []*Input) {
+	c.mu.Lock()
+	kind, active := c.kind, c.active
+	c.mu.Unlock()
+	if !c.cfg.ExternalSpeaker && c.autoSpk.current != "" {
+		active = c.autoSpk.current
+	}
+	srcs := make([]layout.Source, 0, len(inputs))
+	sig := make([]byte, 0, 64)
+	screen := false
+	for _, in := range inputs {
+		srcs = append(srcs, layout.Source{ID: in.id, Screen: in.opt.Screen})
+		screen = screen || in.opt.Screen
+		sig = fmt.Appendf(sig, "%s/%t|", in.id, in.opt.Screen)
+	}
+	if c.cfg.AutoScreenshare && screen {
+		kind = layout.Screenshare
+	}
+	sig = fmt.Appendf(sig, "%s|%s", kind, active)
+	r := c.renderer
+	if string(sig) == r.sig {
+		return
+	}
+	r.sig = string(sig)
+	r.tiles = layout.Compute(layout.Params{Kind: kind, Width: c.cfg.Width, Height: c.cfg.Height, Sources: srcs, Active: active, Gap: c.cfg.Gap})
+	c.count(func(s *Stats) { s.Layouts++ })
+	ids := make([]string, len(r.tiles))
+	for i, tl := range r.tiles {
+		ids[i] = tl.ID
+	}
+	c.log.Debug().Str("layout", string(kind)).Str("active", active).Strs("tiles", ids).Msg("layout")
+}
+
+// drawTile paints one input into its tile: its latest picture fitted to the
+// tile, or the placeholder, then the name label.
+func (c *Compositor) drawTile(in *Input, tile layout.Tile, t time.Duration) error {
+	r := c.renderer
+	rect := tile.Rect
+	name := in.Name()
+	if in.stalled(t) {
+		r.canvas.FillRect(rect.X, rect.Y, rect.W, rect.H, placeholderColour)
+		r.text.drawCentered(r.canvas, rect, name)
+		return nil
+	}
+	img := in.cur
+	src, dst := layout.Place(img.Width, img.Height, rect, c.cfg.Fit)
+	if dst != rect {
+		r.canvas.FillRect(rect.X, rect.Y, rect.W, rect.H, tileColour)
+	}
+	if src.W == dst.W && src.H == dst.H {
+		media.Blit(r.canvas, dst.X, dst.Y, img, src.X, src.Y, src.W, src.H)
+	} else {
+		key := scaleKey{seq: in.curSeq, src: src, w: dst.W, h: dst.H}
+		if in.scaled == nil || in.scaledOf != key {
+			if in.scaled == nil || in.scaled.Width != dst.W || in.scaled.Height != dst.H {
+				in.scaled = media.NewImage(dst.W, dst.H)
+			}
+			if err := c.cfg.Scaler.Scale(in.scaled, img.Sub(src.X, src.Y, src.W, src.H)); err != nil {
+				return fmt.Errorf("compositor: scale %s: %w", in.id, err)
+			}
+			in.scaledOf = key
+		}
+		media.Blit(r.canvas, dst.X, dst.Y, in.scaled, 0, 0, dst.W, dst.H)
+	}
+	if !c.cfg.NoLabels {
+		r.text.drawLabel(r.canvas, rect, name)
+	}
+	return nil
+}
