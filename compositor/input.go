@@ -10,8 +10,8 @@ import (
 // Live queue bounds: beyond them the oldest data is dropped (and counted), so
 // a pusher never blocks in live mode.
 const (
-	liveVideoQueue = 15                     // pictures
-	liveAudioQueue = 2 * media.SampleRate   // sample frames (2 s)
+	liveVideoQueue = 15                    // pictures
+	liveAudioQueue = 2 * media.SampleRate  // sample frames (2 s)
 	audioSnap      = media.SampleRate / 50 // 20 ms: closer than this to contiguous is contiguous
 )
 

@@ -28,44 +28,31 @@ func ParseFit(s string) (Fit, error) {
 // to use (src, in source pixels) and where it lands (dst, in canvas pixels).
 // Both are even-aligned and non-empty for non-empty inputs.
 func Place(srcW, srcH int, tile Rect, fit Fit) (src, dst Rect) {
+	srcW, srcH = srcW&^1, srcH&^1
 	if srcW <= 0 || srcH <= 0 || tile.Empty() {
 		return Rect{}, Rect{}
 	}
 	src = Rect{0, 0, srcW, srcH}
 	dst = tile
+	// Sizes are rounded to even first, then centred on an even offset, so
+	// alignment never shrinks the picture by more than one pixel pair.
 	if fit == Crop {
 		// Keep the tile's aspect; cut the source.
 		if srcW*tile.H > tile.W*srcH { // source wider than tile
-			w := srcH * tile.W / tile.H
-			src = Rect{(srcW - w) / 2, 0, w, srcH}
+			w := max(srcH*tile.W/tile.H&^1, 2)
+			src = Rect{(srcW - w) / 2 &^ 1, 0, w, srcH}
 		} else {
-			h := srcW * tile.H / tile.W
-			src = Rect{0, (srcH - h) / 2, srcW, h}
+			h := max(srcW*tile.H/tile.W&^1, 2)
+			src = Rect{0, (srcH - h) / 2 &^ 1, srcW, h}
 		}
 	} else {
 		if srcW*tile.H > tile.W*srcH { // bars top and bottom
-			h := tile.W * srcH / srcW
-			dst = Rect{tile.X, tile.Y + (tile.H-h)/2, tile.W, h}
+			h := max(tile.W*srcH/srcW&^1, 2)
+			dst = Rect{tile.X, tile.Y + (tile.H-h)/2&^1, tile.W, h}
 		} else {
-			w := tile.H * srcW / srcH
-			dst = Rect{tile.X + (tile.W-w)/2, tile.Y, w, tile.H}
+			w := max(tile.H*srcW/srcH&^1, 2)
+			dst = Rect{tile.X + (tile.W-w)/2&^1, tile.Y, w, tile.H}
 		}
 	}
-	src, dst = evenIn(src), evenIn(dst)
-	if src.Empty() {
-		src = Rect{0, 0, srcW &^ 1, srcH &^ 1}
-	}
 	return src, dst
-}
-
-// evenIn aligns r to even coordinates, staying inside it, but never below 2×2.
-func evenIn(r Rect) Rect {
-	e := even(r)
-	if e.W < 2 {
-		e.W = 2
-	}
-	if e.H < 2 {
-		e.H = 2
-	}
-	return e
 }
