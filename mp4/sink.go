@@ -1,0 +1,124 @@
+package mp4
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"syscall"
+
+	"github.com/asticode/go-astiav"
+)
+
+// file is what the sink needs from an *os.File; tests substitute a file that
+// runs out of space.
+type file interface {
+	io.WriterAt
+	Truncate(size int64) error
+	Sync() error
+	Close() error
+}
+
+// libavformat's extra whence values (libavformat/avio.h).
+const (
+	avseekSize  = 0x10000 // report the stream size, do not move
+	avseekForce = 0x20000 // hint only
+)
+
+// sink is the byte destination behind the muxer's custom AVIOContext.
+//
+// The muxer's bytes are collected in pending and written with one WriteAt
+// per commit (after every packet, and so after every fragment the mov muxer
+// flushes). A fragment therefore reaches the file whole or, when the write
+// fails, not at all: a failed append is truncated away, so the file always
+// ends on a box boundary and stays playable.
+type sink struct {
+	f       file
+	pending []byte // bytes produced by the muxer, to be written at pos
+	pos     int64  // file offset where pending starts
+	size    int64  // bytes on file
+	err     error  // first I/O error, classified (sticky)
+}
+
+// write is the AVIOContext write callback. It only buffers.
+func (s *sink) write(b []byte) (int, error) {
+	if s.err != nil {
+		return 0, avError(s.err)
+	}
+	s.pending = append(s.pending, b...)
+	return len(b), nil
+}
+
+// seek is the AVIOContext seek callback. It commits what is pending first,
+// so pending always starts at pos.
+func (s *sink) seek(offset int64, whence int) (int64, error) {
+	if whence&avseekSize != 0 {
+		return max(s.size, s.pos+int64(len(s.pending))), nil
+	}
+	if err := s.commit(); err != nil {
+		return 0, avError(err)
+	}
+	var p int64
+	switch whence &^ avseekForce {
+	case io.SeekStart:
+		p = offset
+	case io.SeekCurrent:
+		p = s.pos + offset
+	case io.SeekEnd:
+		p = s.size + offset
+	default:
+		return 0, astiav.Error(-int(syscall.EINVAL))
+	}
+	if p < 0 {
+		return 0, astiav.Error(-int(syscall.EINVAL))
+	}
+	s.pos = p
+	return p, nil
+}
+
+// commit writes the pending bytes. On failure of an append the file is cut
+// back to its previous size, dropping the partial fragment.
+func (s *sink) commit() error {
+	if s.err != nil {
+		return s.err
+	}
+	if len(s.pending) == 0 {
+		return nil
+	}
+	n, err := s.f.WriteAt(s.pending, s.pos)
+	if err != nil {
+		s.err = classify(err)
+		if s.pos+int64(n) > s.size && s.pos <= s.size {
+			// Truncating frees blocks, so it works on a full disk too.
+			if terr := s.f.Truncate(s.size); terr != nil {
+				s.err = errors.Join(s.err, fmt.Errorf("dropping partial fragment: %w", terr))
+			}
+		}
+		s.pending = s.pending[:0]
+		return s.err
+	}
+	s.pos += int64(n)
+	s.size = max(s.size, s.pos)
+	s.pending = s.pending[:0]
+	return nil
+}
+
+// classify maps an I/O error to ErrDiskFull or ErrWrite.
+func classify(err error) error {
+	if isNoSpace(err) {
+		return fmt.Errorf("%w: %w", ErrDiskFull, err)
+	}
+	return fmt.Errorf("%w: %w", ErrWrite, err)
+}
+
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) ||
+		errors.Is(err, astiav.Error(-int(syscall.ENOSPC))) || errors.Is(err, astiav.Error(-int(syscall.EDQUOT)))
+}
+
+// avError turns a classified error into an AVERROR code for libavformat.
+func avError(err error) error {
+	if errors.Is(err, ErrDiskFull) {
+		return astiav.Error(-int(syscall.ENOSPC))
+	}
+	return astiav.ErrEio
+}
