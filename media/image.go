@@ -27,6 +27,24 @@ func NewImage(w, h int) *Image {
 	}
 }
 
+// Sub returns a view of the w×h rectangle at (x, y) that shares m's memory:
+// writes through the view change m. The rectangle is aligned to the chroma
+// grid (x, y down to even, w, h down to even, at least 2) and clipped to m, so
+// the view keeps m's strides and may be wider in memory than it is in pixels.
+func (m *Image) Sub(x, y, w, h int) *Image {
+	x0, y0 := min(max(x, 0)&^1, m.Width-2), min(max(y, 0)&^1, m.Height-2)
+	w = max(min(w, m.Width-x0)&^1, 2)
+	h = max(min(h, m.Height-y0)&^1, 2)
+	co := (y0/2)*m.StrideC + x0/2
+	return &Image{
+		Width: w, Height: h,
+		Y:       m.Y[y0*m.StrideY+x0:],
+		U:       m.U[co:],
+		V:       m.V[co:],
+		StrideY: m.StrideY, StrideC: m.StrideC,
+	}
+}
+
 // Fill paints the whole picture one colour.
 func (m *Image) Fill(c YUV) {
 	m.FillRect(0, 0, m.Width, m.Height, c)

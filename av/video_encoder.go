@@ -1,0 +1,338 @@
+package av
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/asticode/go-astiav"
+
+	"github.com/roomcast/roomcast/media"
+)
+
+// Video encoder presets.
+const (
+	// PresetRecord favours quality for files: constant quality (CRF), capped
+	// by Bitrate when set, B-frames allowed.
+	PresetRecord = "record"
+	// PresetStream favours steady bandwidth for RTMP: Bitrate is both target
+	// and cap with a 2 s buffer, and there are no B-frames (PTS == DTS).
+	PresetStream = "stream"
+)
+
+// Defaults of VideoEncoderConfig.
+const (
+	DefaultFPS              = 30
+	DefaultX264Preset       = "veryfast"
+	DefaultKeyframeInterval = 2 * time.Second
+	DefaultCRF              = 21
+	DefaultStreamBitrate    = 2_500_000
+)
+
+// mpegTB is the encoder time base: the 90 kHz clock of MPEG and RTP keeps
+// caller timestamps exact to 11 µs without assuming a constant frame rate.
+var mpegTB = astiav.NewRational(1, 90000)
+
+// VideoEncoderConfig configures NewVideoEncoder.
+type VideoEncoderConfig struct {
+	// Width and Height of the pictures; both must be even.
+	Width, Height int
+	// FPS is the nominal frame rate, used for rate control and keyframe
+	// spacing. It defaults to DefaultFPS.
+	FPS int
+	// Preset is PresetRecord (the default) or PresetStream.
+	Preset string
+	// Bitrate in bits/s. For PresetRecord it is an optional cap (VBV
+	// maxrate, 2 s buffer) on constant quality; for PresetStream the target
+	// and cap, defaulting to DefaultStreamBitrate.
+	Bitrate int
+	// CRF is the constant-quality factor of PresetRecord; it defaults to
+	// DefaultCRF.
+	CRF int
+	// X264Preset is x264's speed preset; it defaults to DefaultX264Preset.
+	X264Preset string
+	// KeyframeInterval is the exact spacing of IDR frames (scene-cut
+	// detection is off so keyframes are regular, as HLS/RTMP ingest and
+	// fragmented MP4 want). It defaults to DefaultKeyframeInterval.
+	KeyframeInterval time.Duration
+	// Profile is the H.264 profile; it defaults to "high" for PresetRecord
+	// and "main" for PresetStream.
+	Profile string
+	// Threads is x264's thread count; 0 lets x264 choose.
+	Threads int
+}
+
+func (c *VideoEncoderConfig) defaults() error {
+	if c.Width <= 0 || c.Height <= 0 || c.Width%2 != 0 || c.Height%2 != 0 {
+		return fmt.Errorf("video encoder: size %dx%d: %w: width and height must be even and positive", c.Width, c.Height, ErrUnsupported)
+	}
+	if c.FPS <= 0 {
+		c.FPS = DefaultFPS
+	}
+	if c.Preset == "" {
+		c.Preset = PresetRecord
+	}
+	if c.Preset != PresetRecord && c.Preset != PresetStream {
+		return fmt.Errorf("video encoder: preset %q: %w (want %q or %q)", c.Preset, ErrUnsupported, PresetRecord, PresetStream)
+	}
+	if c.Preset == PresetStream && c.Bitrate <= 0 {
+		c.Bitrate = DefaultStreamBitrate
+	}
+	if c.CRF <= 0 {
+		c.CRF = DefaultCRF
+	}
+	if c.X264Preset == "" {
+		c.X264Preset = DefaultX264Preset
+	}
+	if c.KeyframeInterval <= 0 {
+		c.KeyframeInterval = DefaultKeyframeInterval
+	}
+	if c.Profile == "" {
+		c.Profile = "high"
+		if c.Preset == PresetStream {
+			c.Profile = "main"
+		}
+	}
+	return nil
+}
+
+// GOP is the keyframe spacing in frames.
+func (c VideoEncoderConfig) GOP() int {
+	return max(1, int((c.KeyframeInterval*time.Duration(c.FPS)+time.Second/2)/time.Second))
+}
+
+// VideoEncoder encodes yuv420p pictures to H.264 with libx264. Encode, Flush
+// and Close must be called from one goroutine; ForceKeyframe from any.
+type VideoEncoder struct {
+	cfg      VideoEncoderConfig
+	cc       *astiav.CodecContext
+	frame    *astiav.Frame
+	pkt      *astiav.Packet
+	config   []byte
+	profile  int
+	level    int
+	forceKey atomic.Bool
+	flushed  bool
+	closed   bool
+	lastPTS  int64
+	started  bool
+}
+
+// NewVideoEncoder opens a libx264 encoder. Bad settings wrap ErrUnsupported.
+func NewVideoEncoder(cfg VideoEncoderConfig) (*VideoEncoder, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	codec := astiav.FindEncoderByName("libx264")
+	if codec == nil {
+		return nil, fmt.Errorf("video encoder: %w: libx264 not in this FFmpeg build", ErrUnsupported)
+	}
+	cc := astiav.AllocCodecContext(codec)
+	if cc == nil {
+		return nil, errors.New("av: cannot allocate encoder")
+	}
+	e := &VideoEncoder{cfg: cfg, cc: cc}
+	cc.SetWidth(cfg.Width)
+	cc.SetHeight(cfg.Height)
+	cc.SetPixelFormat(astiav.PixelFormatYuv420P)
+	cc.SetTimeBase(mpegTB)
+	cc.SetFramerate(astiav.NewRational(cfg.FPS, 1))
+	cc.SetSampleAspectRatio(astiav.NewRational(1, 1))
+	cc.SetColorRange(astiav.ColorRangeMpeg)
+	cc.SetThreadCount(cfg.Threads)
+	// SPS and PPS go to extradata (Config) rather than into every keyframe:
+	// MP4 (avcC) and RTMP (AVC sequence header) both carry them out of band.
+	cc.SetFlags(cc.Flags().Add(astiav.CodecContextFlagGlobalHeader))
+	gop := cfg.GOP()
+	cc.SetGopSize(gop)
+
+	opts := astiav.NewDictionary()
+	defer opts.Free()
+	set := func(k, v string) { _ = opts.Set(k, v, 0) }
+	set("preset", cfg.X264Preset)
+	set("profile", cfg.Profile)
+	set("keyint_min", strconv.Itoa(gop))
+	set("sc_threshold", "0")
+	set("forced-idr", "1")
+	switch cfg.Preset {
+	case PresetRecord:
+		set("crf", strconv.Itoa(cfg.CRF))
+		if cfg.Bitrate > 0 {
+			cc.SetRateControlMaxRate(int64(cfg.Bitrate))
+			cc.SetRateControlBufferSize(2 * cfg.Bitrate)
+		}
+	case PresetStream:
+		cc.SetBitRate(int64(cfg.Bitrate))
+		cc.SetRateControlMaxRate(int64(cfg.Bitrate))
+		cc.SetRateControlBufferSize(2 * cfg.Bitrate)
+		cc.SetMaxBFrames(0)
+	}
+	if err := cc.Open(codec, opts); err != nil {
+		cc.Free()
+		return nil, fmt.Errorf("video encoder: %w: %v (preset %q, profile %q)", ErrUnsupported, err, cfg.X264Preset, cfg.Profile)
+	}
+	if left := leftover(opts); len(left) > 0 {
+		cc.Free()
+		return nil, fmt.Errorf("video encoder: %w: options not recognised: %v", ErrUnsupported, left)
+	}
+	e.config = cc.ExtraData()
+	e.profile, e.level = spsProfileLevel(e.config)
+	e.frame = astiav.AllocFrame()
+	e.frame.SetWidth(cfg.Width)
+	e.frame.SetHeight(cfg.Height)
+	e.frame.SetPixelFormat(astiav.PixelFormatYuv420P)
+	e.frame.SetColorRange(astiav.ColorRangeMpeg)
+	if err := e.frame.AllocBuffer(0); err != nil {
+		e.Close()
+		return nil, fmt.Errorf("video encoder: frame: %w", err)
+	}
+	e.pkt = astiav.AllocPacket()
+	return e, nil
+}
+
+// spsProfileLevel reads profile_idc and level_idc from the first SPS of an
+// Annex B stream (ITU-T H.264 7.3.2.1.1: they are bytes 1 and 3 after the
+// NAL header).
+func spsProfileLevel(annexB []byte) (profile, level int) {
+	for _, nal := range splitAnnexB(annexB) {
+		if len(nal) >= 4 && nal[0]&0x1f == 7 {
+			return int(nal[1]), int(nal[3])
+		}
+	}
+	return 0, 0
+}
+
+// splitAnnexB splits an Annex B byte stream into NAL units (without start
+// codes).
+func splitAnnexB(b []byte) [][]byte {
+	var out [][]byte
+	start := -1
+	for i := 0; i+2 < len(b); {
+		if b[i] == 0 && b[i+1] == 0 && b[i+2] == 1 {
+			if start >= 0 {
+				end := i
+				for end > start && b[end-1] == 0 {
+					end--
+				}
+				out = append(out, b[start:end])
+			}
+			i += 3
+			start = i
+			continue
+		}
+		i++
+	}
+	if start >= 0 && start < len(b) {
+		out = append(out, b[start:])
+	}
+	return out
+}
+
+// Config returns the SPS and PPS as an Annex B byte stream (a copy).
+func (e *VideoEncoder) Config() []byte { return bytes.Clone(e.config) }
+
+// Profile is the H.264 profile_idc of the stream (66, 77, 100, ...).
+func (e *VideoEncoder) Profile() int { return e.profile }
+
+// Level is the H.264 level_idc of the stream (31 for level 3.1, ...).
+func (e *VideoEncoder) Level() int { return e.level }
+
+// Settings returns the configuration with defaults applied.
+func (e *VideoEncoder) Settings() VideoEncoderConfig { return e.cfg }
+
+// ForceKeyframe makes the next picture passed to Encode an IDR frame. It
+// is safe to call from any goroutine.
+func (e *VideoEncoder) ForceKeyframe() { e.forceKey.Store(true) }
+
+// Encode encodes img (which must have the configured size) shown at pts;
+// pts must increase. It returns the packets the encoder completed, which
+// lag the input by x264's lookahead; their DTS may be negative when
+// B-frames are on, and DTS ≤ PTS always.
+func (e *VideoEncoder) Encode(img *media.Image, pts time.Duration) ([]media.Packet, error) {
+	if e.closed || e.flushed {
+		return nil, errors.New("av: video encoder closed or flushed")
+	}
+	if img.Width != e.cfg.Width || img.Height != e.cfg.Height {
+		return nil, fmt.Errorf("av: encode %dx%d picture with a %dx%d encoder", img.Width, img.Height, e.cfg.Width, e.cfg.Height)
+	}
+	ts := durationToTS(pts, mpegTB)
+	if e.started && ts <= e.lastPTS {
+		return nil, fmt.Errorf("av: video pts %v does not increase", pts)
+	}
+	e.started, e.lastPTS = true, ts
+	// The encoder may still reference the previous buffer.
+	if err := e.frame.MakeWritable(); err != nil {
+		return nil, fmt.Errorf("av: frame: %w", err)
+	}
+	imageToFrame(e.frame, img)
+	e.frame.SetPts(ts)
+	if e.forceKey.Swap(false) {
+		e.frame.SetPictureType(astiav.PictureTypeI)
+	} else {
+		e.frame.SetPictureType(astiav.PictureTypeNone)
+	}
+	if err := e.cc.SendFrame(e.frame); err != nil {
+		return nil, fmt.Errorf("av: x264: %w", err)
+	}
+	return e.drain()
+}
+
+// Flush drains the frames still inside the encoder; Encode may not be
+// called afterwards.
+func (e *VideoEncoder) Flush() ([]media.Packet, error) {
+	if e.closed || e.flushed {
+		return nil, nil
+	}
+	e.flushed = true
+	if err := e.cc.SendFrame(nil); err != nil {
+		return nil, fmt.Errorf("av: x264 flush: %w", err)
+	}
+	return e.drain()
+}
+
+func (e *VideoEncoder) drain() ([]media.Packet, error) {
+	var out []media.Packet
+	frameDur := time.Second / time.Duration(e.cfg.FPS)
+	for {
+		if err := e.cc.ReceivePacket(e.pkt); err != nil {
+			if errors.Is(err, astiav.ErrEagain) || errors.Is(err, astiav.ErrEof) {
+				return out, nil
+			}
+			return out, fmt.Errorf("av: x264: %w", err)
+		}
+		p := media.Packet{
+			Kind:     media.KindVideo,
+			Data:     e.pkt.Data(),
+			PTS:      tsToDuration(e.pkt.Pts(), mpegTB),
+			DTS:      tsToDuration(e.pkt.Dts(), mpegTB),
+			Duration: frameDur,
+			Key:      e.pkt.Flags().Has(astiav.PacketFlagKey),
+		}
+		if d := e.pkt.Duration(); d > 0 {
+			p.Duration = tsToDuration(d, mpegTB)
+		}
+		e.pkt.Unref()
+		out = append(out, p)
+	}
+}
+
+// Close frees the encoder without flushing; it is idempotent.
+func (e *VideoEncoder) Close() error {
+	if e.closed {
+		return nil
+	}
+	e.closed = true
+	if e.cc != nil {
+		e.cc.Free()
+	}
+	if e.frame != nil {
+		e.frame.Free()
+	}
+	if e.pkt != nil {
+		e.pkt.Free()
+	}
+	return nil
+}
