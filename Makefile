@@ -26,7 +26,7 @@ build: ## build bin/roomcast
 	@$(ENV) $(GO) build -o $(BIN) ./cmd/roomcast
 
 demo: build ## record the embedded synthetic room to demo.mp4 (no network)
-	@$(ENV) ./$(BIN) demo --duration 10s --output demo.mp4
+	@$(ENV) ./$(BIN) demo --duration 10s --overwrite --output demo.mp4
 	@echo "wrote demo.mp4"
 
 peers: ## install the real peers the tests run against (root, apt/npm/go)

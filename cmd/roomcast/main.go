@@ -1,0 +1,143 @@
+// Command roomcast turns a small WebRTC meeting into a broadcast: it
+// composites the speakers into one picture and sound and records it to a
+// crash-safe MP4 and/or streams it over RTMP(S).
+//
+// Exit codes (also in README.md):
+//
+//	0  done (a live recording stopped by signal, duration or room end is a success)
+//	1  internal error (a bug: please report it)
+//	2  usage error (bad flags or arguments)
+//	3  input error (missing, corrupt or unsupported input file)
+//	4  output error (unwritable path, disk full, write or finalise failure)
+//	5  room error (cannot join: bad credentials, unknown room, unreachable server)
+//	6  stream error (every RTMP destination failed: rejected key, unreachable, TLS)
+//	130 interrupted before the job was complete (compose): the output holds what was done
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/asticode/go-astiav"
+	"github.com/rs/zerolog"
+	"github.com/urfave/cli/v2"
+
+	"github.com/roomcast/roomcast/av"
+	"github.com/roomcast/roomcast/mp4"
+	"github.com/roomcast/roomcast/recorder"
+)
+
+// Exit codes.
+const (
+	exitOK          = 0
+	exitInternal    = 1
+	exitUsage       = 2
+	exitInput       = 3
+	exitOutput      = 4
+	exitRoom        = 5
+	exitStream      = 6
+	exitInterrupted = 130
+)
+
+// errUsage marks bad command-line use.
+var errUsage = errors.New("usage")
+
+// errInterrupted: a signal ended a job that was not finished.
+var errInterrupted = errors.New("interrupted")
+
+// exitError carries an exit code chosen by a command.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// classify maps an error to its documented exit code.
+func classify(err error) int {
+	var ee *exitError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ee):
+		return ee.code
+	case errors.Is(err, errUsage):
+		return exitUsage
+	case errors.Is(err, errInterrupted):
+		return exitInterrupted
+	case errors.Is(err, av.ErrNotFound), errors.Is(err, av.ErrCorrupt), errors.Is(err, av.ErrUnsupported):
+		return exitInput
+	case errors.Is(err, mp4.ErrCreate), errors.Is(err, mp4.ErrDiskFull), errors.Is(err, mp4.ErrWrite),
+		errors.Is(err, mp4.ErrFinalise), errors.Is(err, recorder.ErrOutput):
+		return exitOutput
+	}
+	return exitInternal
+}
+
+func main() {
+	os.Exit(run(os.Args))
+}
+
+func run(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	app := newApp()
+	err := app.RunContext(ctx, args)
+	if err == nil {
+		return exitOK
+	}
+	code := classify(err)
+	// One clear line on stderr, whatever the logger does.
+	fmt.Fprintf(os.Stderr, "roomcast: %v\n", err)
+	return code
+}
+
+func newApp() *cli.App {
+	return &cli.App{
+		Name:  "roomcast",
+		Usage: "composite a small WebRTC meeting into one broadcast: crash-safe MP4 and RTMP(S)",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"ROOMCAST_LOG_LEVEL"}},
+			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json", EnvVars: []string{"ROOMCAST_LOG_FORMAT"}},
+		},
+		Commands:        []*cli.Command{composeCommand(), demoCommand()},
+		ExitErrHandler:  func(*cli.Context, error) {}, // run() prints and maps errors
+		OnUsageError:    usageError,
+		HideHelpCommand: true,
+	}
+}
+
+func usageError(_ *cli.Context, err error, _ bool) error {
+	return fmt.Errorf("%w: %v", errUsage, err)
+}
+
+// logger builds the root logger from the global flags and routes FFmpeg's
+// own messages into it.
+func logger(c *cli.Context) (zerolog.Logger, error) {
+	lvl, err := zerolog.ParseLevel(c.String("log-level"))
+	if err != nil || c.String("log-level") == "" {
+		return zerolog.Logger{}, fmt.Errorf("%w: --log-level %q", errUsage, c.String("log-level"))
+	}
+	var log zerolog.Logger
+	switch c.String("log-format") {
+	case "json":
+		log = zerolog.New(os.Stderr)
+	case "text":
+		log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: "15:04:05.000"})
+	default:
+		return zerolog.Logger{}, fmt.Errorf("%w: --log-format %q (want text or json)", errUsage, c.String("log-format"))
+	}
+	log = log.Level(lvl).With().Timestamp().Logger()
+	// FFmpeg's per-packet complaints are noise at info level.
+	fl := astiav.LogLevelError
+	if lvl <= zerolog.DebugLevel {
+		fl = astiav.LogLevelWarning
+	}
+	av.RouteFFmpegLogs(log, fl)
+	return log, nil
+}

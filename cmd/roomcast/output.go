@@ -1,0 +1,173 @@
+package main
+
+import (
+	"fmt"
+	"image"
+	_ "image/jpeg" // background images
+	_ "image/png"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/urfave/cli/v2"
+
+	"github.com/roomcast/roomcast/compositor"
+	"github.com/roomcast/roomcast/layout"
+	"github.com/roomcast/roomcast/media"
+	"github.com/roomcast/roomcast/mp4"
+	"github.com/roomcast/roomcast/recorder"
+)
+
+// canvasFlags: what the output looks like and how it is encoded; shared by
+// every command that produces output.
+func canvasFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "MP4 file to write (fragmented while recording, finalised on a clean stop)"},
+		&cli.BoolFlag{Name: "overwrite", Aliases: []string{"y"}, Usage: "replace an existing output file (default: refuse)"},
+		&cli.StringFlag{Name: "layout", Value: "grid", Usage: "grid, speaker, single or screenshare"},
+		&cli.StringFlag{Name: "fit", Value: "letterbox", Usage: "letterbox or crop"},
+		&cli.StringFlag{Name: "size", Value: "1280x720", Usage: "canvas WIDTHxHEIGHT, or 720p / 1080p"},
+		&cli.IntFlag{Name: "fps", Value: 30, Usage: "output frame rate"},
+		&cli.IntFlag{Name: "gap", Value: 0, Usage: "pixels between tiles"},
+		&cli.StringFlag{Name: "background", Value: "#202228", Usage: "canvas colour (#rrggbb) or a PNG/JPEG image file"},
+		&cli.BoolFlag{Name: "no-labels", Usage: "do not draw names on tiles"},
+		&cli.StringFlag{Name: "preset", Value: "record", Usage: "encoder preset: record (quality) or stream (CBR-like, no B-frames)"},
+		&cli.StringFlag{Name: "x264-preset", Value: "veryfast", Usage: "libx264 speed preset"},
+		&cli.StringFlag{Name: "video-bitrate", Usage: "video bitrate, e.g. 3M or 2500k (cap for record, target for stream)"},
+		&cli.StringFlag{Name: "audio-bitrate", Value: "128k", Usage: "AAC bitrate"},
+		&cli.DurationFlag{Name: "keyint", Value: 2 * time.Second, Usage: "keyframe interval"},
+	}
+}
+
+// pipelineConfig reads the canvas flags.
+func pipelineConfig(c *cli.Context, log zerolog.Logger) (recorder.Config, error) {
+	var cfg recorder.Config
+	kind, err := layout.ParseKind(c.String("layout"))
+	if err != nil {
+		return cfg, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	fit, err := layout.ParseFit(c.String("fit"))
+	if err != nil {
+		return cfg, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	w, h, err := parseSize(c.String("size"))
+	if err != nil {
+		return cfg, err
+	}
+	cc := compositor.Config{Width: w, Height: h, FPS: c.Int("fps"), Layout: kind, Fit: fit, Gap: c.Int("gap"), NoLabels: c.Bool("no-labels")}
+	if err := parseBackground(c.String("background"), &cc); err != nil {
+		return cfg, err
+	}
+	vb, err := parseBitrate(c.String("video-bitrate"))
+	if err != nil {
+		return cfg, err
+	}
+	ab, err := parseBitrate(c.String("audio-bitrate"))
+	if err != nil {
+		return cfg, err
+	}
+	switch p := c.String("preset"); p {
+	case "record", "stream":
+	default:
+		return cfg, fmt.Errorf("%w: --preset %q (want record or stream)", errUsage, p)
+	}
+	cfg = recorder.Config{Compositor: cc, Log: log, Encoding: recorder.Encoding{
+		Preset: c.String("preset"), X264Preset: c.String("x264-preset"), VideoBitrate: vb, AudioBitrate: ab,
+		KeyframeInterval: c.Duration("keyint"),
+	}}
+	return cfg, nil
+}
+
+func parseSize(s string) (int, int, error) {
+	switch strings.ToLower(s) {
+	case "720p":
+		return 1280, 720, nil
+	case "1080p":
+		return 1920, 1080, nil
+	}
+	a, b, ok := strings.Cut(strings.ToLower(s), "x")
+	w, err1 := strconv.Atoi(a)
+	h, err2 := strconv.Atoi(b)
+	if !ok || err1 != nil || err2 != nil || w < 16 || h < 16 || w > 7680 || h > 4320 {
+		return 0, 0, fmt.Errorf("%w: --size %q (want WIDTHxHEIGHT between 16x16 and 7680x4320, or 720p/1080p)", errUsage, s)
+	}
+	return w, h, nil
+}
+
+func parseBitrate(s string) (int, error) {
+	if s == "" {
+		return 0, nil
+	}
+	mul := 1.0
+	switch {
+	case strings.HasSuffix(s, "k"), strings.HasSuffix(s, "K"):
+		mul, s = 1e3, s[:len(s)-1]
+	case strings.HasSuffix(s, "M"), strings.HasSuffix(s, "m"):
+		mul, s = 1e6, s[:len(s)-1]
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || v <= 0 || v*mul > 100e6 {
+		return 0, fmt.Errorf("%w: bitrate %q (want e.g. 128k or 3M)", errUsage, s)
+	}
+	return int(v * mul), nil
+}
+
+func parseBackground(s string, cc *compositor.Config) error {
+	if strings.HasPrefix(s, "#") && len(s) == 7 {
+		v, err := strconv.ParseUint(s[1:], 16, 32)
+		if err != nil {
+			return fmt.Errorf("%w: --background %q", errUsage, s)
+		}
+		c := media.RGB(uint8(v>>16), uint8(v>>8), uint8(v))
+		cc.Background = &c
+		return nil
+	}
+	f, err := os.Open(s)
+	if err != nil {
+		return fmt.Errorf("%w: --background: %v", errUsage, err)
+	}
+	defer f.Close()
+	img, _, err := image.Decode(f)
+	if err != nil {
+		return fmt.Errorf("%w: --background %s: not a PNG or JPEG image: %v", errUsage, s, err)
+	}
+	cc.BackgroundImage = fromImage(img)
+	return nil
+}
+
+// fromImage converts a decoded still image to YUV 4:2:0.
+func fromImage(img image.Image) *media.Image {
+	b := img.Bounds()
+	m := media.NewImage(b.Dx(), b.Dy())
+	for y := 0; y < m.Height; y++ {
+		for x := 0; x < m.Width; x++ {
+			r, g, bl, _ := img.At(b.Min.X+min(x, b.Dx()-1), b.Min.Y+min(y, b.Dy()-1)).RGBA()
+			c := media.RGB(uint8(r>>8), uint8(g>>8), uint8(bl>>8))
+			m.Y[y*m.StrideY+x] = c.Y
+			if x%2 == 0 && y%2 == 0 {
+				m.U[(y/2)*m.StrideC+x/2] = c.U
+				m.V[(y/2)*m.StrideC+x/2] = c.V
+			}
+		}
+	}
+	return m
+}
+
+// attachMP4 creates the recording file and attaches it as the critical output.
+func attachMP4(rec *recorder.Recorder, path string, overwrite bool, log zerolog.Logger) (*mp4.Writer, error) {
+	if path == "" {
+		return nil, nil
+	}
+	if abs, err := filepath.Abs(path); err == nil {
+		path = abs
+	}
+	w, err := mp4.Create(path, rec.Info(), mp4.Options{Log: log, Overwrite: overwrite})
+	if err != nil {
+		return nil, err
+	}
+	rec.AddOutput("mp4", w, true)
+	return w, nil
+}

@@ -1,0 +1,90 @@
+package recorder
+
+import (
+	"errors"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/roomcast/roomcast/av"
+	"github.com/roomcast/roomcast/compositor"
+)
+
+// FileSource feeds one per-speaker recording into a compositor input, shifted
+// by Offset on the output timeline (offline composition).
+type FileSource struct {
+	Path   string
+	Name   string
+	Offset time.Duration
+
+	r    *av.FileReader
+	in   *compositor.Input
+	log  zerolog.Logger
+	done chan struct{}
+	err  error
+	once sync.Once
+}
+
+// OpenFileSource opens and probes the file so bad input is reported before
+// any output is created.
+func OpenFileSource(path, name string, offset time.Duration, log zerolog.Logger) (*FileSource, error) {
+	r, err := av.OpenFile(path, log)
+	if err != nil {
+		return nil, err
+	}
+	return &FileSource{Path: path, Name: name, Offset: offset, r: r, log: log.With().Str("component", "file").Str("file", path).Logger(), done: make(chan struct{})}, nil
+}
+
+// Info is the probed stream information.
+func (s *FileSource) Info() av.FileInfo { return s.r.Info() }
+
+// Start adds the speaker to comp and feeds it from a goroutine.
+func (s *FileSource) Start(comp *compositor.Compositor, id string) {
+	info := s.r.Info()
+	s.in = comp.AddInput(id, s.Name, compositor.InputOptions{Start: s.Offset, NoVideo: !info.HasVideo})
+	go s.run()
+}
+
+func (s *FileSource) run() {
+	defer close(s.done)
+	defer s.in.EndOfStream()
+	var frames, blocks int
+	for {
+		it, err := s.r.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			s.err = err
+			s.log.Error().Err(err).Msg("reading stopped")
+			return
+		}
+		pts := s.Offset + it.PTS
+		if it.Video != nil {
+			frames++
+			s.in.PushVideo(it.Video, pts)
+		} else if len(it.Audio) > 0 {
+			blocks++
+			s.in.PushAudio(it.Audio, pts)
+		}
+	}
+	s.log.Debug().Int("frames", frames).Int("audio_chunks", blocks).Int("corrupt_packets", s.r.Corrupt()).Msg("file done")
+}
+
+// Wait returns the read error, if reading stopped early.
+func (s *FileSource) Wait() error {
+	<-s.done
+	return s.err
+}
+
+// Close releases the file. Call after the compositor has stopped.
+func (s *FileSource) Close() {
+	s.once.Do(func() {
+		if s.in != nil {
+			<-s.done
+		}
+		s.r.Close()
+	})
+}

@@ -1,0 +1,262 @@
+// Package recorder is the middle of roomcast's pipeline: it owns the
+// compositor, encodes its output once (libx264 + AAC through av) and fans the
+// packets out to every output (the MP4 file, RTMP destinations). Rooms,
+// files and the demo feed the compositor's inputs; outputs never see each
+// other's failures.
+package recorder
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/roomcast/roomcast/av"
+	"github.com/roomcast/roomcast/compositor"
+	"github.com/roomcast/roomcast/media"
+)
+
+// ErrOutput marks a failure of a critical output (the recording); the run
+// stops, what was written stays playable.
+var ErrOutput = errors.New("output failed")
+
+// Output receives every encoded packet, interleaved in decode order, from
+// one goroutine. mp4.Writer and the RTMP publishers implement it.
+type Output interface {
+	WritePacket(p media.Packet) error
+	Close() error
+}
+
+// Encoding is what the encoders are asked to produce.
+type Encoding struct {
+	// Preset is "record" (quality) or "stream" (CBR-like, no B-frames). It
+	// defaults to "record".
+	Preset string
+	// X264Preset is libx264's speed preset. It defaults to "veryfast".
+	X264Preset string
+	// VideoBitrate in bits/s: the cap for record, the target for stream.
+	// It defaults to 0 (record: quality-driven) or av.DefaultStreamBitrate.
+	VideoBitrate int
+	// KeyframeInterval defaults to 2 s (fragments and ingests want ≤ 2 s).
+	KeyframeInterval time.Duration
+	// Profile is the H.264 profile; empty picks the preset's.
+	Profile string
+	// AudioBitrate defaults to 128 kb/s.
+	AudioBitrate int
+	// Threads for libx264; 0 lets it decide.
+	Threads int
+}
+
+// Config configures a Recorder.
+type Config struct {
+	Compositor compositor.Config // Scaler and Log are filled in
+	Encoding   Encoding
+	Log        zerolog.Logger
+}
+
+// Recorder runs compositor → encoders → outputs.
+type Recorder struct {
+	log  zerolog.Logger
+	comp *compositor.Compositor
+	sc   *av.Scaler
+	venc *av.VideoEncoder
+	aenc *av.AudioEncoder
+	info media.StreamInfo
+
+	mu      sync.Mutex
+	outputs []*output
+	inter   interleaver
+	closed  bool
+	closeMu sync.Mutex
+	err     error
+}
+
+type output struct {
+	name     string
+	o        Output
+	critical bool
+	failed   error
+	packets  int64
+}
+
+// New builds the encoders and the compositor; add inputs through
+// Compositor() and outputs with AddOutput before Start.
+func New(cfg Config) (*Recorder, error) {
+	r := &Recorder{log: cfg.Log.With().Str("component", "recorder").Logger()}
+	r.sc = av.NewScaler()
+	cc := cfg.Compositor
+	cc.Scaler = r.sc
+	cc.Log = cfg.Log
+	comp, err := compositor.New(cc, (*sink)(r))
+	if err != nil {
+		r.sc.Close()
+		return nil, err
+	}
+	r.comp = comp
+	cc = comp.Config()
+	e := cfg.Encoding
+	if e.Preset == "" {
+		e.Preset = "record"
+	}
+	if e.AudioBitrate == 0 {
+		e.AudioBitrate = 128_000
+	}
+	r.venc, err = av.NewVideoEncoder(av.VideoEncoderConfig{
+		Width: cc.Width, Height: cc.Height, FPS: cc.FPS, Preset: e.Preset, X264Preset: e.X264Preset,
+		Bitrate: e.VideoBitrate, KeyframeInterval: e.KeyframeInterval, Profile: e.Profile, Threads: e.Threads,
+	})
+	if err != nil {
+		r.sc.Close()
+		return nil, fmt.Errorf("video encoder: %w", err)
+	}
+	r.aenc, err = av.NewAudioEncoder(av.AudioEncoderConfig{Bitrate: e.AudioBitrate})
+	if err != nil {
+		r.venc.Close()
+		r.sc.Close()
+		return nil, fmt.Errorf("audio encoder: %w", err)
+	}
+	r.info = media.StreamInfo{
+		Width: cc.Width, Height: cc.Height, FPS: cc.FPS, VideoBitrate: r.venc.Settings().Bitrate,
+		VideoConfig: r.venc.Config(), Profile: r.venc.Profile(), Level: r.venc.Level(),
+		SampleRate: media.SampleRate, Channels: media.Channels, AudioBitrate: e.AudioBitrate,
+		AudioConfig: r.aenc.Config(),
+	}
+	return r, nil
+}
+
+// Compositor is where inputs are added.
+func (r *Recorder) Compositor() *compositor.Compositor { return r.comp }
+
+// Info describes the encoded stream (for muxers and publishers).
+func (r *Recorder) Info() media.StreamInfo { return r.info }
+
+// RequestKeyframe makes the next video frame an IDR (an RTMP destination
+// that reconnected asks for it). Safe from any goroutine.
+func (r *Recorder) RequestKeyframe() { r.venc.ForceKeyframe() }
+
+// AddOutput attaches an output. A critical output's failure stops the run
+// (the recording); a non-critical one (a stream) is dropped and logged.
+func (r *Recorder) AddOutput(name string, o Output, critical bool) {
+	r.mu.Lock()
+	r.outputs = append(r.outputs, &output{name: name, o: o, critical: critical})
+	r.mu.Unlock()
+}
+
+// Start begins the composition.
+func (r *Recorder) Start() { r.comp.Start() }
+
+// Done is closed when the composition has ended by itself (duration reached,
+// inputs ended, a critical output failed).
+func (r *Recorder) Done() <-chan struct{} { return r.comp.Done() }
+
+// Elapsed is the media time produced so far.
+func (r *Recorder) Elapsed() time.Duration { return r.comp.Elapsed() }
+
+// Close stops the composition, flushes the encoders into the outputs and
+// closes every output (the MP4 is finalised there). It returns the first
+// critical error. Idempotent.
+func (r *Recorder) Close() error {
+	r.closeMu.Lock()
+	defer r.closeMu.Unlock()
+	if r.closed {
+		return r.err
+	}
+	r.closed = true
+	err := r.comp.Close()
+	if err == nil {
+		// Flush only after a clean run; after an output error the encoders'
+		// tail has nowhere to go.
+		vp, ferr := r.venc.Flush()
+		if ferr != nil {
+			r.log.Error().Err(ferr).Msg("flushing the video encoder")
+		}
+		ap, ferr := r.aenc.Flush()
+		if ferr != nil {
+			r.log.Error().Err(ferr).Msg("flushing the audio encoder")
+		}
+		r.emit(append(r.inter.push(append(vp, ap...)...), r.inter.drain()...)...)
+		r.log.Debug().Int("video", len(vp)).Int("audio", len(ap)).Msg("encoders flushed")
+		err = r.firstCritical()
+	}
+	r.mu.Lock()
+	outs := append([]*output(nil), r.outputs...)
+	r.mu.Unlock()
+	for _, o := range outs {
+		if cerr := o.o.Close(); cerr != nil {
+			r.log.Error().Err(cerr).Str("output", o.name).Msg("closing output")
+			if o.critical && err == nil {
+				err = fmt.Errorf("%w: %s: %w", ErrOutput, o.name, cerr)
+			}
+		}
+	}
+	r.venc.Close()
+	r.aenc.Close()
+	r.sc.Close()
+	r.err = err
+	return err
+}
+
+func (r *Recorder) firstCritical() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, o := range r.outputs {
+		if o.critical && o.failed != nil {
+			return fmt.Errorf("%w: %s: %w", ErrOutput, o.name, o.failed)
+		}
+	}
+	return nil
+}
+
+// emit writes packets to every live output. A critical failure is returned
+// so the compositor stops.
+func (r *Recorder) emit(pkts ...media.Packet) error {
+	if len(pkts) == 0 {
+		return nil
+	}
+	r.mu.Lock()
+	outs := r.outputs
+	r.mu.Unlock()
+	var crit error
+	for _, o := range outs {
+		if o.failed != nil {
+			continue
+		}
+		for _, p := range pkts {
+			if err := o.o.WritePacket(p); err != nil {
+				o.failed = err
+				if o.critical {
+					r.log.Error().Err(err).Str("output", o.name).Msg("recording output failed; stopping")
+					crit = fmt.Errorf("%w: %s: %w", ErrOutput, o.name, err)
+				} else {
+					r.log.Error().Err(err).Str("output", o.name).Msg("output failed; the others continue")
+				}
+				break
+			}
+			o.packets++
+		}
+	}
+	return crit
+}
+
+// sink adapts the recorder to compositor.Sink: encode, interleave, fan out.
+type sink Recorder
+
+func (s *sink) WriteVideo(img *media.Image, pts time.Duration) error {
+	r := (*Recorder)(s)
+	pkts, err := r.venc.Encode(img, pts)
+	if err != nil {
+		return fmt.Errorf("video encoder: %w", err)
+	}
+	return r.emit(r.inter.push(pkts...)...)
+}
+
+func (s *sink) WriteAudio(a media.Audio, pts time.Duration) error {
+	r := (*Recorder)(s)
+	pkts, err := r.aenc.Encode(a, pts)
+	if err != nil {
+		return fmt.Errorf("audio encoder: %w", err)
+	}
+	return r.emit(r.inter.push(pkts...)...)
+}

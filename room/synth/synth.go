@@ -1,0 +1,159 @@
+// Package synth is an embedded synthetic room: N speakers with distinct
+// colour test patterns, names and tones, taking turns to talk so the active
+// speaker changes. It feeds the compositor directly (its media is already
+// "decoded") and needs no network: `roomcast demo` and the tests use it, and
+// `roomcast check-ingest` uses one speaker as its test card.
+package synth
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/roomcast/roomcast/compositor"
+	"github.com/roomcast/roomcast/media"
+)
+
+// Palette is the speakers' colours, in order; tests look for them in tiles.
+var Palette = []media.YUV{
+	media.RGB(220, 40, 40),   // red
+	media.RGB(40, 170, 60),   // green
+	media.RGB(40, 80, 220),   // blue
+	media.RGB(230, 180, 30),  // amber
+	media.RGB(160, 60, 200),  // purple
+	media.RGB(30, 180, 190),  // teal
+	media.RGB(240, 120, 170), // pink
+	media.RGB(130, 130, 130), // grey
+}
+
+// Names of the speakers, in order.
+var Names = []string{"Ada Lovelace", "Grace Hopper", "Alan Turing", "Edsger Dijkstra",
+	"Barbara Liskov", "Ken Thompson", "Frances Allen", "John McCarthy"}
+
+// Tone is speaker i's frequency in Hz (distinct, not harmonics of each other).
+func Tone(i int) float64 { return 330 + 110*float64(i) }
+
+// Config describes the room.
+type Config struct {
+	// Speakers defaults to 4; at most 16 (colours and names repeat past 8).
+	Speakers int
+	// Width, Height of each speaker's camera; default 640x360.
+	Width, Height int
+	// FPS of each camera; default 30.
+	FPS int
+	// Turn is how long each speaker talks before the next; default 3 s.
+	// While talking a speaker's tone is loud, otherwise it murmurs at -30 dB.
+	Turn time.Duration
+	// Offline pushes as fast as the compositor takes it (virtual clock).
+	Offline bool
+	// Duration of the media each speaker produces; 0 = until Close.
+	Duration time.Duration
+}
+
+// Room runs one goroutine per speaker.
+type Room struct {
+	cfg    Config
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+// Start adds the speakers to comp and starts producing media.
+func Start(comp *compositor.Compositor, cfg Config) (*Room, error) {
+	if cfg.Speakers == 0 {
+		cfg.Speakers = 4
+	}
+	if cfg.Speakers < 1 || cfg.Speakers > 16 {
+		return nil, fmt.Errorf("synth: %d speakers (want 1 to 16)", cfg.Speakers)
+	}
+	if cfg.Width == 0 {
+		cfg.Width, cfg.Height = 640, 360
+	}
+	if cfg.FPS == 0 {
+		cfg.FPS = 30
+	}
+	if cfg.Turn == 0 {
+		cfg.Turn = 3 * time.Second
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &Room{cfg: cfg, ctx: ctx, cancel: cancel}
+	start := time.Now()
+	for i := 0; i < cfg.Speakers; i++ {
+		name := Names[i%len(Names)]
+		if i >= len(Names) {
+			name = fmt.Sprintf("%s %d", name, i/len(Names)+1)
+		}
+		in := comp.AddInput(fmt.Sprintf("synth-%d", i), name, compositor.InputOptions{})
+		r.wg.Add(1)
+		go r.speak(in, i, start)
+	}
+	return r, nil
+}
+
+// Close stops the speakers and waits for them. Idempotent.
+func (r *Room) Close() {
+	r.once.Do(r.cancel)
+	r.wg.Wait()
+}
+
+// Talking reports which speaker talks at media time t.
+func (r *Room) Talking(t time.Duration) int {
+	return int(t/r.cfg.Turn) % r.cfg.Speakers
+}
+
+func (r *Room) speak(in *compositor.Input, i int, start time.Time) {
+	defer r.wg.Done()
+	defer in.EndOfStream()
+	cfg := r.cfg
+	frameDur := time.Second / time.Duration(cfg.FPS)
+	var sample int64 // next audio sample frame
+	for f := int64(0); ; f++ {
+		t := time.Duration(f) * frameDur
+		if cfg.Duration > 0 && t >= cfg.Duration {
+			return
+		}
+		if !cfg.Offline {
+			if d := time.Until(start.Add(t)); d > 0 {
+				select {
+				case <-r.ctx.Done():
+					return
+				case <-time.After(d):
+				}
+			}
+		}
+		if r.ctx.Err() != nil {
+			return
+		}
+		in.PushVideo(Pattern(cfg.Width, cfg.Height, Palette[i%len(Palette)], f), t)
+		// Sound up to the end of this frame.
+		end := int64(time.Duration(f+1)*frameDur) * media.SampleRate / int64(time.Second)
+		amp := 0.02
+		if r.Talking(t) == i {
+			amp = 0.4
+		}
+		a := make(media.Audio, (end-sample)*media.Channels)
+		w := 2 * math.Pi * Tone(i) / media.SampleRate
+		for k := int64(0); k < end-sample; k++ {
+			v := float32(amp * math.Sin(w*float64(sample+k)))
+			a[2*k], a[2*k+1] = v, v
+		}
+		in.PushAudio(a, time.Duration(sample)*time.Second/media.SampleRate)
+		sample = end
+	}
+}
+
+// Pattern draws frame f of a speaker's camera: a solid colour field (tests
+// find it at the tile's centre) with a white bar sweeping along the top
+// eighth, so the picture visibly moves.
+func Pattern(w, h int, c media.YUV, f int64) *media.Image {
+	m := media.NewImage(w, h)
+	m.Fill(c)
+	band := h / 8
+	bw := w / 16
+	x := int(f*int64(w)/60) % (w - bw)
+	m.FillRect(x, 0, bw, band, media.RGB(250, 250, 250))
+	return m
+}
