@@ -87,7 +87,9 @@ func (s *sink) commit() error {
 	n, err := s.f.WriteAt(s.pending, s.pos)
 	if err != nil {
 		s.err = classify(err)
-		if s.pos+int64(n) > s.size && s.pos <= s.size {
+		// n is not trustworthy here (a partial pwrite may be reported as
+		// 0), so cut back whenever the write could have grown the file.
+		if s.pos+int64(len(s.pending)) > s.size {
 			// Truncating frees blocks, so it works on a full disk too.
 			if terr := s.f.Truncate(s.size); terr != nil {
 				s.err = errors.Join(s.err, fmt.Errorf("dropping partial fragment: %w", terr))
