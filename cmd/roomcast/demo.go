@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -22,6 +24,7 @@ func demoCommand() *cli.Command {
 			&cli.DurationFlag{Name: "duration", Value: 10 * time.Second, Usage: "how long to record"},
 			&cli.DurationFlag{Name: "turn", Value: 3 * time.Second, Usage: "how long each speaker talks"},
 			&cli.BoolFlag{Name: "fast", Usage: "run on a virtual clock, as fast as the machine allows"},
+			&cli.StringSliceFlag{Name: "freeze", Usage: "SPEAKER@TIME: speaker number (from 0) stops sending at TIME, e.g. 1@2s (live mode)"},
 		),
 		Action: runDemo,
 	}
@@ -52,8 +55,24 @@ func runDemo(c *cli.Context) error {
 		rec.Close()
 		return err
 	}
+	freeze := map[int]time.Duration{}
+	for _, f := range c.StringSlice("freeze") {
+		a, b, ok := strings.Cut(f, "@")
+		i, err1 := strconv.Atoi(a)
+		d, err2 := time.ParseDuration(b)
+		if !ok || err1 != nil || err2 != nil || i < 0 || i >= c.Int("speakers") || d < 0 {
+			rec.Close()
+			return fmt.Errorf("%w: --freeze %q (want SPEAKER@TIME, e.g. 1@2s)", errUsage, f)
+		}
+		freeze[i] = d
+	}
+	if len(freeze) > 0 && c.Bool("fast") {
+		rec.Close()
+		return fmt.Errorf("%w: --freeze needs the live clock (drop --fast)", errUsage)
+	}
 	room, err := synth.Start(rec.Compositor(), synth.Config{
 		Speakers: c.Int("speakers"), Turn: c.Duration("turn"), Offline: c.Bool("fast"), Duration: c.Duration("duration"),
+		Freeze: freeze,
 	})
 	if err != nil {
 		rec.Close()

@@ -109,6 +109,8 @@ func newApp() *cli.App {
 		ExitErrHandler:  func(*cli.Context, error) {}, // run() prints and maps errors
 		OnUsageError:    usageError,
 		HideHelpCommand: true,
+		// --input values contain commas (file=...,name=...).
+		DisableSliceFlagSeparator: true,
 	}
 }
 

@@ -50,6 +50,9 @@ type Config struct {
 	Offline bool
 	// Duration of the media each speaker produces; 0 = until Close.
 	Duration time.Duration
+	// Freeze makes speaker i stop sending anything (pictures and sound)
+	// from media time Freeze[i] on, like a peer whose network froze.
+	Freeze map[int]time.Duration
 }
 
 // Room runs one goroutine per speaker.
@@ -113,6 +116,11 @@ func (r *Room) speak(in *compositor.Input, i int, start time.Time) {
 	for f := int64(0); ; f++ {
 		t := time.Duration(f) * frameDur
 		if cfg.Duration > 0 && t >= cfg.Duration {
+			return
+		}
+		if ft, ok := cfg.Freeze[i]; ok && t >= ft {
+			// Frozen: silent until Close, without ending the stream.
+			<-r.ctx.Done()
 			return
 		}
 		if !cfg.Offline {
