@@ -8,7 +8,19 @@
 // fragments into a regular MP4 with the index (moov) in front (“faststart”)
 // and renames it over the original.
 //
-// The muxing is libavformat's mov muxer, driven through go-astiav.
+// Timestamps: fragmented MP4 cannot start a track before zero (there is no
+// edit list in an empty moov), so the first packets are held until every
+// stream has delivered one and all timestamps are then shifted by the most
+// negative first DTS (B-frame delay, AAC priming; typically 40–80 ms). The
+// streams keep their relative timing exactly.
+//
+// Caveat: a fragment is written with one pwrite, so a crash leaves whole
+// fragments only, except if the kernel kills the process inside that write
+// (possible for SIGKILL on large writes); then the last fragment is cut
+// short, and players ignore it while ffmpeg reports it as an error.
+//
+// The muxing is libavformat's mov muxer, driven through go-astiav; the
+// libav log callback is global and left to the program.
 package mp4
 
 import (
