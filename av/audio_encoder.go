@@ -89,7 +89,9 @@ func NewAudioEncoder(cfg AudioEncoderConfig) (*AudioEncoder, error) {
 	return e, nil
 }
 
-// Config returns the AudioSpecificConfig (ISO 14496-3 1.6.2.1), a copy.
+// Config returns the AudioSpecificConfig (ISO 14496-3 1.6.2.1), a copy:
+// 11 90 for AAC-LC 48 kHz stereo, followed by FFmpeg's explicit "no SBR"
+// sync extension (56 e5 00), which MP4 and FLV carry as is.
 func (e *AudioEncoder) Config() []byte { return bytes.Clone(e.config) }
 
 // Bitrate is the configured bit rate in bits/s.

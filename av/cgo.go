@@ -273,3 +273,8 @@ func setPktTimebase(cc *astiav.CodecContext, tb astiav.Rational) {
 	c.pkt_timebase.num = C.int(tb.Num())
 	c.pkt_timebase.den = C.int(tb.Den())
 }
+
+// flushBuffers resets a decoder after a drain so it accepts packets again.
+func flushBuffers(cc *astiav.CodecContext) {
+	C.avcodec_flush_buffers((*C.AVCodecContext)(cc.UnsafePointer()))
+}

@@ -10,9 +10,10 @@ import (
 	"github.com/roomcast/roomcast/media"
 )
 
-// usTB is the time base of packets handed to the live decoders: timestamps
-// go in and come out as microseconds.
-var usTB = astiav.NewRational(1, 1_000_000)
+// nsTB is the time base of packets handed to the live decoders: timestamps
+// go in and come out as nanoseconds, so a picture carries exactly the
+// time.Duration its packet had.
+var nsTB = astiav.NewRational(1, int(time.Second))
 
 // VideoFrame is one decoded picture from a VideoDecoder.
 type VideoFrame struct {
@@ -23,9 +24,9 @@ type VideoFrame struct {
 
 // VideoDecoder decodes one live WebRTC video track, one access unit (H.264,
 // Annex B) or frame (VP8, VP9, AV1) at a time. It is tuned for latency:
-// no frame threading, at most two slice threads, low-delay flags, so each
-// packet's picture comes out of the Decode call that received it. Not safe
-// for concurrent use.
+// no frame threading, at most two slice threads, low-delay settings, so each
+// packet's picture comes out of the Decode call that received it (for H.264
+// streams without B-frames; see NewVideoDecoder). Not safe for concurrent use.
 type VideoDecoder struct {
 	codec   string
 	cc      *astiav.CodecContext
@@ -55,11 +56,19 @@ func NewVideoDecoder(codec string) (*VideoDecoder, error) {
 	if cc == nil {
 		return nil, errors.New("av: cannot allocate decoder")
 	}
-	cc.SetTimeBase(usTB)
-	setPktTimebase(cc, usTB)
+	cc.SetTimeBase(nsTB)
+	setPktTimebase(cc, nsTB)
+	// Slice threads only: frame threading would hold back one picture per
+	// thread.
 	cc.SetThreadCount(2)
 	cc.SetThreadType(astiav.ThreadTypeSlice)
-	cc.SetFlags(cc.Flags().Add(astiav.CodecContextFlagLowDelay))
+	if name != "h264" {
+		cc.SetFlags(cc.Flags().Add(astiav.CodecContextFlagLowDelay))
+	}
+	// H.264 gets no LOW_DELAY flag: it would force the reorder depth to 0
+	// and drop pictures of streams that do reorder, while streams that do
+	// not (WebRTC's constrained baseline, or any SPS whose VUI says
+	// num_reorder_frames=0) already come out of the same Decode call.
 	opts := astiav.NewDictionary()
 	defer opts.Free()
 	if name == "libdav1d" {
@@ -84,12 +93,34 @@ func (d *VideoDecoder) Decode(data []byte, pts time.Duration) ([]VideoFrame, err
 	if len(data) == 0 {
 		return nil, nil
 	}
-	err := sendData(d.cc, d.pkt, data, durationToTS(pts, usTB))
+	err := sendData(d.cc, d.pkt, data, durationToTS(pts, nsTB))
+	if err != nil && !errors.Is(err, astiav.ErrEagain) {
+		out, _ := d.receive(pts)
+		return out, fmt.Errorf("%s: %w: %v", d.codec, ErrCorrupt, err)
+	}
+	return d.receive(pts)
+}
+
+// Flush returns the pictures the decoder still holds (only streams with
+// reordering leave any) and resets it for the next packet, e.g. at the end of
+// a track or before a stream restarts.
+func (d *VideoDecoder) Flush() ([]VideoFrame, error) {
+	if d.closed {
+		return nil, nil
+	}
+	var out []VideoFrame
+	var err error
+	if d.cc.SendPacket(nil) == nil {
+		out, err = d.receive(0)
+	}
+	flushBuffers(d.cc)
+	return out, err
+}
+
+// receive drains decoded pictures; pts stands in for frames without one.
+func (d *VideoDecoder) receive(pts time.Duration) ([]VideoFrame, error) {
 	var out []VideoFrame
 	var bad error
-	if err != nil && !errors.Is(err, astiav.ErrEagain) {
-		bad = err
-	}
 	for {
 		rerr := d.cc.ReceiveFrame(d.frame)
 		if rerr != nil {
@@ -98,16 +129,14 @@ func (d *VideoDecoder) Decode(data []byte, pts time.Duration) ([]VideoFrame, err
 			}
 			break
 		}
-		if frameCorrupt(d.frame) {
+		if frameCorrupt(d.frame) && bad == nil {
 			// Concealed damage: show it (better than freezing) but tell the
 			// caller so it asks for a keyframe.
-			if bad == nil {
-				bad = errors.New("decoder concealed errors")
-			}
+			bad = errors.New("decoder concealed errors")
 		}
 		fpts := pts
 		if ts := frameBestEffortTS(d.frame); ts != astiav.NoPtsValue {
-			fpts = tsToDuration(ts, usTB)
+			fpts = tsToDuration(ts, nsTB)
 		}
 		img, cerr := frameToImage(d.frame, &d.conv, &d.convKey)
 		d.frame.Unref()
@@ -162,8 +191,8 @@ func NewAudioDecoder(codec string) (*AudioDecoder, error) {
 	if cc == nil {
 		return nil, errors.New("av: cannot allocate decoder")
 	}
-	cc.SetTimeBase(usTB)
-	setPktTimebase(cc, usTB)
+	cc.SetTimeBase(nsTB)
+	setPktTimebase(cc, nsTB)
 	// WebRTC Opus has no in-band header: RFC 7587 fixes the clock at 48 kHz
 	// and the decoder may always produce stereo (mono streams decode as
 	// two equal channels).
@@ -187,7 +216,7 @@ func (d *AudioDecoder) Decode(data []byte, pts time.Duration) (media.Audio, erro
 	if len(data) == 0 {
 		return nil, nil
 	}
-	err := sendData(d.cc, d.pkt, data, durationToTS(pts, usTB))
+	err := sendData(d.cc, d.pkt, data, durationToTS(pts, nsTB))
 	if err != nil && !errors.Is(err, astiav.ErrEagain) {
 		return nil, fmt.Errorf("%s: %w: %v", d.codec, ErrCorrupt, err)
 	}
