@@ -80,6 +80,14 @@ type Config struct {
 	// ExternalSpeaker disables the built-in loudness-based active speaker
 	// detection; SetActiveSpeaker then decides (LiveKit sends its own).
 	ExternalSpeaker bool
+	// OnTiles, when set, is told the tiles of every new layout, from the
+	// compositor's goroutine (so it must not block): a live room uses it to
+	// ask each track for the simulcast layer that fits its tile, and for a
+	// keyframe when a tile grows.
+	OnTiles func(tiles []layout.Tile)
+	// NoHighlight turns off the frame drawn around the active speaker's
+	// tile in the grid layout.
+	NoHighlight bool
 	// Scaler is required.
 	Scaler Scaler
 	// Log defaults to a disabled logger.

@@ -2,6 +2,7 @@ package compositor
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/roomcast/roomcast/layout"
@@ -12,7 +13,11 @@ import (
 var (
 	tileColour        = media.RGB(0, 0, 0)          // letterbox bars
 	placeholderColour = media.RGB(0x3a, 0x3f, 0x4b) // no picture: muted, stalled, not yet started
+	highlightColour   = media.RGB(0x4c, 0xc2, 0xff) // around the active speaker in a grid
 )
+
+// highlightWidth is the thickness of the active speaker's frame.
+const highlightWidth = 4
 
 type scaleKey struct {
 	seq      int64
@@ -29,6 +34,8 @@ type renderer struct {
 	text   *textCache
 	tiles  []layout.Tile
 	sig    string // what the current tiles were computed from
+	// highlight is the tile framed as the active speaker's, if any.
+	highlight string
 }
 
 func newRenderer(cfg *Config) (*renderer, error) {
@@ -66,6 +73,14 @@ func (c *Compositor) renderVideo(t time.Duration) error {
 		if err := c.drawTile(in, tile, t); err != nil {
 			return err
 		}
+		if tile.ID == r.highlight {
+			rc := tile.Rect
+			w := highlightWidth
+			r.canvas.FillRect(rc.X, rc.Y, rc.W, w, highlightColour)
+			r.canvas.FillRect(rc.X, rc.Y+rc.H-w, rc.W, w, highlightColour)
+			r.canvas.FillRect(rc.X, rc.Y, w, rc.H, highlightColour)
+			r.canvas.FillRect(rc.X+rc.W-w, rc.Y, w, rc.H, highlightColour)
+		}
 	}
 	if err := c.sink.WriteVideo(r.canvas, t); err != nil {
 		return err
@@ -101,7 +116,14 @@ func (c *Compositor) updateLayout(inputs []*Input) {
 	}
 	r.sig = string(sig)
 	r.tiles = layout.Compute(layout.Params{Kind: kind, Width: c.cfg.Width, Height: c.cfg.Height, Sources: srcs, Active: active, Gap: c.cfg.Gap})
+	r.highlight = ""
+	if kind == layout.Grid && !c.cfg.NoHighlight && len(r.tiles) > 1 {
+		r.highlight = active // only drawn if it has a tile
+	}
 	c.count(func(s *Stats) { s.Layouts++ })
+	if c.cfg.OnTiles != nil {
+		c.cfg.OnTiles(slices.Clone(r.tiles))
+	}
 	ids := make([]string, len(r.tiles))
 	for i, tl := range r.tiles {
 		ids[i] = tl.ID
