@@ -114,7 +114,7 @@ const offlineMargin = 500 * time.Millisecond
 
 // offlineAhead: an offline input's Push blocks while its data is this far
 // ahead of the output clock, bounding memory.
-const offlineAhead = 2 * time.Second
+const offlineAhead = time.Second
 
 func (c *Config) setDefaults() error {
 	if c.Width == 0 && c.Height == 0 {

@@ -83,7 +83,7 @@ func (in *Input) SetVideoMuted(m bool) {
 }
 
 // PushVideo hands a picture stamped pts (media clock) to the compositor,
-// which takes ownership of img. Live: never blocks; returns false when the
+// which takes ownership of img and recycles it (media.PutImage) when done. Live: never blocks; returns false when the
 // queue overflowed and an older picture was dropped. Offline: blocks while
 // the input is far ahead of the output.
 func (in *Input) PushVideo(img *media.Image, pts time.Duration) bool {
@@ -105,6 +105,7 @@ func (in *Input) PushVideo(img *media.Image, pts time.Duration) bool {
 		in.video[i], in.video[i-1] = in.video[i-1], in.video[i]
 	}
 	if !in.c.cfg.Offline && len(in.video) > liveVideoQueue {
+		media.PutImage(in.video[0].img)
 		in.video = in.video[1:]
 		ok = false
 		in.c.count(func(s *Stats) { s.DroppedVideo++ })
@@ -168,6 +169,9 @@ func (in *Input) Remove() {
 	in.mu.Lock()
 	in.removed = true
 	in.eos = true
+	for _, f := range in.video {
+		media.PutImage(f.img)
+	}
 	in.video, in.audio, in.queued = nil, nil, 0
 	in.mu.Unlock()
 	c := in.c
@@ -256,6 +260,9 @@ func (in *Input) takeVideo(t time.Duration) {
 		f = in.video[n-1]
 		if n > 1 {
 			in.c.count(func(s *Stats) { s.DroppedVideo += int64(n - 1) })
+			for _, d := range in.video[:n-1] {
+				media.PutImage(d.img)
+			}
 		}
 		clear(in.video[:n])
 		in.video = in.video[n:]
@@ -263,6 +270,7 @@ func (in *Input) takeVideo(t time.Duration) {
 	wall := in.lastPush
 	in.mu.Unlock()
 	if f.img != nil {
+		media.PutImage(in.cur)
 		in.cur, in.curPTS, in.curWall = f.img, f.pts, wall
 		in.curSeq++
 	}

@@ -157,7 +157,7 @@ func (r *Room) speak(in *compositor.Input, i int, start time.Time) {
 // find it at the tile's centre) with a white bar sweeping along the top
 // eighth, so the picture visibly moves.
 func Pattern(w, h int, c media.YUV, f int64) *media.Image {
-	m := media.NewImage(w, h)
+	m := media.GetImage(w, h)
 	m.Fill(c)
 	band := h / 8
 	bw := w / 16
