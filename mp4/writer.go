@@ -4,7 +4,9 @@
 // ftyp and an empty moov with mvex go out first, then one moof+mdat pair per
 // fragment. Every fragment is complete on disk once written, so a process that
 // dies leaves a file that plays up to its last fragment; fragments are cut at
-// most Options.FragmentDuration apart. Close then finalises: it remuxes the
+// most Options.FragmentDuration apart. ("On disk" means handed to the
+// kernel: it survives the process, not a power cut; fragments are not
+// fsynced one by one.) Close then finalises: it remuxes the
 // fragments into a regular MP4 with the index (moov) in front (“faststart”)
 // and renames it over the original.
 //
@@ -12,12 +14,14 @@
 // edit list in an empty moov), so the first packets are held until every
 // stream has delivered one and all timestamps are then shifted by the most
 // negative first DTS (B-frame delay, AAC priming; typically 40–80 ms). The
-// streams keep their relative timing exactly.
+// streams keep their relative timing (to the millisecond after finalising,
+// whose edit lists count in ms).
 //
 // Caveat: a fragment is written with one pwrite, so a crash leaves whole
 // fragments only, except if the kernel kills the process inside that write
 // (possible for SIGKILL on large writes); then the last fragment is cut
-// short, and players ignore it while ffmpeg reports it as an error.
+// short: players ignore it while ffmpeg reports it as an error. Recover
+// drops such a tail and finalises a crashed recording.
 //
 // The muxing is libavformat's mov muxer, driven through go-astiav; the
 // libav log callback is global and left to the program.
