@@ -1,0 +1,762 @@
+package rtmp
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/yutopp/go-rtmp/message"
+
+	"github.com/roomcast/roomcast/media"
+)
+
+// Backoff configures reconnection after an established stream fails.
+type Backoff struct {
+	// Initial is the wait before the first reconnection attempt; each
+	// failed attempt doubles it. It defaults to 1 s.
+	Initial time.Duration
+	// Max caps the wait between attempts. It defaults to 30 s.
+	Max time.Duration
+	// GiveUpAfter ends the attempts once an outage has lasted this long;
+	// the Publisher then fails with ErrGaveUp. It defaults to 10 minutes.
+	GiveUpAfter time.Duration
+	// Disabled turns reconnection off: the first failure is final.
+	Disabled bool
+}
+
+// State is where a Publisher is in its life.
+type State int32
+
+// Publisher states.
+const (
+	StateIdle         State = iota // not started
+	StateConnecting                // Start is dialing
+	StatePublishing                // streaming
+	StateReconnecting              // outage: redialing with backoff
+	StateFailed                    // gave up, or Start failed
+	StateClosed                    // Close was called
+)
+
+func (s State) String() string {
+	return [...]string{"idle", "connecting", "publishing", "reconnecting", "failed", "closed"}[s]
+}
+
+// Stats are a Publisher's counters, safe to read at any time.
+type Stats struct {
+	Destination string // redacted URL
+	State       State
+	Connects    int64         // publishes accepted, the first one included
+	Outages     int64         // established streams that failed
+	OutageTime  time.Duration // total time without a stream after a failure
+	Packets     uint64        // media packets sent
+	Bytes       uint64        // bytes written to the sockets, RTMP framing included
+	// DroppedVideo and DroppedAudio count packets not sent: queue full
+	// (video then waits for the next keyframe), outages, a new connection
+	// waiting for its first keyframe.
+	DroppedVideo, DroppedAudio uint64
+	// ServerChunkSize is the chunk size the server announced on the last
+	// connection (128, RTMP's default, if it announced none).
+	ServerChunkSize uint32
+	// LastError is the most recent connection failure, nil if none.
+	LastError error
+}
+
+// Publisher pushes one encoded stream to one RTMP(S) destination.
+//
+// Set the exported fields, then Start. WritePacket never blocks: packets go
+// through a bounded queue to a single goroutine that owns the connection;
+// when the queue is full, packets are dropped and video resumes at the next
+// keyframe. When an established stream fails, the Publisher reconnects with
+// backoff, resends metadata and sequence headers and resumes at a keyframe
+// (calling RequestKeyframe), while WritePacket keeps returning at once.
+type Publisher struct {
+	// URL is rtmp(s)://host[:port]/app/key; it may also be given as Dest.
+	URL string
+	// Dest is the parsed destination; it overrides URL when set.
+	Dest *Destination
+	// Info describes the stream: VideoConfig (SPS+PPS) and AudioConfig
+	// (AudioSpecificConfig) are sent as sequence headers; a stream without
+	// one of them has no such track.
+	Info media.StreamInfo
+
+	// TLSConfig is the base TLS configuration for rtmps (ServerName is
+	// filled in from the URL). It defaults to the system roots.
+	TLSConfig *tls.Config
+	// InsecureSkipVerify accepts any rtmps certificate. Only for
+	// self-signed test servers.
+	InsecureSkipVerify bool
+
+	// DialTimeout bounds the TCP connection. It defaults to 5 s.
+	DialTimeout time.Duration
+	// HandshakeTimeout bounds the TLS handshake and the RTMP handshake,
+	// each. It defaults to 5 s.
+	HandshakeTimeout time.Duration
+	// CommandTimeout bounds each answer to connect, createStream and
+	// publish. It defaults to 5 s.
+	CommandTimeout time.Duration
+	// WriteTimeout is how long a write may stall before the connection is
+	// declared dead (a half-open link); also set as TCP_USER_TIMEOUT on
+	// Linux. It defaults to 10 s.
+	WriteTimeout time.Duration
+	// AcceptWindow is how long a publish must survive after
+	// NetStream.Publish.Start to count as accepted: PeerTube and some
+	// auth hooks accept first and close the socket when the key turns out
+	// to be unknown. Start returns only after it. It defaults to 2 s.
+	AcceptWindow time.Duration
+	// CloseTimeout bounds Close's flushing of queued packets. It defaults
+	// to 3 s.
+	CloseTimeout time.Duration
+
+	// ChunkSize is our outgoing RTMP chunk size, announced with
+	// SetChunkSize. It defaults to 4096 (RTMP's 128 costs a header every
+	// 128 bytes).
+	ChunkSize uint32
+	// SendBuffer caps the socket send buffer (SO_SNDBUF) in bytes, which
+	// bounds how much stale video a congested link holds and how soon a
+	// stall is noticed. It defaults to 0: the OS's auto-tuning.
+	SendBuffer int
+	// QueueSize is the number of packets WritePacket may queue. It
+	// defaults to 1024 (about 13 s of 30 fps video with 48 kHz AAC).
+	QueueSize int
+	// InterleaveWindow is how much media one track may buffer while
+	// waiting for the other before it is sent anyway. It must exceed the
+	// encoder's video delay (x264 lookahead). It defaults to 2 s.
+	InterleaveWindow time.Duration
+	// Backoff configures reconnection.
+	Backoff Backoff
+
+	// RequestKeyframe, if set, asks the encoder for a keyframe. It is
+	// called after a reconnection and at most once a second while a
+	// connection waits for one. It must not block.
+	RequestKeyframe func()
+	// Logger receives the Publisher's log lines (component "rtmp"); URLs
+	// in them are redacted. It defaults to no logging.
+	Logger zerolog.Logger
+
+	dest *Destination
+	cfg  dialConfig
+	log  zerolog.Logger
+
+	mu      sync.Mutex // guards queue, waitKey, lastErr, failErr
+	queue   chan media.Packet
+	waitKey bool
+	lastErr error
+	failErr error
+
+	state       atomic.Int32
+	closed      atomic.Bool
+	closing     chan struct{}
+	done        chan struct{}
+	ctx         context.Context
+	cancel      context.CancelFunc
+	startResult chan error
+	started     atomic.Bool
+	closeOnce   sync.Once
+
+	connects, outages          atomic.Int64
+	outageTime                 atomic.Int64
+	packets, written           atomic.Uint64
+	droppedVideo, droppedAudio atomic.Uint64
+	serverChunk                atomic.Uint32
+	fmsVer                     atomic.Pointer[string]
+	connectDur                 atomic.Int64
+
+	// Owned by the run goroutine.
+	il         interleaver
+	scratch    []byte
+	reader     bytes.Reader
+	lastKeyReq time.Time
+	now        func() time.Time
+}
+
+func (p *Publisher) init() error {
+	p.dest = p.Dest
+	if p.dest == nil {
+		d, err := ParseURL(p.URL)
+		if err != nil {
+			return err
+		}
+		p.dest = d
+	}
+	if len(p.Info.VideoConfig) == 0 && len(p.Info.AudioConfig) == 0 {
+		return fmt.Errorf("rtmp: StreamInfo has neither VideoConfig nor AudioConfig")
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&p.DialTimeout, 5*time.Second)
+	def(&p.HandshakeTimeout, 5*time.Second)
+	def(&p.CommandTimeout, 5*time.Second)
+	def(&p.WriteTimeout, 10*time.Second)
+	def(&p.AcceptWindow, 2*time.Second)
+	def(&p.CloseTimeout, 3*time.Second)
+	def(&p.InterleaveWindow, 2*time.Second)
+	def(&p.Backoff.Initial, time.Second)
+	def(&p.Backoff.Max, 30*time.Second)
+	def(&p.Backoff.GiveUpAfter, 10*time.Minute)
+	if p.ChunkSize == 0 {
+		p.ChunkSize = 4096
+	}
+	if p.ChunkSize < 128 || p.ChunkSize > 1<<24-1 {
+		return fmt.Errorf("rtmp: ChunkSize %d out of range [128, 16777215]", p.ChunkSize)
+	}
+	if p.QueueSize <= 0 {
+		p.QueueSize = 1024
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	p.log = p.Logger.With().Str("component", "rtmp").Str("dest", p.dest.String()).Logger()
+	tlsConf := p.TLSConfig
+	if p.InsecureSkipVerify {
+		if tlsConf != nil {
+			tlsConf = tlsConf.Clone()
+		} else {
+			tlsConf = &tls.Config{}
+		}
+		tlsConf.InsecureSkipVerify = true //nolint:gosec // explicit opt-in for self-signed test servers
+	}
+	p.cfg = dialConfig{
+		tls:              tlsConf,
+		dialTimeout:      p.DialTimeout,
+		handshakeTimeout: p.HandshakeTimeout,
+		commandTimeout:   p.CommandTimeout,
+		writeTimeout:     p.WriteTimeout,
+		chunkSize:        p.ChunkSize,
+		sendBuffer:       p.SendBuffer,
+		log:              p.log,
+		written:          &p.written,
+	}
+	p.il = interleaver{
+		hasAudio: len(p.Info.AudioConfig) > 0,
+		hasVideo: len(p.Info.VideoConfig) > 0,
+		window:   p.InterleaveWindow,
+	}
+	// Validate the codec configuration now rather than on every connect.
+	if p.il.hasVideo {
+		if _, err := avcDecoderConfig(p.Info.VideoConfig); err != nil {
+			return fmt.Errorf("rtmp: bad H.264 decoder configuration: %w", err)
+		}
+	}
+	if p.il.hasAudio && len(p.Info.AudioConfig) < 2 {
+		return fmt.Errorf("rtmp: AudioSpecificConfig too short")
+	}
+	p.closing = make(chan struct{})
+	p.done = make(chan struct{})
+	p.ctx, p.cancel = context.WithCancel(context.Background())
+	p.startResult = make(chan error, 1)
+	return nil
+}
+
+// Start connects and publishes. It returns once the server has accepted the
+// stream and kept it for AcceptWindow, or with the reason it did not: a
+// rejection (ErrBadKey, ErrAlreadyPublishing, ErrRejected), ErrRefused,
+// ErrTLS, ErrTimeout, ErrUnreachable, ErrInvalidURL. Reconnection only
+// applies to streams that were established: a failing Start is final. ctx
+// bounds the connection attempt only.
+func (p *Publisher) Start(ctx context.Context) error {
+	if !p.started.CompareAndSwap(false, true) {
+		return errors.New("rtmp: Publisher started twice")
+	}
+	p.mu.Lock()
+	if p.closed.Load() {
+		p.mu.Unlock()
+		return ErrClosed
+	}
+	err := p.init()
+	if err == nil {
+		p.queue = make(chan media.Packet, p.QueueSize)
+	}
+	p.mu.Unlock()
+	if err != nil {
+		p.state.Store(int32(StateFailed))
+		return err
+	}
+	p.state.Store(int32(StateConnecting))
+	// The attempt ends with ctx or with Close.
+	dctx, cancel := context.WithCancel(p.ctx)
+	stop := context.AfterFunc(ctx, cancel)
+	t0 := p.now()
+	c, err := dial(dctx, p.dest, &p.cfg)
+	stop()
+	cancel()
+	if err != nil {
+		if p.closed.Load() {
+			err = ErrClosed
+		} else if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		p.fail(err)
+		close(p.done)
+		p.log.Error().Err(err).Msg("publish failed")
+		return err
+	}
+	p.connectDur.Store(int64(p.now().Sub(t0)))
+	p.connected(c)
+	go p.run(c)
+	return <-p.startResult
+}
+
+func (p *Publisher) connected(c *conn) {
+	p.connects.Add(1)
+	p.serverChunk.Store(c.serverChunkSize.Load())
+	v := c.fmsVer
+	p.fmsVer.Store(&v)
+	p.state.Store(int32(StatePublishing))
+	p.log.Info().Uint32("server_chunk_size", c.serverChunkSize.Load()).Str("server", v).Msg("publishing")
+}
+
+func (p *Publisher) fail(err error) {
+	p.mu.Lock()
+	p.failErr = err
+	p.lastErr = err
+	p.mu.Unlock()
+	if !p.closed.Load() {
+		p.state.Store(int32(StateFailed))
+	}
+}
+
+// WritePacket queues a packet for sending and returns at once. It never
+// blocks: when the queue is full the packet is dropped and counted, and
+// video is then dropped up to the next keyframe, since frames that refer to
+// a lost one cannot be decoded. Packets written before Start, after Close
+// or after the Publisher failed are dropped. The Publisher keeps p.Data
+// until it is sent and never modifies it; the caller must not modify it
+// either. Safe for concurrent use.
+func (p *Publisher) WritePacket(pkt media.Packet) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := State(p.state.Load())
+	if p.queue == nil || st == StateFailed || st == StateClosed {
+		p.countDrop(pkt.Kind)
+		return
+	}
+	if pkt.Kind == media.KindVideo {
+		if p.waitKey && !pkt.Key {
+			p.droppedVideo.Add(1)
+			return
+		}
+		p.waitKey = false
+	}
+	select {
+	case p.queue <- pkt:
+	default:
+		p.countDrop(pkt.Kind)
+		if pkt.Kind == media.KindVideo {
+			p.waitKey = true
+		}
+	}
+}
+
+func (p *Publisher) countDrop(k media.Kind) {
+	if k == media.KindVideo {
+		p.droppedVideo.Add(1)
+	} else {
+		p.droppedAudio.Add(1)
+	}
+}
+
+// Close ends the stream: queued packets are sent (for at most
+// CloseTimeout), the server is told the stream is over, the connection is
+// closed and Close waits for the Publisher's goroutines. It returns the
+// error that had stopped the Publisher, if any. It is idempotent.
+func (p *Publisher) Close() error {
+	p.closeOnce.Do(func() {
+		// Under mu, so that Start either sees closed or has finished
+		// setting up what Close waits for.
+		p.mu.Lock()
+		p.closed.Store(true)
+		started := p.queue != nil
+		p.mu.Unlock()
+		if !started {
+			p.state.Store(int32(StateClosed))
+			return
+		}
+		close(p.closing)
+		p.cancel()
+		<-p.done
+		if State(p.state.Load()) != StateFailed {
+			p.state.Store(int32(StateClosed))
+		}
+	})
+	return p.Err()
+}
+
+// Done is closed when the Publisher has stopped for good: Start failed, it
+// gave up reconnecting, or Close finished. Nil before Start.
+func (p *Publisher) Done() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.queue == nil {
+		return nil
+	}
+	return p.done
+}
+
+// Err is the error that stopped the Publisher (a failed Start, or
+// ErrGaveUp), nil while it runs or after a clean Close.
+func (p *Publisher) Err() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.failErr
+}
+
+// Stats returns the current counters.
+func (p *Publisher) Stats() Stats {
+	p.mu.Lock()
+	last := p.lastErr
+	dest := Redact(p.URL)
+	if p.dest != nil {
+		dest = p.dest.String()
+	}
+	p.mu.Unlock()
+	return Stats{
+		Destination:     dest,
+		State:           State(p.state.Load()),
+		Connects:        p.connects.Load(),
+		Outages:         p.outages.Load(),
+		OutageTime:      time.Duration(p.outageTime.Load()),
+		Packets:         p.packets.Load(),
+		Bytes:           p.written.Load(),
+		DroppedVideo:    p.droppedVideo.Load(),
+		DroppedAudio:    p.droppedAudio.Load(),
+		ServerChunkSize: p.serverChunk.Load(),
+		LastError:       last,
+	}
+}
+
+// outage tracks one period without a stream.
+type outage struct {
+	n     int64
+	start time.Time
+	delay time.Duration
+	cause error
+}
+
+// run owns the connection: it streams, and after a failure reconnects.
+func (p *Publisher) run(c *conn) {
+	defer close(p.done)
+	first := true
+	var out *outage
+	for {
+		settled, err := p.stream(c, first, out)
+		c.close()
+		if p.closed.Load() {
+			if first && !settled {
+				p.startResult <- ErrClosed
+			}
+			return
+		}
+		if first && !settled {
+			// Start is waiting for this verdict; it is final.
+			p.fail(err)
+			p.startResult <- err
+			return
+		}
+		if settled {
+			out = &outage{n: p.outages.Add(1), start: p.now(), delay: p.Backoff.Initial}
+			p.log.Warn().Err(err).Int64("outage", out.n).Msg("connection lost")
+		} else {
+			p.log.Warn().Err(err).Int64("outage", out.n).Msg("stream dropped right after being accepted")
+		}
+		out.cause = err
+		p.mu.Lock()
+		p.lastErr = err
+		p.mu.Unlock()
+		first = false
+		if p.Backoff.Disabled {
+			p.fail(err)
+			p.log.Error().Err(err).Msg("reconnection disabled; stream stopped")
+			return
+		}
+		p.state.Store(int32(StateReconnecting))
+		if c, err = p.reconnect(out); err != nil {
+			if !errors.Is(err, ErrClosed) {
+				p.fail(err)
+				p.log.Error().Err(err).Msg("stream stopped")
+			}
+			return
+		}
+		p.connected(c)
+	}
+}
+
+// reconnect redials with backoff until it succeeds, the outage exceeds
+// GiveUpAfter or Close is called. Packets arriving meanwhile are dropped
+// (a live stream resumes live, at a keyframe).
+func (p *Publisher) reconnect(out *outage) (*conn, error) {
+	for attempt := 1; ; attempt++ {
+		if !p.sleepDraining(out.delay) {
+			return nil, ErrClosed
+		}
+		if elapsed := p.now().Sub(out.start); elapsed >= p.Backoff.GiveUpAfter {
+			return nil, &stepError{kind: ErrGaveUp, dest: p.dest.String(),
+				msg: fmt.Sprintf("no stream for %v (%d attempts)", elapsed.Round(time.Second), attempt-1), cause: out.cause}
+		}
+		c, err := p.dialDraining()
+		if err == nil {
+			return c, nil
+		}
+		if errors.Is(err, ErrClosed) {
+			return nil, err
+		}
+		out.cause = err
+		p.mu.Lock()
+		p.lastErr = err
+		p.mu.Unlock()
+		ev := p.log.Warn().Err(err).Int64("outage", out.n).Int("attempt", attempt).Dur("retry_in", min(out.delay*2, p.Backoff.Max))
+		if errors.Is(err, ErrAlreadyPublishing) {
+			// Typically our own previous connection, half-open on the
+			// server's side; it goes when the server notices.
+			ev.Msg("reconnect refused: the server still holds the previous publish")
+		} else {
+			ev.Msg("reconnect failed")
+		}
+		out.delay = min(out.delay*2, p.Backoff.Max)
+	}
+}
+
+// sleepDraining waits d while discarding queued packets; false on Close.
+func (p *Publisher) sleepDraining(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		select {
+		case pkt := <-p.queue:
+			p.countDrop(pkt.Kind)
+		case <-t.C:
+			return true
+		case <-p.closing:
+			return false
+		}
+	}
+}
+
+// dialDraining dials on a helper goroutine while discarding queued packets,
+// so that the queue never fills with stale media during an attempt.
+func (p *Publisher) dialDraining() (*conn, error) {
+	type result struct {
+		c   *conn
+		err error
+	}
+	res := make(chan result, 1)
+	t0 := p.now()
+	go func() {
+		c, err := dial(p.ctx, p.dest, &p.cfg)
+		res <- result{c, err}
+	}()
+	for {
+		select {
+		case pkt := <-p.queue:
+			p.countDrop(pkt.Kind)
+		case r := <-res:
+			if r.err != nil && p.closed.Load() {
+				return nil, ErrClosed
+			}
+			if r.err == nil {
+				p.connectDur.Store(int64(p.now().Sub(t0)))
+			}
+			return r.c, r.err
+		}
+	}
+}
+
+// stream sends headers and then packets until the connection fails or
+// Close. settled reports whether the connection outlived AcceptWindow. It
+// returns a nil error only for Close.
+func (p *Publisher) stream(c *conn, first bool, out *outage) (settled bool, err error) {
+	if err := p.sendHeaders(c); err != nil {
+		return false, err
+	}
+	tl := timeline{hasVideo: p.il.hasVideo}
+	p.il.reset()
+	if !first && p.il.hasVideo {
+		p.requestKeyframe(true)
+	}
+	settle := time.NewTimer(max(p.AcceptWindow-p.now().Sub(c.publishedAt), 0))
+	defer settle.Stop()
+	var batch []stamped
+	defer func() {
+		p.droppedVideo.Add(tl.droppedVideo)
+		p.droppedAudio.Add(tl.droppedAudio)
+	}()
+	for {
+		select {
+		case pkt := <-p.queue:
+			p.il.push(pkt)
+			for {
+				q, ok := p.il.pop(false)
+				if !ok {
+					break
+				}
+				batch = tl.next(q, batch[:0])
+				if !tl.started && q.Kind == media.KindVideo {
+					p.requestKeyframe(false)
+				}
+				if err := p.sendAll(c, batch); err != nil {
+					return settled, p.lost(c, err)
+				}
+			}
+		case ev := <-c.events:
+			if ev.ping {
+				if err := c.pong(ev.pingTS); err != nil {
+					return settled, p.lost(c, err)
+				}
+				continue
+			}
+			if ev.name == "onStatus" {
+				info, _ := argMap(ev.args, 1)
+				level, _ := info["level"].(string)
+				code, _ := info["code"].(string)
+				desc, _ := info["description"].(string)
+				if level == "error" {
+					return settled, &stepError{kind: ErrDisconnected, dest: p.dest.String(),
+						msg: "server stopped the stream: " + code + " " + p.dest.scrub(desc)}
+				}
+			}
+		case <-c.readDone:
+			return settled, p.lost(c, nil)
+		case <-c.cs.Done():
+			return settled, p.lost(c, c.writeErr())
+		case <-settle.C:
+			settled = true
+			p.serverChunk.Store(c.serverChunkSize.Load())
+			if first {
+				p.startResult <- nil
+			} else if out != nil {
+				d := p.now().Sub(out.start)
+				p.outageTime.Add(int64(d))
+				p.log.Info().Int64("outage", out.n).Dur("duration", d).Msg("reconnected")
+			}
+		case <-p.closing:
+			p.drain(c, &tl, batch)
+			return settled, nil
+		}
+	}
+}
+
+// lost builds the error for a connection that died while streaming.
+func (p *Publisher) lost(c *conn, err error) error {
+	if err == nil {
+		// The read side ended: the server closed or reset the connection.
+		if cause := c.readCause(); cause != nil {
+			err = cause
+		}
+		return &stepError{kind: ErrDisconnected, dest: p.dest.String(), msg: "the server closed the connection", cause: err}
+	}
+	var se *stepError
+	if errors.As(err, &se) {
+		return &stepError{kind: ErrDisconnected, dest: p.dest.String(), cause: err}
+	}
+	return &stepError{kind: ErrDisconnected, dest: p.dest.String(), cause: rootCause(err)}
+}
+
+// drain sends what is queued at Close, for at most CloseTimeout, then
+// unpublishes.
+func (p *Publisher) drain(c *conn, tl *timeline, batch []stamped) {
+	deadline := p.now().Add(p.CloseTimeout)
+	for more := true; more; {
+		select {
+		case pkt := <-p.queue:
+			p.il.push(pkt)
+		default:
+			more = false
+		}
+	}
+	for p.now().Before(deadline) {
+		q, ok := p.il.pop(true)
+		if !ok {
+			break
+		}
+		batch = tl.next(q, batch[:0])
+		if err := p.sendAll(c, batch); err != nil {
+			return
+		}
+	}
+	c.unpublish(max(time.Until(deadline), 500*time.Millisecond))
+}
+
+func (p *Publisher) requestKeyframe(force bool) {
+	if p.RequestKeyframe == nil {
+		return
+	}
+	now := p.now()
+	if !force && now.Sub(p.lastKeyReq) < time.Second {
+		return
+	}
+	p.lastKeyReq = now
+	p.RequestKeyframe()
+}
+
+// sendHeaders sends onMetaData and the sequence headers, at timestamp 0,
+// as every new connection needs them before any media.
+func (p *Publisher) sendHeaders(c *conn) error {
+	if err := c.write(csData, 0, c.streamID, &message.DataMessage{
+		Name: "@setDataFrame", Encoding: message.EncodingTypeAMF0, Body: bytes.NewReader(onMetaData(p.Info)),
+	}); err != nil {
+		return p.lost(c, err)
+	}
+	if p.il.hasVideo {
+		rec, err := avcDecoderConfig(p.Info.VideoConfig)
+		if err != nil {
+			return err
+		}
+		if err := c.write(csVideo, 0, c.streamID, &message.VideoMessage{Payload: bytes.NewReader(videoSeqHeaderTag(rec))}); err != nil {
+			return p.lost(c, err)
+		}
+	}
+	if p.il.hasAudio {
+		if err := c.write(csAudio, 0, c.streamID, &message.AudioMessage{Payload: bytes.NewReader(audioSeqHeaderTag(p.Info.AudioConfig))}); err != nil {
+			return p.lost(c, err)
+		}
+	}
+	return nil
+}
+
+func (p *Publisher) sendAll(c *conn, batch []stamped) error {
+	for i := range batch {
+		if err := p.send(c, &batch[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// send packages one packet as an FLV tag body and writes it. The streamer
+// copies the body before Write returns, so one scratch buffer serves all.
+func (p *Publisher) send(c *conn, s *stamped) error {
+	var msg message.Message
+	if s.p.Kind == media.KindVideo {
+		body, err := videoTag(p.scratch[:0], s.p.Key, s.cts, s.p.Data)
+		p.scratch = body
+		if err != nil {
+			// One bad access unit from the encoder is not worth the
+			// connection; the decoder will recover at the next keyframe.
+			p.droppedVideo.Add(1)
+			p.log.Debug().Err(err).Msg("dropped an unparsable video packet")
+			return nil
+		}
+		p.reader.Reset(body)
+		msg = &message.VideoMessage{Payload: &p.reader}
+		if err := c.write(csVideo, s.ts, c.streamID, msg); err != nil {
+			return err
+		}
+	} else {
+		p.scratch = audioTag(p.scratch[:0], s.p.Data)
+		p.reader.Reset(p.scratch)
+		msg = &message.AudioMessage{Payload: &p.reader}
+		if err := c.write(csAudio, s.ts, c.streamID, msg); err != nil {
+			return err
+		}
+	}
+	p.packets.Add(1)
+	return nil
+}
