@@ -295,3 +295,42 @@ func FuzzSplitAnnexB(f *testing.F) {
 		spsProfileLevel(b)
 	})
 }
+
+// TestVideoDecoderAV1 decodes a committed AV1 clip: our FFmpeg build has no
+// AV1 encoder. It was made with aomenc 3.6 (Debian aom-tools):
+//
+//	ffmpeg -f lavfi -i color=c=blue:s=160x90:r=30:d=0.333 -pix_fmt yuv420p -f yuv4mpegpipe blue.y4m
+//	aomenc --ivf --cpu-used=8 --end-usage=q --cq-level=20 --kf-max-dist=30 -o blue-160x90.av1.ivf blue.y4m
+func TestVideoDecoderAV1(t *testing.T) {
+	const path = "testdata/blue-160x90.av1.ivf"
+	pkts := demux(t, path, astiav.MediaTypeVideo)
+	d, err := NewVideoDecoder("av1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	n := 0
+	for i, p := range pkts {
+		frames, err := d.Decode(p.data, p.pts)
+		if err != nil {
+			t.Fatalf("packet %d: %v", i, err)
+		}
+		if len(frames) != 1 {
+			t.Errorf("packet %d: %d frames, want 1 at once", i, len(frames))
+		}
+		for _, f := range frames {
+			if f.Image.Width != 160 || f.Image.Height != 90 {
+				t.Fatalf("size %dx%d", f.Image.Width, f.Image.Height)
+			}
+			colourNear(t, f.Image.At(80, 45), media.RGB(0, 0, 255), 6, "av1 blue")
+			n++
+		}
+	}
+	if n != 10 {
+		t.Errorf("%d frames, want 10", n)
+	}
+	info, items, _ := readAll(t, path)
+	if info.VideoCodec != "av1" || len(items) != 10 {
+		t.Errorf("file reader: %+v, %d items", info, len(items))
+	}
+}

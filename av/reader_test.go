@@ -299,3 +299,29 @@ func TestReadTruncated(t *testing.T) {
 	r.Close()
 	r.Close()
 }
+
+func TestReadSizeChange(t *testing.T) {
+	// WebRTC senders change resolution with bandwidth; a track recording
+	// then holds VP8 frames of several sizes in one stream.
+	a := ffmpeg(t, "a.webm", "-f", "lavfi", "-i", "color=c=red:s=640x360:r=30:d=1", "-c:v", "libvpx", "-deadline", "realtime")
+	b := ffmpeg(t, "b.webm", "-f", "lavfi", "-i", "color=c=blue:s=320x180:r=30:d=1", "-c:v", "libvpx", "-deadline", "realtime")
+	list := filepath.Join(t.TempDir(), "list.txt")
+	os.WriteFile(list, []byte("file '"+a+"'\nfile '"+b+"'\n"), 0o644)
+	path := ffmpeg(t, "ab.webm", "-f", "concat", "-safe", "0", "-i", list, "-c", "copy")
+	info, items, _ := readAll(t, path)
+	if info.Width != 640 || info.Height != 360 {
+		t.Errorf("info size %dx%d", info.Width, info.Height)
+	}
+	sizes := map[[2]int]int{}
+	for _, it := range items {
+		sizes[[2]int{it.Video.Width, it.Video.Height}]++
+	}
+	if sizes[[2]int{640, 360}] != 30 || sizes[[2]int{320, 180}] != 30 {
+		t.Errorf("frames by size %v, want 30 of each", sizes)
+	}
+	last := items[len(items)-1]
+	if last.PTS < 1900*time.Millisecond || last.PTS > 2000*time.Millisecond {
+		t.Errorf("last pts %v", last.PTS)
+	}
+	colourNear(t, last.Video.At(10, 10), media.RGB(0, 0, 255), 8, "second part")
+}
