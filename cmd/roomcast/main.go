@@ -125,7 +125,7 @@ func newApp() *cli.App {
 			}
 			return nil
 		},
-		Commands:        []*cli.Command{composeCommand(), demoCommand()},
+		Commands:        []*cli.Command{recordCommand(), composeCommand(), demoCommand()},
 		ExitErrHandler:  func(*cli.Context, error) {}, // run() prints and maps errors
 		OnUsageError:    usageError,
 		HideHelpCommand: true,

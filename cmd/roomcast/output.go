@@ -171,3 +171,9 @@ func attachMP4(rec *recorder.Recorder, path string, overwrite bool, log zerolog.
 	rec.AddOutput("mp4", w, true)
 	return w, nil
 }
+
+// attachOutputs attaches every output the flags ask for.
+func attachOutputs(c *cli.Context, rec *recorder.Recorder, log zerolog.Logger) error {
+	_, err := attachMP4(rec, c.String("output"), c.Bool("overwrite"), log)
+	return err
+}

@@ -1,0 +1,301 @@
+package recorder
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/roomcast/roomcast/av"
+	"github.com/roomcast/roomcast/compositor"
+	"github.com/roomcast/roomcast/layout"
+	"github.com/roomcast/roomcast/room/livekit"
+)
+
+// screenSuffix distinguishes a participant's screen share input from its camera.
+const screenSuffix = "#screen"
+
+// Live connects a LiveKit room to a compositor: it is the room's Handler,
+// gives each participant a tile (camera, or a placeholder with the name),
+// each screen share its own tile, decodes every track in that track's own
+// worker goroutine and pushes pictures and sound onto the compositor's clock.
+type Live struct {
+	comp *compositor.Compositor
+	log  zerolog.Logger
+
+	// offset maps the room clock to the compositor clock: pts = room PTS -
+	// offset. Set when the compositor starts (SetOffset).
+	offset atomic.Int64
+
+	// Events is where session events go (buffered; drops when full).
+	Events chan livekit.SessionEvent
+	// Closed receives the reason when the room ends by itself.
+	Closed chan error
+
+	mu     sync.Mutex
+	inputs map[string]*compositor.Input // by input ID (identity, identity#screen)
+	names  map[string]string            // identity -> display name
+	video  map[string][]*livekit.Track  // input ID -> video tracks
+	bySID  map[string]*livekit.Track    // track SID -> track
+	tiles  map[string]layout.Rect       // input ID -> last tile
+	stats  map[string]*atomic.Int64     // decode errors per track SID
+}
+
+// NewLive prepares the glue for comp; pass it as livekit.Config.Handler and
+// as compositor.Config.OnTiles (through Live.OnTiles).
+func NewLive(comp *compositor.Compositor, log zerolog.Logger) *Live {
+	return &Live{
+		comp: comp, log: log.With().Str("component", "live").Logger(),
+		Events: make(chan livekit.SessionEvent, 64), Closed: make(chan error, 1),
+		inputs: map[string]*compositor.Input{}, names: map[string]string{},
+		video: map[string][]*livekit.Track{}, bySID: map[string]*livekit.Track{},
+		tiles: map[string]layout.Rect{}, stats: map[string]*atomic.Int64{},
+	}
+}
+
+// SetOffset sets the room-clock time at which the compositor's clock is zero.
+func (l *Live) SetOffset(roomNow time.Duration) { l.offset.Store(int64(roomNow)) }
+
+func (l *Live) pts(roomPTS time.Duration) time.Duration {
+	return roomPTS - time.Duration(l.offset.Load())
+}
+
+// input returns (creating) the compositor input with that ID.
+func (l *Live) input(id, name string, screen bool) *compositor.Input {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if in, ok := l.inputs[id]; ok {
+		return in
+	}
+	in := l.comp.AddInput(id, name, compositor.InputOptions{Screen: screen})
+	l.inputs[id] = in
+	return in
+}
+
+func (l *Live) remove(id string) {
+	l.mu.Lock()
+	in := l.inputs[id]
+	delete(l.inputs, id)
+	delete(l.video, id)
+	delete(l.tiles, id)
+	l.mu.Unlock()
+	if in != nil {
+		in.Remove()
+	}
+}
+
+// ParticipantJoined gives the participant a tile at once (placeholder with
+// the name until video arrives; audio-only speakers keep it).
+func (l *Live) ParticipantJoined(p livekit.Participant) {
+	l.mu.Lock()
+	l.names[p.ID] = p.Name
+	l.mu.Unlock()
+	l.input(p.ID, p.Name, false)
+}
+
+// ParticipantLeft removes the participant's tiles.
+func (l *Live) ParticipantLeft(id string) {
+	l.remove(id)
+	l.remove(id + screenSuffix)
+	l.mu.Lock()
+	delete(l.names, id)
+	l.mu.Unlock()
+}
+
+// TrackAdded returns a decoding sink that feeds the right input.
+func (l *Live) TrackAdded(t *livekit.Track) livekit.TrackSink {
+	screen := t.Source == livekit.SourceScreenShare || t.Source == livekit.SourceScreenShareAudio
+	id, name := t.ParticipantID, t.ParticipantName
+	if screen {
+		id += screenSuffix
+		name += " (screen)"
+	}
+	in := l.input(id, name, screen)
+	s := &trackSink{l: l, t: t, in: in, inputID: id, screen: screen,
+		log: l.log.With().Str("track", t.SID).Str("participant", t.ParticipantID).Str("codec", t.Codec).Logger()}
+	var err error
+	if t.Kind == livekit.KindVideo {
+		s.vdec, err = av.NewVideoDecoder(t.Codec)
+		if err == nil {
+			l.mu.Lock()
+			l.video[id] = append(l.video[id], t)
+			l.bySID[t.SID] = t
+			rect, shown := l.tiles[id]
+			l.mu.Unlock()
+			if shown {
+				t.SetVideoDimensions(rect.W, rect.H)
+			}
+			in.SetVideoMuted(t.Muted)
+			s.waitKey = true
+			t.RequestKeyframe()
+		}
+	} else {
+		s.adec, err = av.NewAudioDecoder(t.Codec)
+		l.mu.Lock()
+		l.bySID[t.SID] = t
+		l.mu.Unlock()
+	}
+	if err != nil {
+		s.log.Error().Err(err).Msg("cannot decode this track; it is ignored")
+		return nil
+	}
+	s.log.Info().Str("kind", t.Kind.String()).Str("source", t.Source.String()).Msg("track added")
+	return s
+}
+
+// TrackMuted shows the placeholder for a muted camera.
+func (l *Live) TrackMuted(sid string, muted bool) {
+	l.mu.Lock()
+	t := l.bySID[sid]
+	var in *compositor.Input
+	if t != nil && t.Kind == livekit.KindVideo {
+		id := t.ParticipantID
+		if t.Source == livekit.SourceScreenShare {
+			id += screenSuffix
+		}
+		in = l.inputs[id]
+	}
+	l.mu.Unlock()
+	if in != nil {
+		in.SetVideoMuted(muted)
+		if !muted {
+			t.RequestKeyframe()
+		}
+	}
+}
+
+// ActiveSpeakers moves the main tile to the loudest speaker; silence keeps
+// the last one (the big tile does not jump back and forth).
+func (l *Live) ActiveSpeakers(ids []string) {
+	if len(ids) > 0 {
+		l.comp.SetActiveSpeaker(ids[0])
+	}
+}
+
+// Session forwards session events for the command's stop rules.
+func (l *Live) Session(e livekit.SessionEvent) {
+	l.log.Info().Str("event", e.Kind.String()).Str("participant", e.Participant).Msg("session")
+	select {
+	case l.Events <- e:
+	default:
+	}
+}
+
+// RoomClosed reports the end of the room.
+func (l *Live) RoomClosed(reason error) {
+	select {
+	case l.Closed <- reason:
+	default:
+	}
+}
+
+// OnTiles asks every shown video track for the simulcast layer that fits
+// its tile, and for a keyframe when its tile grew (a sharper layer comes).
+func (l *Live) OnTiles(tiles []layout.Tile) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	seen := make(map[string]bool, len(tiles))
+	for _, tl := range tiles {
+		seen[tl.ID] = true
+		old, had := l.tiles[tl.ID]
+		l.tiles[tl.ID] = tl.Rect
+		if had && old.W == tl.Rect.W && old.H == tl.Rect.H {
+			continue
+		}
+		for _, t := range l.video[tl.ID] {
+			t.SetVideoDimensions(tl.Rect.W, tl.Rect.H)
+			if had && tl.Rect.W*tl.Rect.H > old.W*old.H {
+				t.RequestKeyframe()
+			}
+		}
+	}
+	for id := range l.tiles {
+		if !seen[id] {
+			delete(l.tiles, id)
+		}
+	}
+}
+
+// trackSink decodes one track in its worker goroutine.
+type trackSink struct {
+	l       *Live
+	t       *livekit.Track
+	in      *compositor.Input
+	inputID string
+	screen  bool
+	vdec    *av.VideoDecoder
+	adec    *av.AudioDecoder
+	waitKey bool
+	errors  int
+	log     zerolog.Logger
+}
+
+func (s *trackSink) WriteFrame(f livekit.Frame) {
+	pts := s.l.pts(f.PTS)
+	if s.adec != nil {
+		a, err := s.adec.Decode(f.Data, pts)
+		if err != nil {
+			s.fail(err)
+			return
+		}
+		s.in.PushAudio(a, pts)
+		return
+	}
+	if s.waitKey {
+		if !f.Keyframe {
+			return
+		}
+		s.waitKey = false
+	}
+	frames, err := s.vdec.Decode(f.Data, pts)
+	if err != nil {
+		// A broken picture: ask for a keyframe and skip until it comes,
+		// rather than showing smeared references.
+		s.fail(err)
+		s.waitKey = true
+		s.t.RequestKeyframe()
+		return
+	}
+	for _, fr := range frames {
+		s.in.PushVideo(fr.Image, fr.PTS)
+	}
+}
+
+func (s *trackSink) fail(err error) {
+	s.errors++
+	if s.errors == 1 || s.errors%100 == 0 {
+		s.log.Warn().Err(err).Int("errors", s.errors).Msg("decode error")
+	}
+}
+
+func (s *trackSink) Close() {
+	if s.vdec != nil {
+		s.vdec.Close()
+		s.l.mu.Lock()
+		vs := s.l.video[s.inputID]
+		for i, t := range vs {
+			if t == s.t {
+				s.l.video[s.inputID] = append(vs[:i:i], vs[i+1:]...)
+				break
+			}
+		}
+		last := len(s.l.video[s.inputID]) == 0
+		delete(s.l.bySID, s.t.SID)
+		s.l.mu.Unlock()
+		if s.screen && last {
+			// Screen share stopped: its tile goes.
+			s.l.remove(s.inputID)
+		} else if last {
+			// Camera unpublished: the participant stays, as a placeholder.
+			s.in.SetVideoMuted(true)
+		}
+	}
+	if s.adec != nil {
+		s.adec.Close()
+		s.l.mu.Lock()
+		delete(s.l.bySID, s.t.SID)
+		s.l.mu.Unlock()
+	}
+	s.log.Info().Int("decode_errors", s.errors).Msg("track ended")
+}
