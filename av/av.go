@@ -35,16 +35,37 @@ var (
 )
 
 // RouteFFmpegLogs sends FFmpeg's own messages at level or more severe to log
-// (field component=ffmpeg) instead of stderr. FFmpeg's log callback is
-// process-global, so main should call this once; packages and tests must not.
-// Passing astiav.LogLevelQuiet silences FFmpeg.
-func RouteFFmpegLogs(log zerolog.Logger, level astiav.LogLevel) {
+// (field component=ffmpeg) instead of stderr; zerolog.Disabled silences
+// FFmpeg. FFmpeg's log callback is process-global, so main should call this
+// once; library code must not. FFmpeg's per-packet "errors" are logged as
+// warnings: this package decides what is fatal.
+func RouteFFmpegLogs(log zerolog.Logger, level zerolog.Level) {
 	l := log.With().Str("component", "ffmpeg").Logger()
-	astiav.SetLogLevel(level)
+	var lv astiav.LogLevel
+	switch {
+	case level >= zerolog.Disabled || level == zerolog.NoLevel:
+		lv = astiav.LogLevelQuiet
+	case level >= zerolog.ErrorLevel:
+		lv = astiav.LogLevelError
+	case level == zerolog.WarnLevel:
+		lv = astiav.LogLevelWarning
+	case level == zerolog.InfoLevel:
+		lv = astiav.LogLevelInfo
+	case level == zerolog.DebugLevel:
+		lv = astiav.LogLevelVerbose
+	default:
+		lv = astiav.LogLevelDebug
+	}
+	astiav.SetLogLevel(lv)
+	if lv == astiav.LogLevelQuiet {
+		astiav.ResetLogCallback()
+		return
+	}
+	maxLv := lv
 	var mu sync.Mutex
 	var line strings.Builder
 	astiav.SetLogCallback(func(c astiav.Classer, lv astiav.LogLevel, _, msg string) {
-		if lv > level {
+		if lv > maxLv {
 			return
 		}
 		// FFmpeg may emit one line in several calls; only complete lines are logged.
@@ -62,9 +83,9 @@ func RouteFFmpegLogs(log zerolog.Logger, level astiav.LogLevel) {
 		}
 		ev := l.Debug()
 		switch {
-		case lv <= astiav.LogLevelError:
-			ev = l.Warn() // FFmpeg "errors" are per-packet; ours decide what is fatal
 		case lv <= astiav.LogLevelWarning:
+			ev = l.Warn()
+		case lv <= astiav.LogLevelInfo:
 			ev = l.Info()
 		}
 		if c != nil {

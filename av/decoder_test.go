@@ -4,11 +4,13 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/asticode/go-astiav"
+	"github.com/rs/zerolog"
 
 	"github.com/roomcast/roomcast/media"
 )
@@ -333,4 +335,36 @@ func TestVideoDecoderAV1(t *testing.T) {
 	if info.VideoCodec != "av1" || len(items) != 10 {
 		t.Errorf("file reader: %+v, %d items", info, len(items))
 	}
+}
+
+func TestRouteFFmpegLogs(t *testing.T) {
+	var buf syncBuffer
+	RouteFFmpegLogs(zerolog.New(&buf), zerolog.WarnLevel)
+	t.Cleanup(func() { RouteFFmpegLogs(zerolog.Nop(), zerolog.ErrorLevel) })
+	d, err := NewVideoDecoder("h264")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	d.Decode([]byte{0, 0, 0, 1, 0x65, 0x88, 0x84, 0x21, 0xa0}, 0) // a slice without SPS/PPS
+	if s := buf.String(); !strings.Contains(s, `"component":"ffmpeg"`) || !strings.Contains(s, `"level":"warn"`) {
+		t.Errorf("FFmpeg complaint not routed: %q", s)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
 }

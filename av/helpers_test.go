@@ -10,7 +10,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/asticode/go-astiav"
 	"github.com/rs/zerolog"
 
 	"github.com/roomcast/roomcast/media"
@@ -18,7 +17,7 @@ import (
 
 func TestMain(m *testing.M) {
 	// Garbage-input tests make FFmpeg complain loudly on stderr.
-	RouteFFmpegLogs(zerolog.Nop(), astiav.LogLevelError)
+	RouteFFmpegLogs(zerolog.Nop(), zerolog.ErrorLevel)
 	os.Exit(m.Run())
 }
 

@@ -33,8 +33,11 @@ type FileInfo struct {
 type Item struct {
 	Video *media.Image
 	Audio media.Audio
-	// PTS is measured from the file's start time (the earliest stream start),
-	// so an offset between the file's audio and video is kept.
+	// PTS is measured from the file's start time (the container's
+	// start_time: the earliest stream start), so an offset between the
+	// file's audio and video is kept. The first item may therefore be a
+	// little after 0: Opus pre-skip, for one, starts a WebM's audio track
+	// 6.5 ms before its first audible sample.
 	PTS time.Duration
 }
 
