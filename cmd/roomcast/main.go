@@ -23,7 +23,6 @@ import (
 	"runtime/pprof"
 	"syscall"
 
-	"github.com/asticode/go-astiav"
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 
@@ -156,9 +155,9 @@ func logger(c *cli.Context) (zerolog.Logger, error) {
 	}
 	log = log.Level(lvl).With().Timestamp().Logger()
 	// FFmpeg's per-packet complaints are noise at info level.
-	fl := astiav.LogLevelError
+	fl := zerolog.ErrorLevel
 	if lvl <= zerolog.DebugLevel {
-		fl = astiav.LogLevelWarning
+		fl = zerolog.WarnLevel
 	}
 	av.RouteFFmpegLogs(log, fl)
 	return log, nil
