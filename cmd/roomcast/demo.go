@@ -19,7 +19,7 @@ func demoCommand() *cli.Command {
 		Description: "No network and no external service: N synthetic speakers join a room, each with a\n" +
 			"colour pattern and a tone, talking in turn so the active speaker changes. Runs in real time\n" +
 			"(like a live room) unless --fast.",
-		Flags: append(canvasFlags(),
+		Flags: append(append(canvasFlags(), streamFlags()...),
 			&cli.IntFlag{Name: "speakers", Value: 4, Usage: "number of synthetic speakers (1-16)"},
 			&cli.DurationFlag{Name: "duration", Value: 10 * time.Second, Usage: "how long to record"},
 			&cli.DurationFlag{Name: "turn", Value: 3 * time.Second, Usage: "how long each speaker talks"},
@@ -35,8 +35,8 @@ func runDemo(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if c.String("output") == "" {
-		return fmt.Errorf("%w: demo needs --output FILE.mp4", errUsage)
+	if c.String("output") == "" && len(c.StringSlice("stream")) == 0 {
+		return fmt.Errorf("%w: demo needs --output FILE.mp4 and/or --stream URL", errUsage)
 	}
 	if c.Duration("duration") <= 0 {
 		return fmt.Errorf("%w: --duration must be positive", errUsage)
@@ -45,13 +45,19 @@ func runDemo(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := applyStreamPreset(c, &cfg); err != nil {
+		return err
+	}
+	if c.Bool("fast") && len(c.StringSlice("stream")) > 0 {
+		return fmt.Errorf("%w: --stream needs the live clock (drop --fast)", errUsage)
+	}
 	cfg.Compositor.Offline = c.Bool("fast")
 	cfg.Compositor.Duration = c.Duration("duration")
 	rec, err := recorder.New(cfg)
 	if err != nil {
 		return err
 	}
-	if _, err := attachMP4(rec, c.String("output"), c.Bool("overwrite"), log); err != nil {
+	if err := attachOutputs(c, rec, log); err != nil {
 		rec.Close()
 		return err
 	}

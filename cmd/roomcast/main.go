@@ -124,7 +124,7 @@ func newApp() *cli.App {
 			}
 			return nil
 		},
-		Commands:        []*cli.Command{recordCommand(), composeCommand(), demoCommand()},
+		Commands:        []*cli.Command{recordCommand(), composeCommand(), demoCommand(), checkIngestCommand()},
 		ExitErrHandler:  func(*cli.Context, error) {}, // run() prints and maps errors
 		OnUsageError:    usageError,
 		HideHelpCommand: true,

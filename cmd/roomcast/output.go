@@ -172,8 +172,11 @@ func attachMP4(rec *recorder.Recorder, path string, overwrite bool, log zerolog.
 	return w, nil
 }
 
-// attachOutputs attaches every output the flags ask for.
+// attachOutputs attaches every output the flags ask for: the recording
+// first, then the streams.
 func attachOutputs(c *cli.Context, rec *recorder.Recorder, log zerolog.Logger) error {
-	_, err := attachMP4(rec, c.String("output"), c.Bool("overwrite"), log)
-	return err
+	if _, err := attachMP4(rec, c.String("output"), c.Bool("overwrite"), log); err != nil {
+		return err
+	}
+	return attachStreams(c, rec, log)
 }

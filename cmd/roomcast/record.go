@@ -28,7 +28,7 @@ func recordCommand() *cli.Command {
 			"of the machine (ps): prefer the environment or a file.\n" +
 			"Stops on --duration, SIGINT/SIGTERM, when the room closes, or when it has been empty for\n" +
 			"--empty-timeout; the MP4 is finalised in every case.",
-		Flags: append(canvasFlags(),
+		Flags: append(append(canvasFlags(), streamFlags()...),
 			&cli.StringFlag{Name: "room", Required: true, Usage: "LiveKit server URL + room (wss://host/room), or a room name with --livekit-url"},
 			&cli.StringFlag{Name: "livekit-url", EnvVars: []string{"LIVEKIT_URL"}, Usage: "LiveKit server URL when --room is a bare name"},
 			&cli.StringFlag{Name: "token", EnvVars: []string{"LIVEKIT_TOKEN"}, Usage: "access token (prefer the environment or --token-file)"},
@@ -101,6 +101,9 @@ func runRecord(c *cli.Context) error {
 	}
 	cfg, err := pipelineConfig(c, log)
 	if err != nil {
+		return err
+	}
+	if err := applyStreamPreset(c, &cfg); err != nil {
 		return err
 	}
 	cfg.Compositor.Duration = c.Duration("duration")

@@ -50,6 +50,12 @@ type Config struct {
 	Offline bool
 	// Duration of the media each speaker produces; 0 = until Close.
 	Duration time.Duration
+	// Busy fills the pictures with moving noise around a centre patch of the
+	// speaker's colour, so the encoder needs its whole bitrate (a test card
+	// that measures what an ingest link carries).
+	Busy bool
+	// Names overrides the speakers' names (in order).
+	Names []string
 	// Freeze makes speaker i stop sending anything (pictures and sound)
 	// from media time Freeze[i] on, like a peer whose network froze.
 	Freeze map[int]time.Duration
@@ -88,6 +94,9 @@ func Start(comp *compositor.Compositor, cfg Config) (*Room, error) {
 		name := Names[i%len(Names)]
 		if i >= len(Names) {
 			name = fmt.Sprintf("%s %d", name, i/len(Names)+1)
+		}
+		if i < len(cfg.Names) {
+			name = cfg.Names[i]
 		}
 		in := comp.AddInput(fmt.Sprintf("synth-%d", i), name, compositor.InputOptions{})
 		r.wg.Add(1)
@@ -135,7 +144,11 @@ func (r *Room) speak(in *compositor.Input, i int, start time.Time) {
 		if r.ctx.Err() != nil {
 			return
 		}
-		in.PushVideo(Pattern(cfg.Width, cfg.Height, Palette[i%len(Palette)], f), t)
+		img := Pattern(cfg.Width, cfg.Height, Palette[i%len(Palette)], f)
+		if cfg.Busy {
+			noise(img, uint64(f)*0x9E3779B97F4A7C15+uint64(i)+1)
+		}
+		in.PushVideo(img, t)
 		// Sound up to the end of this frame.
 		end := int64(time.Duration(f+1)*frameDur) * media.SampleRate / int64(time.Second)
 		amp := 0.02
@@ -164,4 +177,26 @@ func Pattern(w, h int, c media.YUV, f int64) *media.Image {
 	x := int(f*int64(w)/60) % (w - bw)
 	m.FillRect(x, 0, bw, band, media.RGB(250, 250, 250))
 	return m
+}
+
+// noise overwrites the luma outside the centre half of the picture with
+// xorshift noise: incompressible detail that changes every frame.
+func noise(m *media.Image, seed uint64) {
+	x := seed | 1
+	x0, x1 := m.Width/4, m.Width*3/4
+	y0, y1 := m.Height/4, m.Height*3/4
+	for y := 0; y < m.Height; y++ {
+		row := m.Y[y*m.StrideY : y*m.StrideY+m.Width]
+		for i := 0; i < len(row); i += 8 {
+			x ^= x << 13
+			x ^= x >> 7
+			x ^= x << 17
+			for k := 0; k < 8 && i+k < len(row); k++ {
+				if y >= y0 && y < y1 && i+k >= x0 && i+k < x1 {
+					continue
+				}
+				row[i+k] = 16 + uint8(x>>(8*k))%220
+			}
+		}
+	}
 }
