@@ -18,8 +18,9 @@ import (
 
 func recordCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "record",
-		Usage: "join a LiveKit room as a hidden participant and record (and/or stream) it live",
+		Name:    "record",
+		Aliases: []string{"stream"},
+		Usage:   "join a LiveKit room as a hidden participant and record (--output) and/or stream (--stream) it live",
 		Description: "--room is the LiveKit server URL with the room name as its last path segment\n" +
 			"(wss://livekit.example.org/weekly-webinar), or just the room name with --livekit-url.\n" +
 			"Credentials: an access token (--token-file, or $LIVEKIT_TOKEN), or an API key and secret\n" +
