@@ -1,0 +1,169 @@
+package livekit
+
+import (
+	"fmt"
+	"time"
+)
+
+// Handler receives the room's events. All calls come from one goroutine, in
+// the order the events happened, so an implementation needs no locking of
+// its own for them; they should return quickly (frames do not wait on them,
+// but later events do).
+type Handler interface {
+	// ParticipantJoined reports a remote participant (never roomcast itself,
+	// hidden participants or other recorders). It comes before the
+	// participant's first TrackAdded.
+	ParticipantJoined(p Participant)
+	// ParticipantLeft reports that the participant with identity id left.
+	// Its tracks' sinks are closed by their workers, possibly just after.
+	ParticipantLeft(id string)
+	// TrackAdded reports a newly subscribed track. The returned sink gets
+	// the track's frames from the track's own goroutine and is closed when
+	// the track ends; a nil sink discards them.
+	TrackAdded(t *Track) TrackSink
+	// TrackMuted reports that a publisher muted or unmuted a track.
+	TrackMuted(trackSID string, muted bool)
+	// ActiveSpeakers reports the server's active-speaker list by identity,
+	// loudest first; empty when nobody speaks.
+	ActiveSpeakers(ids []string)
+	// Session reports connection and occupancy changes for session control.
+	Session(e SessionEvent)
+	// RoomClosed is the last call: the room ended for a reason other than
+	// Room.Close (server closed the room, this participant was removed, or
+	// reconnecting gave up). reason wraps ErrRoomClosed or ErrDisconnected.
+	RoomClosed(reason error)
+}
+
+// TrackSink consumes one track's frames. WriteFrame and Close are called
+// from the track's worker goroutine only; WriteFrame may block that worker
+// (not the network), in which case packets queue and, past the queue size,
+// are dropped and counted.
+type TrackSink interface {
+	WriteFrame(f Frame)
+	Close()
+}
+
+// Frame is one encoded unit of a track.
+type Frame struct {
+	// Codec is "h264", "vp8", "vp9", "av1" or "opus" (the names
+	// av.NewVideoDecoder/NewAudioDecoder take).
+	Codec string
+	// Data is one access unit, owned by the receiver: H.264 as an Annex B
+	// byte stream with 4-byte start codes (SPS and PPS in front of every
+	// IDR), a VP8 frame, a VP9 frame or superframe (with its index when it
+	// holds several spatial layers), an AV1 temporal unit of OBUs with size
+	// fields, or one Opus packet.
+	Data []byte
+	// PTS is the capture instant on the room media clock (see Room.Now):
+	// from RTCP sender reports once one arrived for the track, from the
+	// arrival time before. It never decreases within a track.
+	PTS time.Duration
+	// Keyframe is true for frames a decoder can start from (always for
+	// Opus).
+	Keyframe bool
+	// Width and Height are the coded size when the keyframe carries it
+	// (VP8 and H.264 keyframes, VP9 with a scalability structure), else 0.
+	Width, Height int
+	// Discontinuity is true on the first frame after frames were lost or
+	// dropped (decoders may want to reset concealment).
+	Discontinuity bool
+}
+
+// Participant describes a remote participant.
+type Participant struct {
+	// ID is the participant's identity, stable across reconnects.
+	ID string
+	// Name is the display name (falls back to the identity when empty).
+	Name string
+}
+
+// Kind is a track's media kind.
+type Kind int
+
+// Track kinds.
+const (
+	KindAudio Kind = iota + 1
+	KindVideo
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindAudio:
+		return "audio"
+	case KindVideo:
+		return "video"
+	}
+	return fmt.Sprintf("kind(%d)", int(k))
+}
+
+// Source says what a track carries.
+type Source int
+
+// Track sources, as published by the client.
+const (
+	SourceUnknown Source = iota
+	SourceCamera
+	SourceMicrophone
+	SourceScreenShare
+	SourceScreenShareAudio
+)
+
+func (s Source) String() string {
+	switch s {
+	case SourceCamera:
+		return "camera"
+	case SourceMicrophone:
+		return "microphone"
+	case SourceScreenShare:
+		return "screen_share"
+	case SourceScreenShareAudio:
+		return "screen_share_audio"
+	}
+	return "unknown"
+}
+
+// SessionEventKind names a session event.
+type SessionEventKind int
+
+// Session events.
+const (
+	// EventFirstSpeaker: the first remote track of the session was added
+	// (hosts wait for it before recording).
+	EventFirstSpeaker SessionEventKind = iota + 1
+	// EventRoomEmpty: the last remote participant left (not reported while
+	// reconnecting, when everyone seems to leave at once).
+	EventRoomEmpty
+	// EventRoomOccupied: a participant joined an empty room again.
+	EventRoomOccupied
+	// EventReconnecting: the connection to the server was lost; the SDK is
+	// resuming or rejoining.
+	EventReconnecting
+	// EventReconnected: the connection is back; tracks are resubscribed
+	// (after a full rejoin, participants and tracks are reported again).
+	EventReconnected
+)
+
+func (k SessionEventKind) String() string {
+	switch k {
+	case EventFirstSpeaker:
+		return "first_speaker"
+	case EventRoomEmpty:
+		return "room_empty"
+	case EventRoomOccupied:
+		return "room_occupied"
+	case EventReconnecting:
+		return "reconnecting"
+	case EventReconnected:
+		return "reconnected"
+	}
+	return fmt.Sprintf("event(%d)", int(k))
+}
+
+// SessionEvent is a connection or occupancy change.
+type SessionEvent struct {
+	Kind SessionEventKind
+	// At is the room-clock time of the event.
+	At time.Duration
+	// Participant is the identity concerned, for EventFirstSpeaker.
+	Participant string
+}

@@ -1,0 +1,195 @@
+package lktest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/pion/webrtc/v4/pkg/media/h264reader"
+	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
+	"github.com/pion/webrtc/v4/pkg/media/oggreader"
+)
+
+// VideoSpec describes a generated test video: a solid colour (an ffmpeg
+// colour name or 0xRRGGBB) at a size and rate, encoded with keyframes every
+// second.
+type VideoSpec struct {
+	Codec         string // "h264", "vp8" or "vp9"
+	Color         string
+	Width, Height int
+	FPS           int
+	Seconds       int
+}
+
+// AudioSpec describes a generated Opus tone (20 ms packets).
+type AudioSpec struct {
+	ToneHz  int
+	Seconds int
+}
+
+func runFFmpeg(t testing.TB, args ...string) {
+	t.Helper()
+	cmd := exec.Command("ffmpeg", append([]string{"-hide_banner", "-loglevel", "error", "-y"}, args...)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("lktest: ffmpeg %v: %v\n%s", args, err, stderr.String())
+	}
+}
+
+// GenerateVideo encodes spec with the ffmpeg CLI into dir and returns the
+// access units (H.264 as Annex B with start codes, VP8/VP9 frames).
+func GenerateVideo(t testing.TB, dir string, spec VideoSpec) [][]byte {
+	t.Helper()
+	if spec.Width == 0 {
+		spec.Width, spec.Height = 320, 240
+	}
+	if spec.FPS == 0 {
+		spec.FPS = 30
+	}
+	if spec.Seconds == 0 {
+		spec.Seconds = 2
+	}
+	if spec.Color == "" {
+		spec.Color = "red"
+	}
+	src := fmt.Sprintf("color=c=%s:s=%dx%d:r=%d,drawbox=x='mod(t*80,iw-40)':y=20:w=40:h=40:c=white:t=fill",
+		spec.Color, spec.Width, spec.Height, spec.FPS)
+	g := fmt.Sprint(spec.FPS)
+	common := []string{"-f", "lavfi", "-i", src, "-t", fmt.Sprint(spec.Seconds), "-pix_fmt", "yuv420p"}
+	var path string
+	switch spec.Codec {
+	case "h264":
+		path = filepath.Join(dir, "video.h264")
+		runFFmpeg(t, append(common, "-c:v", "libx264", "-profile:v", "baseline", "-preset", "ultrafast",
+			"-tune", "zerolatency", "-g", g, "-bf", "0", "-x264-params", "aud=1:repeat-headers=1", "-f", "h264", path)...)
+		return readH264(t, path)
+	case "vp8":
+		path = filepath.Join(dir, "video.ivf")
+		runFFmpeg(t, append(common, "-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8",
+			"-g", g, "-b:v", "300k", "-f", "ivf", path)...)
+		return readIVF(t, path)
+	case "vp9":
+		path = filepath.Join(dir, "video.ivf")
+		runFFmpeg(t, append(common, "-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8",
+			"-g", g, "-b:v", "300k", "-f", "ivf", path)...)
+		return readIVF(t, path)
+	}
+	t.Fatalf("lktest: unknown video codec %q", spec.Codec)
+	return nil
+}
+
+// GenerateAudio encodes a sine tone as Ogg Opus with one 20 ms packet per
+// page and returns the packets.
+func GenerateAudio(t testing.TB, dir string, spec AudioSpec) [][]byte {
+	t.Helper()
+	if spec.ToneHz == 0 {
+		spec.ToneHz = 440
+	}
+	if spec.Seconds == 0 {
+		spec.Seconds = 2
+	}
+	path := filepath.Join(dir, "audio.ogg")
+	runFFmpeg(t, "-f", "lavfi", "-i", fmt.Sprintf("sine=frequency=%d:sample_rate=48000", spec.ToneHz),
+		"-t", fmt.Sprint(spec.Seconds), "-ac", "1", "-c:a", "libopus", "-b:a", "32k",
+		"-frame_duration", "20", "-page_duration", "20000", "-f", "ogg", path)
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, _, err := oggreader.NewWith(f)
+	if err != nil {
+		t.Fatalf("lktest: %s: %v", path, err)
+	}
+	var out [][]byte
+	for {
+		page, _, err := r.ParseNextPage()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("lktest: %s: %v", path, err)
+		}
+		if bytes.HasPrefix(page, []byte("OpusTags")) || len(page) == 0 {
+			continue
+		}
+		out = append(out, page)
+	}
+	if len(out) == 0 {
+		t.Fatalf("lktest: %s: no Opus packets", path)
+	}
+	return out
+}
+
+func readH264(t testing.TB, path string) [][]byte {
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := h264reader.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var aus [][]byte
+	var cur []byte
+	for {
+		nal, err := r.NextNAL()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("lktest: %s: %v", path, err)
+		}
+		if nal.UnitType == h264reader.NalUnitTypeAUD {
+			// x264 writes an access unit delimiter in front of every picture.
+			if len(cur) > 0 {
+				aus = append(aus, cur)
+			}
+			cur = nil
+			continue
+		}
+		cur = append(cur, 0, 0, 0, 1)
+		cur = append(cur, nal.Data...)
+	}
+	if len(cur) > 0 {
+		aus = append(aus, cur)
+	}
+	if len(aus) == 0 {
+		t.Fatalf("lktest: %s: no access units", path)
+	}
+	return aus
+}
+
+func readIVF(t testing.TB, path string) [][]byte {
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, _, err := ivfreader.NewWith(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]byte
+	for {
+		frame, _, err := r.ParseNextFrame()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("lktest: %s: %v", path, err)
+		}
+		out = append(out, frame)
+	}
+	if len(out) == 0 {
+		t.Fatalf("lktest: %s: no frames", path)
+	}
+	return out
+}

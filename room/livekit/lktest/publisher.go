@@ -1,0 +1,366 @@
+package lktest
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/livekit/protocol/livekit"
+	lksdk "github.com/livekit/server-sdk-go/v2"
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
+	"github.com/pion/webrtc/v4"
+)
+
+// PublisherOptions configures a Go publisher. Zero values take defaults.
+type PublisherOptions struct {
+	Identity, Name string
+	// Video is "h264", "vp8", "vp9" or "" for no video track.
+	Video string
+	// Color of the video (ffmpeg colour name or 0xRRGGBB), default "red".
+	Color string
+	// Width, Height and FPS of the video, default 320x240 at 30.
+	Width, Height, FPS int
+	// Audio publishes an Opus microphone track.
+	Audio bool
+	// ToneHz is the audio tone, default 440.
+	ToneHz int
+	// SyntheticAudio replaces the Opus tone with numbered packets: byte 0 is
+	// an Opus TOC (20 ms CELT), bytes 1..4 the big-endian capture index k
+	// (captured at Epoch + k*20ms). Not decodable; for timing tests.
+	SyntheticAudio bool
+	// Speaking sets the initial audio level (the RTP audio-level extension
+	// the server's active-speaker detection reads): loud when true,
+	// silent when false. Default false.
+	Speaking bool
+	// Epoch is the capture time of the first sample of every track; default
+	// the publisher's start. Publishers given the same Epoch capture their
+	// k-th samples at the same instant.
+	Epoch time.Time
+	// CaptureDelay is how long after capture each sample is sent. Sender
+	// reports still state the capture clock, as a real sender with encoder
+	// latency does.
+	CaptureDelay time.Duration
+	// VideoRTPBase and AudioRTPBase are the RTP timestamps of sample 0;
+	// default random.
+	VideoRTPBase, AudioRTPBase uint32
+	// Token overrides the join token (default: minted for Identity).
+	Token string
+}
+
+// Publisher is a Go participant publishing generated media in real time.
+type Publisher struct {
+	Identity string
+	Room     *lksdk.Room
+
+	opts  PublisherOptions
+	video *pubTrack
+	audio *pubTrack
+
+	speaking atomic.Bool
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	once     sync.Once
+}
+
+type pubTrack struct {
+	kind    string
+	track   *lksdk.LocalTrack
+	pub     *lksdk.LocalTrackPublication
+	samples [][]byte
+	dur     time.Duration
+	rate    uint32
+	base    uint32
+	epoch   time.Time
+	sent    atomic.Int64
+	muted   atomic.Bool
+
+	payloader rtp.Payloader
+	seq       rtp.Sequencer
+	// keyframeWanted is set by a PLI or FIR from the server; the sender
+	// then jumps to the next loop start (a keyframe).
+	keyframeWanted atomic.Bool
+}
+
+// rtpAt is the RTP timestamp of a sample captured at now.
+func (p *pubTrack) rtpAt(now time.Time) uint32 {
+	return p.base + uint32(int64(now.Sub(p.epoch))*int64(p.rate)/int64(time.Second))
+}
+
+// StartPublisher joins room on s and starts sending. It is closed on test
+// cleanup.
+func StartPublisher(t testing.TB, s *Server, room string, o PublisherOptions) *Publisher {
+	t.Helper()
+	if o.Identity == "" {
+		o.Identity = "pub-" + randHex(3)
+	}
+	if o.Name == "" {
+		o.Name = o.Identity
+	}
+	if o.FPS == 0 {
+		o.FPS = 30
+	}
+	if o.Width == 0 {
+		o.Width, o.Height = 320, 240
+	}
+	if o.Epoch.IsZero() {
+		o.Epoch = time.Now()
+	}
+	p := &Publisher{Identity: o.Identity, opts: o, stop: make(chan struct{})}
+	p.speaking.Store(o.Speaking)
+	dir := t.TempDir()
+
+	if o.Video != "" {
+		mime := map[string]string{"h264": webrtc.MimeTypeH264, "vp8": webrtc.MimeTypeVP8, "vp9": webrtc.MimeTypeVP9}[o.Video]
+		if mime == "" {
+			t.Fatalf("lktest: unknown video codec %q", o.Video)
+		}
+		capab := webrtc.RTPCodecCapability{MimeType: mime, ClockRate: 90000}
+		if o.Video == "h264" {
+			capab.SDPFmtpLine = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"
+		}
+		var vt *pubTrack
+		tr, err := lksdk.NewLocalTrack(capab, lksdk.WithRTCPHandler(func(pkt rtcp.Packet) {
+			switch pkt.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				vt.keyframeWanted.Store(true)
+			}
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		vt = &pubTrack{
+			kind: "video", track: tr, rate: 90000, epoch: o.Epoch,
+			samples: GenerateVideo(t, dir, VideoSpec{Codec: o.Video, Color: o.Color, Width: o.Width, Height: o.Height, FPS: o.FPS}),
+			dur:     time.Second / time.Duration(o.FPS),
+			base:    nonZero(o.VideoRTPBase),
+			seq:     rtp.NewRandomSequencer(),
+		}
+		p.video = vt
+		switch o.Video {
+		case "h264":
+			p.video.payloader = &codecs.H264Payloader{}
+		case "vp8":
+			p.video.payloader = &codecs.VP8Payloader{EnablePictureID: true}
+		case "vp9":
+			p.video.payloader = &codecs.VP9Payloader{}
+		}
+	}
+	if o.Audio {
+		tr, err := lksdk.NewLocalTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var samples [][]byte
+		if o.SyntheticAudio {
+			samples = [][]byte{nil}
+		} else {
+			samples = GenerateAudio(t, dir, AudioSpec{ToneHz: o.ToneHz})
+		}
+		p.audio = &pubTrack{
+			kind: "audio", track: tr, rate: 48000, epoch: o.Epoch, samples: samples,
+			dur: 20 * time.Millisecond, base: nonZero(o.AudioRTPBase),
+			payloader: &codecs.OpusPayloader{}, seq: rtp.NewRandomSequencer(),
+		}
+	}
+
+	clock := func(ssrc uint32, now time.Time) (uint32, bool) {
+		for _, pt := range []*pubTrack{p.video, p.audio} {
+			if pt != nil && uint32(pt.track.SSRC()) == ssrc {
+				return pt.rtpAt(now), true
+			}
+		}
+		return 0, false
+	}
+	ics, err := publisherInterceptors(clock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := o.Token
+	if token == "" {
+		token = s.Token(room, o.Identity, o.Name)
+	}
+	r, err := lksdk.ConnectToRoomWithToken(s.URL, token, nil,
+		lksdk.WithAutoSubscribe(false),
+		lksdk.WithInterceptors(ics),
+		lksdk.WithIncludeDefaultInterceptors(false),
+	)
+	if err != nil {
+		t.Fatalf("lktest: publisher %s join: %v", o.Identity, err)
+	}
+	p.Room = r
+	t.Cleanup(p.Close)
+
+	if p.video != nil {
+		pub, err := r.LocalParticipant.PublishTrack(p.video.track, &lksdk.TrackPublicationOptions{
+			Name: "camera", Source: livekit.TrackSource_CAMERA, VideoWidth: o.Width, VideoHeight: o.Height,
+		})
+		if err != nil {
+			t.Fatalf("lktest: publish video: %v", err)
+		}
+		p.video.pub = pub
+	}
+	if p.audio != nil {
+		pub, err := r.LocalParticipant.PublishTrack(p.audio.track, &lksdk.TrackPublicationOptions{
+			Name: "microphone", Source: livekit.TrackSource_MICROPHONE,
+		})
+		if err != nil {
+			t.Fatalf("lktest: publish audio: %v", err)
+		}
+		p.audio.pub = pub
+	}
+	for _, pt := range []*pubTrack{p.video, p.audio} {
+		if pt != nil {
+			p.wg.Add(1)
+			go p.send(pt)
+		}
+	}
+	return p
+}
+
+func nonZero(v uint32) uint32 {
+	for v == 0 {
+		v = rand.Uint32()
+	}
+	return v
+}
+
+// send writes sample k (looping over the generated ones) at
+// Epoch + k*dur + CaptureDelay with RTP timestamp base + k*dur*rate.
+func (p *Publisher) send(pt *pubTrack) {
+	defer p.wg.Done()
+	perSample := uint32(int64(pt.dur) * int64(pt.rate) / int64(time.Second))
+	// Start at the first sample not yet due, so late starters do not burst.
+	k := 0
+	if d := time.Since(pt.epoch) - p.opts.CaptureDelay; d > 0 {
+		k = int(d / pt.dur)
+		if pt.kind == "video" {
+			// Begin at a keyframe: the generated video has one every FPS
+			// frames, at the start of each loop.
+			gop := p.opts.FPS
+			k = (k + gop - 1) / gop * gop
+		}
+	}
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	shift := 0 // sample index = k + shift: moved forward to serve keyframe requests
+	for {
+		due := pt.epoch.Add(time.Duration(k)*pt.dur + p.opts.CaptureDelay)
+		timer.Reset(time.Until(due))
+		select {
+		case <-p.stop:
+			return
+		case <-timer.C:
+		}
+		if pt.muted.Load() {
+			k++
+			continue
+		}
+		if pt.keyframeWanted.Swap(false) && (k+shift)%p.opts.FPS != 0 {
+			shift += len(pt.samples) - (k+shift)%len(pt.samples)
+		}
+		data := pt.samples[(k+shift)%len(pt.samples)]
+		if pt.kind == "audio" && p.opts.SyntheticAudio {
+			data = make([]byte, 40)
+			data[0] = 0xf8
+			binary.BigEndian.PutUint32(data[1:], uint32(k))
+		}
+		var opts *lksdk.SampleWriteOptions
+		if pt.kind == "audio" {
+			level := uint8(127)
+			if p.speaking.Load() {
+				level = 10
+			}
+			opts = &lksdk.SampleWriteOptions{AudioLevel: &level}
+		}
+		// Packetise here rather than with WriteSample: the SDK's packetizer
+		// picks its own timestamps, and the sender reports must match them.
+		ts := pt.base + uint32(k)*perSample
+		payloads := pt.payloader.Payload(1200, data)
+		ok := len(payloads) > 0
+		for i, pl := range payloads {
+			pkt := &rtp.Packet{
+				Header: rtp.Header{
+					Version:        2,
+					Marker:         i == len(payloads)-1,
+					SequenceNumber: pt.seq.NextSequenceNumber(),
+					Timestamp:      ts,
+				},
+				Payload: pl,
+			}
+			if err := pt.track.WriteRTP(pkt, opts); err != nil {
+				ok = false
+			}
+		}
+		if ok {
+			pt.sent.Add(1)
+		}
+		k++
+	}
+}
+
+// SetSpeaking switches the audio level between loud and silent.
+func (p *Publisher) SetSpeaking(on bool) { p.speaking.Store(on) }
+
+// Sent returns how many video frames and audio packets were written.
+func (p *Publisher) Sent() (video, audio int64) {
+	if p.video != nil {
+		video = p.video.sent.Load()
+	}
+	if p.audio != nil {
+		audio = p.audio.sent.Load()
+	}
+	return
+}
+
+// TrackSID returns the server's SID of the "video" or "audio" track.
+func (p *Publisher) TrackSID(kind string) string {
+	pt := p.video
+	if kind == "audio" {
+		pt = p.audio
+	}
+	if pt == nil || pt.pub == nil {
+		return ""
+	}
+	return pt.pub.SID()
+}
+
+// Mute mutes or unmutes the "video" or "audio" track (the server is told;
+// samples stop flowing while muted).
+func (p *Publisher) Mute(kind string, muted bool) error {
+	pt := p.video
+	if kind == "audio" {
+		pt = p.audio
+	}
+	if pt == nil || pt.pub == nil {
+		return fmt.Errorf("lktest: no %s track", kind)
+	}
+	pt.muted.Store(muted)
+	pt.pub.SetMuted(muted)
+	return nil
+}
+
+// Unpublish removes the "video" or "audio" track.
+func (p *Publisher) Unpublish(kind string) error {
+	sid := p.TrackSID(kind)
+	if sid == "" {
+		return fmt.Errorf("lktest: no %s track", kind)
+	}
+	return p.Room.LocalParticipant.UnpublishTrack(sid)
+}
+
+// Close stops sending and leaves the room. Idempotent.
+func (p *Publisher) Close() {
+	p.once.Do(func() {
+		close(p.stop)
+		p.wg.Wait()
+		if p.Room != nil {
+			p.Room.Disconnect()
+		}
+	})
+}

@@ -1,0 +1,534 @@
+package livekit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/livekit/protocol/livekit"
+	lksdk "github.com/livekit/server-sdk-go/v2"
+	"github.com/pion/webrtc/v4"
+	"github.com/rs/zerolog"
+)
+
+// Room is roomcast's participant in one LiveKit room. Create it with New,
+// join with Start, leave with Close. Events go to Config.Handler.
+type Room struct {
+	cfg   Config
+	log   zerolog.Logger
+	red   redactor
+	clock roomClock
+
+	lk *lksdk.Room
+
+	q         eventQueue
+	wg        sync.WaitGroup // track goroutines
+	loopDone  chan struct{}  // event goroutine finished
+	done      chan struct{}  // room ended (closed, or closed by the server)
+	closeOnce sync.Once
+	endOnce   sync.Once
+	errMu     sync.Mutex
+	err       error
+
+	mu         sync.Mutex
+	tracks     map[string]*Track // by track SID
+	partClocks map[string]*participantClock
+
+	// Owned by the event goroutine.
+	participants map[string]bool
+	firstSpeaker bool
+	reconnecting bool
+	empty        bool
+	lastSpeakers []string
+}
+
+// New checks cfg and fills in its defaults. Nothing connects before Start.
+func New(cfg Config) (*Room, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	r := &Room{
+		cfg:          cfg,
+		log:          cfg.Logger.With().Str("component", "livekit").Logger(),
+		red:          redactor{Secrets: []string{cfg.Token, cfg.APISecret}},
+		loopDone:     make(chan struct{}),
+		done:         make(chan struct{}),
+		tracks:       map[string]*Track{},
+		partClocks:   map[string]*participantClock{},
+		participants: map[string]bool{},
+		empty:        true,
+	}
+	r.q.wake = make(chan struct{}, 1)
+	return r, nil
+}
+
+// Now is the current time on the room media clock, the clock of every
+// Frame.PTS: zero when Start was called.
+func (r *Room) Now() time.Duration { return r.clock.since(time.Now()) }
+
+// Identity is roomcast's identity in the room (after Start).
+func (r *Room) Identity() string {
+	if r.lk == nil {
+		return r.cfg.Identity
+	}
+	return r.lk.LocalParticipant.Identity()
+}
+
+// Done is closed when the room has ended: Close was called, or the server
+// closed it (then Err says why).
+func (r *Room) Done() <-chan struct{} { return r.done }
+
+// Err is nil while the room runs and after Close; otherwise the reason it
+// ended (wrapping ErrRoomClosed or ErrDisconnected).
+func (r *Room) Err() error {
+	r.errMu.Lock()
+	defer r.errMu.Unlock()
+	return r.err
+}
+
+// Start joins the room and returns once connected, or with an error
+// wrapping ErrUnauthorized, ErrRoomMismatch, ErrRoomNotFound or ErrConnect
+// within Config.ConnectTimeout.
+func (r *Room) Start(ctx context.Context) error {
+	installSDKLogger(r.cfg.Logger)
+	r.clock = roomClock{epoch: time.Now()}
+	token := r.cfg.Token
+	if token == "" {
+		var err error
+		if token, err = mintToken(&r.cfg); err != nil {
+			return err
+		}
+	}
+	r.red.Secrets = append(r.red.Secrets, token)
+
+	cb := lksdk.NewRoomCallback()
+	cb.OnParticipantConnected = func(rp *lksdk.RemoteParticipant) {
+		r.q.push(func() { r.announce(rp) })
+	}
+	cb.OnParticipantDisconnected = func(rp *lksdk.RemoteParticipant) {
+		id := rp.Identity()
+		r.q.push(func() { r.leave(id) })
+	}
+	cb.OnTrackSubscribed = func(track *webrtc.TrackRemote, pub *lksdk.RemoteTrackPublication, rp *lksdk.RemoteParticipant) {
+		r.q.push(func() { r.addTrack(track, pub, rp) })
+	}
+	cb.OnTrackUnsubscribed = func(track *webrtc.TrackRemote, pub *lksdk.RemoteTrackPublication, _ *lksdk.RemoteParticipant) {
+		sid := pub.SID()
+		r.q.push(func() { r.removeTrack(sid, track) })
+	}
+	cb.OnTrackMuted = func(pub lksdk.TrackPublication, _ lksdk.Participant) {
+		sid := pub.SID()
+		r.q.push(func() { r.muted(sid, true) })
+	}
+	cb.OnTrackUnmuted = func(pub lksdk.TrackPublication, _ lksdk.Participant) {
+		sid := pub.SID()
+		r.q.push(func() { r.muted(sid, false) })
+	}
+	cb.OnActiveSpeakersChanged = func([]lksdk.Participant) {
+		// The SDK calls this from a new goroutine per update, so updates can
+		// overtake each other: read the current list when handling instead.
+		r.q.push(r.speakers)
+	}
+	cb.OnReconnecting = func() { r.q.push(func() { r.session(EventReconnecting) }) }
+	cb.OnReconnected = func() { r.q.push(func() { r.session(EventReconnected) }) }
+	cb.OnDisconnectedWithReason = func(lksdk.DisconnectionReason) {
+		r.q.push(r.remoteClosed)
+	}
+
+	r.lk = lksdk.NewRoom(cb)
+	go r.eventLoop()
+
+	jctx, cancel := context.WithTimeout(ctx, r.cfg.ConnectTimeout)
+	defer cancel()
+	start := time.Now()
+	err := r.lk.JoinWithContextAndToken(jctx, r.cfg.URL, token,
+		lksdk.WithAutoSubscribe(true),
+		lksdk.WithConnectTimeout(r.cfg.ConnectTimeout),
+		lksdk.WithLogger(newSDKLogger(r.log.With().Str("sdk", "room").Logger(), r.red)),
+	)
+	if err != nil {
+		r.lk.Disconnect()
+		r.endLoop()
+		<-r.loopDone
+		r.closeOnce.Do(func() {})
+		r.endOnce.Do(func() { close(r.done) })
+		err = r.classifyJoinError(err)
+		r.log.Warn().Err(err).Str("url", r.red.String(r.cfg.URL)).Msg("join failed")
+		return err
+	}
+	r.log.Info().Str("room", r.lk.Name()).Str("identity", r.Identity()).
+		Dur("join_time", time.Since(start)).Msg("joined")
+	// Participants already in the room come with the join response, without
+	// a "connected" callback.
+	for _, rp := range r.lk.GetRemoteParticipants() {
+		r.q.push(func() { r.announce(rp) })
+	}
+	return nil
+}
+
+func (r *Room) classifyJoinError(err error) error {
+	msg := r.red.String(err.Error())
+	low := strings.ToLower(msg)
+	switch {
+	case strings.Contains(low, "unauthorized"), strings.Contains(low, "401"),
+		strings.Contains(low, "invalid token"), strings.Contains(low, "permission"):
+		return fmt.Errorf("%w: %s", ErrUnauthorized, msg)
+	case strings.Contains(low, "not found") || strings.Contains(low, "404"):
+		return fmt.Errorf("%w: %s", ErrRoomNotFound, msg)
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, lksdk.ErrConnectionTimeout):
+		return fmt.Errorf("%w: no connection within %v: %s", ErrConnect, r.cfg.ConnectTimeout, msg)
+	}
+	return fmt.Errorf("%w: %s", ErrConnect, msg)
+}
+
+// Close leaves the room, stops every track (closing its sink) and waits for
+// all goroutines. It is idempotent. Do not call it from a Handler method
+// (it waits for the goroutine that calls them).
+func (r *Room) Close() error {
+	r.closeOnce.Do(func() {
+		if r.lk != nil {
+			r.lk.Disconnect()
+		}
+		r.q.push(func() { r.finish(nil) })
+	})
+	if r.lk != nil {
+		<-r.loopDone
+	}
+	r.wg.Wait()
+	return nil
+}
+
+// eventLoop runs every Handler call, in order.
+func (r *Room) eventLoop() {
+	defer close(r.loopDone)
+	for {
+		fns, closed := r.q.take()
+		for _, fn := range fns {
+			select {
+			case <-r.done:
+				// The room ended: later events (a track subscribed just
+				// before) must not start anything.
+				return
+			default:
+			}
+			fn()
+		}
+		if closed {
+			return
+		}
+		<-r.q.wake
+	}
+}
+
+func (r *Room) endLoop() { r.q.close() }
+
+// finish stops everything; reason non-nil means the server ended the room.
+// Runs on the event goroutine.
+func (r *Room) finish(reason error) {
+	r.endOnce.Do(func() {
+		r.mu.Lock()
+		tracks := make([]*Track, 0, len(r.tracks))
+		for sid, t := range r.tracks {
+			tracks = append(tracks, t)
+			delete(r.tracks, sid)
+		}
+		r.mu.Unlock()
+		for _, t := range tracks {
+			t.w.halt(t.remote)
+		}
+		if reason != nil {
+			r.errMu.Lock()
+			r.err = reason
+			r.errMu.Unlock()
+			r.log.Warn().Err(reason).Msg("room ended")
+			r.cfg.Handler.RoomClosed(reason)
+		}
+		close(r.done)
+	})
+	r.endLoop()
+}
+
+func (r *Room) remoteClosed() {
+	reason := r.lk.DisconnectReason()
+	var err error
+	switch reason {
+	case livekit.DisconnectReason_ROOM_DELETED, livekit.DisconnectReason_ROOM_CLOSED,
+		livekit.DisconnectReason_PARTICIPANT_REMOVED, livekit.DisconnectReason_DUPLICATE_IDENTITY:
+		err = fmt.Errorf("%w: %s", ErrRoomClosed, reason)
+	default:
+		err = fmt.Errorf("%w: %s", ErrDisconnected, reason)
+	}
+	r.finish(err)
+}
+
+// ignored: roomcast itself, hidden participants, recorders and egress do not
+// get tiles.
+func (r *Room) ignored(p lksdk.Participant) bool {
+	if p.Identity() == r.lk.LocalParticipant.Identity() {
+		return true
+	}
+	if p.Kind() == lksdk.ParticipantEgress {
+		return true
+	}
+	if perm := p.Permissions(); perm != nil && (perm.Hidden || perm.Recorder) {
+		return true
+	}
+	return false
+}
+
+func (r *Room) announce(rp *lksdk.RemoteParticipant) {
+	id := rp.Identity()
+	if r.participants[id] || r.ignored(rp) {
+		return
+	}
+	r.participants[id] = true
+	name := rp.Name()
+	if name == "" {
+		name = id
+	}
+	r.log.Info().Str("participant", id).Str("name", name).Msg("participant joined")
+	r.cfg.Handler.ParticipantJoined(Participant{ID: id, Name: name})
+	if r.empty {
+		r.empty = false
+		if r.firstSpeaker {
+			r.session(EventRoomOccupied)
+		}
+	}
+}
+
+func (r *Room) leave(id string) {
+	if !r.participants[id] {
+		return
+	}
+	delete(r.participants, id)
+	r.log.Info().Str("participant", id).Msg("participant left")
+	r.cfg.Handler.ParticipantLeft(id)
+	r.checkEmpty()
+}
+
+func (r *Room) checkEmpty() {
+	if len(r.participants) == 0 && !r.empty && !r.reconnecting {
+		r.empty = true
+		r.session(EventRoomEmpty)
+	}
+}
+
+func (r *Room) session(k SessionEventKind) {
+	switch k {
+	case EventReconnecting:
+		r.reconnecting = true
+		r.log.Warn().Msg("connection lost, reconnecting")
+	case EventReconnected:
+		r.reconnecting = false
+		r.log.Info().Msg("reconnected")
+		// After a full rejoin participants come back one by one; judge
+		// emptiness once they had time to.
+		time.AfterFunc(2*time.Second, func() { r.q.push(r.checkEmpty) })
+	}
+	r.cfg.Handler.Session(SessionEvent{Kind: k, At: r.Now()})
+}
+
+func (r *Room) participantClock(id string) *participantClock {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	pc := r.partClocks[id]
+	if pc == nil {
+		pc = &participantClock{}
+		r.partClocks[id] = pc
+	}
+	return pc
+}
+
+func (r *Room) addTrack(remote *webrtc.TrackRemote, pub *lksdk.RemoteTrackPublication, rp *lksdk.RemoteParticipant) {
+	if r.ignored(rp) {
+		// Auto-subscribe took it; stop the media we will not use.
+		_ = pub.SetSubscribed(false)
+		return
+	}
+	r.announce(rp)
+	codec, d := newDepacketizer(remote.Codec().MimeType)
+	log := r.log.With().Str("participant", rp.Identity()).Str("track", pub.SID()).
+		Str("kind", string(pub.Kind())).Str("codec", remote.Codec().MimeType).Logger()
+	if d == nil {
+		log.Warn().Msg("unsupported codec, track ignored")
+		return
+	}
+	info := pub.TrackInfo()
+	name := rp.Name()
+	if name == "" {
+		name = rp.Identity()
+	}
+	t := &Track{
+		SID:             pub.SID(),
+		ParticipantID:   rp.Identity(),
+		ParticipantName: name,
+		Kind:            kindOf(pub.Kind()),
+		Source:          sourceOf(pub.Source()),
+		Codec:           codec,
+		Muted:           pub.IsMuted(),
+		pub:             pub,
+		rp:              rp,
+		remote:          remote,
+	}
+	if info != nil {
+		t.Width, t.Height, t.Simulcast = int(info.Width), int(info.Height), info.Simulcast
+	}
+	latency := r.cfg.AudioLatency
+	if t.Kind == KindVideo {
+		latency = r.cfg.VideoLatency
+	}
+	clock := newTrackClock(r.clock, remote.Codec().ClockRate, r.participantClock(t.ParticipantID), r.cfg.MaxClockSkew)
+	ssrc := remote.SSRC()
+	t.w = newTrackWorker(t, nil, d, clock, workerConfig{
+		queue:       r.cfg.QueuePackets,
+		latency:     latency,
+		pliInterval: r.cfg.KeyframeInterval,
+	}, func() { rp.WritePLI(ssrc) }, log, &r.wg)
+
+	r.mu.Lock()
+	old := r.tracks[t.SID]
+	r.tracks[t.SID] = t
+	r.mu.Unlock()
+	if old != nil {
+		old.w.halt(old.remote)
+	}
+
+	log.Info().Str("source", t.Source.String()).Bool("muted", t.Muted).
+		Int("width", t.Width).Int("height", t.Height).Bool("simulcast", t.Simulcast).Msg("track added")
+	t.w.sink = r.cfg.Handler.TrackAdded(t)
+	pub.OnRTCP(t.w.onRTCP)
+	t.w.start(remote)
+	if !r.firstSpeaker {
+		r.firstSpeaker = true
+		r.cfg.Handler.Session(SessionEvent{Kind: EventFirstSpeaker, At: r.Now(), Participant: t.ParticipantID})
+	}
+}
+
+func (r *Room) removeTrack(sid string, remote *webrtc.TrackRemote) {
+	r.mu.Lock()
+	t := r.tracks[sid]
+	if t == nil || (remote != nil && t.remote != remote) {
+		r.mu.Unlock()
+		return
+	}
+	delete(r.tracks, sid)
+	r.mu.Unlock()
+	t.w.halt(t.remote)
+	r.log.Info().Str("track", sid).Str("participant", t.ParticipantID).Msg("track removed")
+}
+
+func (r *Room) muted(sid string, muted bool) {
+	r.mu.Lock()
+	t := r.tracks[sid]
+	r.mu.Unlock()
+	if t == nil {
+		return
+	}
+	r.cfg.Handler.TrackMuted(sid, muted)
+}
+
+func (r *Room) speakers() {
+	var ids []string
+	for _, p := range r.lk.ActiveSpeakers() {
+		if r.participants[p.Identity()] {
+			ids = append(ids, p.Identity())
+		}
+	}
+	if slices.Equal(ids, r.lastSpeakers) {
+		return
+	}
+	r.lastSpeakers = ids
+	r.cfg.Handler.ActiveSpeakers(slices.Clone(ids))
+}
+
+// Tracks returns the tracks currently subscribed.
+func (r *Room) Tracks() []*Track {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]*Track, 0, len(r.tracks))
+	for _, t := range r.tracks {
+		out = append(out, t)
+	}
+	slices.SortFunc(out, func(a, b *Track) int { return strings.Compare(a.SID, b.SID) })
+	return out
+}
+
+// CandidatePair is the ICE candidate pair media arrives over.
+type CandidatePair struct {
+	// Local and Remote are "address:port/protocol (type)"; Remote is the
+	// server's side.
+	Local, Remote         string
+	LocalIP, RemoteIP     string
+	LocalPort, RemotePort int
+}
+
+// SelectedCandidatePair reports the subscriber connection's selected ICE
+// pair (read from a subscribed track's transport), for diagnostics and for
+// tests that check media stays on loopback.
+func (r *Room) SelectedCandidatePair() (CandidatePair, error) {
+	for _, t := range r.Tracks() {
+		rcv := t.pub.Receiver()
+		if rcv == nil || rcv.Transport() == nil {
+			continue
+		}
+		pair, err := rcv.Transport().ICETransport().GetSelectedCandidatePair()
+		if err != nil || pair == nil {
+			continue
+		}
+		desc := func(c *webrtc.ICECandidate) string {
+			return fmt.Sprintf("%s:%d/%s (%s)", c.Address, c.Port, c.Protocol, c.Typ)
+		}
+		return CandidatePair{
+			Local: desc(pair.Local), Remote: desc(pair.Remote),
+			LocalIP: pair.Local.Address, RemoteIP: pair.Remote.Address,
+			LocalPort: int(pair.Local.Port), RemotePort: int(pair.Remote.Port),
+		}, nil
+	}
+	return CandidatePair{}, errors.New("livekit: no subscribed track with a selected candidate pair")
+}
+
+// eventQueue is an unbounded FIFO of closures: SDK callbacks push without
+// ever blocking the SDK's goroutines; the event goroutine takes them.
+type eventQueue struct {
+	mu     sync.Mutex
+	fns    []func()
+	closed bool
+	wake   chan struct{}
+}
+
+func (q *eventQueue) push(fn func()) {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return
+	}
+	q.fns = append(q.fns, fn)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (q *eventQueue) take() ([]func(), bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	fns := q.fns
+	q.fns = nil
+	return fns, q.closed
+}
+
+func (q *eventQueue) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
