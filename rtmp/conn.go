@@ -24,13 +24,15 @@ import (
 )
 
 // Chunk stream IDs (RTMP 1.0 spec 5.3.1.1): 2 is reserved for protocol
-// control; the rest follow FFmpeg's layout so servers see a familiar client.
+// control. Metadata, audio and video share one chunk stream, as librtmp
+// (and so OBS) does: go-rtmp interleaves the chunks of different chunk
+// streams, so separate ones would let a short audio message overtake a
+// long video frame and reach the server out of timestamp order, while on
+// one chunk stream each message is complete before the next starts.
 const (
 	csControl = 2
 	csCommand = 3 // NetConnection commands on message stream 0
-	csAudio   = 4
-	csData    = 5 // @setDataFrame
-	csVideo   = 6
+	csMedia   = 4 // @setDataFrame, audio, video
 	csStream  = 8 // NetStream commands (publish)
 )
 
@@ -392,23 +394,28 @@ func (c *conn) write(csid int, ts uint32, streamID uint32, msg message.Message) 
 	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.writeTimeout)
 	defer cancel()
 	err := c.cs.Write(ctx, csid, ts, &gortmp.ChunkMessage{StreamID: streamID, Message: msg})
-	if err != nil && errors.Is(err, context.DeadlineExceeded) {
-		return &stepError{kind: ErrTimeout, dest: c.dest.String(), step: "write",
-			msg: fmt.Sprintf("stalled for %v (half-open connection or uplink too slow)", c.cfg.writeTimeout)}
+	if err != nil {
+		return c.classifyWrite(err)
 	}
-	return err
+	return nil
 }
 
 // writeErr is why the streamer's goroutine stopped.
 func (c *conn) writeErr() error {
 	if err := c.cs.Err(); err != nil {
-		if isTimeout(err) {
-			return &stepError{kind: ErrTimeout, dest: c.dest.String(), step: "write",
-				msg: fmt.Sprintf("stalled for %v (half-open connection or uplink too slow)", c.cfg.writeTimeout)}
-		}
-		return rootCause(err)
+		return c.classifyWrite(err)
 	}
 	return net.ErrClosed
+}
+
+// classifyWrite names a stall as such: our write deadline, go-rtmp's wait
+// for the previous message, or the kernel's TCP_USER_TIMEOUT (ETIMEDOUT).
+func (c *conn) classifyWrite(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) || isTimeout(err) || errors.Is(err, syscall.ETIMEDOUT) {
+		return &stepError{kind: ErrTimeout, dest: c.dest.String(), step: "write",
+			msg: fmt.Sprintf("stalled for %v (half-open connection or uplink too slow)", c.cfg.writeTimeout)}
+	}
+	return rootCause(err)
 }
 
 // readCause is why the read loop stopped, valid after readDone.
@@ -482,12 +489,13 @@ func (c *conn) emit(ev serverEvent) {
 	}
 }
 
-// flush waits until every message queued so far has reached the socket.
-// It leaves the chunk streams unusable, so it is only for closing.
-func (c *conn) flush(timeout time.Duration) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+// flush waits until every message queued so far on the given chunk streams
+// has reached the socket. It leaves those chunk streams unusable, so it is
+// only for closing.
+func (c *conn) flush(deadline time.Time, csids ...int) {
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	for _, cs := range []int{csControl, csCommand, csAudio, csData, csVideo, csStream} {
+	for _, cs := range csids {
 		select {
 		case <-c.cs.Done():
 			return
@@ -499,12 +507,15 @@ func (c *conn) flush(timeout time.Duration) {
 	}
 }
 
-// unpublish tells the server we are done (FCUnpublish, deleteStream) so
-// that it releases the key at once, then flushes.
+// unpublish waits for the media sent so far, then tells the server we are
+// done (FCUnpublish, deleteStream) so that it releases the key at once.
+// Media after deleteStream would make some servers open a new recording.
 func (c *conn) unpublish(timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	c.flush(deadline, csMedia)
 	_ = c.command(csCommand, 0, "FCUnpublish", txnFCUnpublish, &message.NetStreamFCUnpublish{StreamName: c.dest.Key})
 	_ = c.command(csCommand, 0, "deleteStream", txnDelete, &message.NetStreamDeleteStream{StreamID: c.streamID})
-	c.flush(timeout)
+	c.flush(deadline, csCommand, csControl)
 }
 
 // close tears the connection down and waits for go-rtmp's goroutines.

@@ -455,6 +455,13 @@ func (p *Publisher) run(c *conn) {
 			}
 			return
 		}
+		if !settled && errors.Is(err, ErrDisconnected) {
+			// Accepted, then dropped: PeerTube and node-media-server
+			// check the key after NetStream.Publish.Start this way.
+			err = &stepError{kind: ErrRejected, dest: p.dest.String(), step: "publish",
+				msg: fmt.Sprintf("the server accepted the stream, then closed the connection after %v (unknown stream key?)",
+					p.now().Sub(c.publishedAt).Round(time.Millisecond))}
+		}
 		if first && !settled {
 			// Start is waiting for this verdict; it is final.
 			p.fail(err)
@@ -632,7 +639,7 @@ func (p *Publisher) stream(c *conn, first bool, out *outage) (settled bool, err 
 			if first {
 				p.startResult <- nil
 			} else if out != nil {
-				d := p.now().Sub(out.start)
+				d := c.publishedAt.Sub(out.start)
 				p.outageTime.Add(int64(d))
 				p.log.Info().Int64("outage", out.n).Dur("duration", d).Msg("reconnected")
 			}
@@ -699,7 +706,7 @@ func (p *Publisher) requestKeyframe(force bool) {
 // sendHeaders sends onMetaData and the sequence headers, at timestamp 0,
 // as every new connection needs them before any media.
 func (p *Publisher) sendHeaders(c *conn) error {
-	if err := c.write(csData, 0, c.streamID, &message.DataMessage{
+	if err := c.write(csMedia, 0, c.streamID, &message.DataMessage{
 		Name: "@setDataFrame", Encoding: message.EncodingTypeAMF0, Body: bytes.NewReader(onMetaData(p.Info)),
 	}); err != nil {
 		return p.lost(c, err)
@@ -709,12 +716,12 @@ func (p *Publisher) sendHeaders(c *conn) error {
 		if err != nil {
 			return err
 		}
-		if err := c.write(csVideo, 0, c.streamID, &message.VideoMessage{Payload: bytes.NewReader(videoSeqHeaderTag(rec))}); err != nil {
+		if err := c.write(csMedia, 0, c.streamID, &message.VideoMessage{Payload: bytes.NewReader(videoSeqHeaderTag(rec))}); err != nil {
 			return p.lost(c, err)
 		}
 	}
 	if p.il.hasAudio {
-		if err := c.write(csAudio, 0, c.streamID, &message.AudioMessage{Payload: bytes.NewReader(audioSeqHeaderTag(p.Info.AudioConfig))}); err != nil {
+		if err := c.write(csMedia, 0, c.streamID, &message.AudioMessage{Payload: bytes.NewReader(audioSeqHeaderTag(p.Info.AudioConfig))}); err != nil {
 			return p.lost(c, err)
 		}
 	}
@@ -746,14 +753,14 @@ func (p *Publisher) send(c *conn, s *stamped) error {
 		}
 		p.reader.Reset(body)
 		msg = &message.VideoMessage{Payload: &p.reader}
-		if err := c.write(csVideo, s.ts, c.streamID, msg); err != nil {
+		if err := c.write(csMedia, s.ts, c.streamID, msg); err != nil {
 			return err
 		}
 	} else {
 		p.scratch = audioTag(p.scratch[:0], s.p.Data)
 		p.reader.Reset(p.scratch)
 		msg = &message.AudioMessage{Payload: &p.reader}
-		if err := c.write(csAudio, s.ts, c.streamID, msg); err != nil {
+		if err := c.write(csMedia, s.ts, c.streamID, msg); err != nil {
 			return err
 		}
 	}
