@@ -15,8 +15,8 @@ import (
 	"time"
 )
 
-// errorCase is a run that must fail with one error line and a documented
-// exit code, leaving nothing behind.
+// errorCase is a run that must fail before doing any work: one error line
+// and nothing else on stderr, a documented exit code, nothing left behind.
 type errorCase struct {
 	name string
 	args []string
@@ -34,6 +34,10 @@ func checkFails(t *testing.T, dir, out string, c errorCase) {
 		t.Errorf("exit %d, want %d\nstderr:\n%s\nstdout:\n%s", r.code, c.code, tail(r.stderr, 10), tail(r.stdout, 5))
 	}
 	line := errorLine(t, r)
+	// Nothing was started, so nothing else is worth a line.
+	if extra := strings.TrimSpace(strings.TrimSuffix(strings.TrimRight(r.stderr, "\n"), line)); extra != "" {
+		t.Errorf("want the error line alone on stderr; before it:\n%s", extra)
+	}
 	for _, w := range c.want {
 		if !strings.Contains(strings.ToLower(line), strings.ToLower(w)) {
 			t.Errorf("error line %q does not mention %q", line, w)

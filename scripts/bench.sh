@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# make bench: what roomcast costs, measured next to the tool people would use
+# otherwise, in the same invocation on the same inputs.
+#
+# 1. `roomcast compose` of four 640x360@30 recordings (two H.264+AAC MP4, two
+#    VP8+Opus WebM, each with its own tone) into a 1280x720@30 grid, versus
+#    the equivalent ffmpeg command line: xstack 2x2 + amix, the same libx264
+#    settings as roomcast's `record` preset (av/video_encoder.go: veryfast,
+#    CRF 21, High profile, keyframe every 2 s exactly, no scene-cut keyframes,
+#    x264's default B-frames and threads), AAC 128 kb/s, MP4 with the index in
+#    front. Each is timed with GNU time (user+sys CPU seconds, wall, peak
+#    RSS), BENCH_RUNS times alternately; medians are printed with the ratio.
+# 2. The Go benchmarks of the composite step (compositor) and of av.
+# 3. scripts/bench-rtmp.sh, when it exists.
+#
+# Environment: BENCH_RUNS (default 3), BENCH_SECONDS (input length, default
+# 60), BENCHTIME (go test -benchtime, default 1s), ROOMCAST_CACHE (inputs are
+# cached in $ROOMCAST_CACHE/bench).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNS=${BENCH_RUNS:-3}
+SECS=${BENCH_SECONDS:-60}
+BENCHTIME=${BENCHTIME:-1s}
+GO=${GO:-go}
+export ROOMCAST_CACHE=${ROOMCAST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/roomcast}
+
+# The same FFmpeg as the build and the tests (the Makefile does this too;
+# repeated so the script also runs on its own).
+FF=$(scripts/ffmpeg.sh prefix)
+if [[ $FF != system ]]; then
+  export PKG_CONFIG_PATH="$FF/lib/pkgconfig" PATH="$FF/bin:$PATH" CGO_LDFLAGS="-Wl,-rpath,$FF/lib"
+fi
+TIME=/usr/bin/time
+[[ -x $TIME ]] || { echo "bench: GNU time is missing: run make peers (scripts/peers.d/10-base.sh)" >&2; exit 1; }
+BIN=bin/roomcast
+[[ -x $BIN ]] || $GO build -o "$BIN" ./cmd/roomcast
+
+# --- inputs ---------------------------------------------------------------
+# Moving test patterns (x264 and the decoders get real work), one tint and
+# one tone per speaker. The version in the names invalidates old caches.
+CACHE=$ROOMCAST_CACHE/bench
+mkdir -p "$CACHE"
+INPUTS=()
+gen() { # index source tone ext vcodec-args acodec-args
+  local out=$CACHE/v1-speaker$1-${SECS}s.$4
+  INPUTS+=("$out")
+  [[ -s $out ]] && return 0
+  echo "bench: generating $out" >&2
+  ffmpeg -nostdin -hide_banner -v error -y \
+    -f lavfi -i "$2,format=yuv420p" \
+    -f lavfi -i "sine=f=$3:sample_rate=48000,volume=0.3,aformat=channel_layouts=stereo" \
+    -t "$SECS" $5 $6 "$out.tmp.$4"
+  mv "$out.tmp.$4" "$out"
+}
+X264="-c:v libx264 -preset medium -b:v 800k -g 60"
+VP8="-c:v libvpx -deadline good -cpu-used 4 -b:v 800k -g 60"
+gen 0 "testsrc2=s=640x360:r=30" 330 mp4 "$X264" "-c:a aac -b:a 96k"
+gen 1 "testsrc=s=640x360:r=30,lutrgb=r=val*0.6" 440 webm "$VP8" "-c:a libopus -b:a 48k"
+gen 2 "testsrc2=s=640x360:r=30,hflip,lutrgb=b=val*0.5" 550 mp4 "$X264" "-c:a aac -b:a 96k"
+gen 3 "testsrc=s=640x360:r=30,hflip,lutrgb=g=val*0.7" 660 webm "$VP8" "-c:a libopus -b:a 48k"
+
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+
+rc_cmd=("$BIN" --log-level warn compose -y -o "$WORK/roomcast.mp4")
+for i in "${!INPUTS[@]}"; do rc_cmd+=(--input "file=${INPUTS[$i]},name=Speaker $((i + 1))"); done
+ff_cmd=(ffmpeg -nostdin -hide_banner -v error -y)
+for f in "${INPUTS[@]}"; do ff_cmd+=(-i "$f"); done
+ff_cmd+=(-filter_complex "[0:v][1:v][2:v][3:v]xstack=inputs=4:layout=0_0|w0_0|0_h0|w0_h0[v];[0:a][1:a][2:a][3:a]amix=inputs=4:normalize=0[a]"
+  -map "[v]" -map "[a]"
+  -c:v libx264 -preset veryfast -crf 21 -profile:v high -pix_fmt yuv420p -r 30
+  -g 60 -keyint_min 60 -sc_threshold 0
+  -c:a aac -b:a 128k -ar 48000 -ac 2
+  -movflags +faststart "$WORK/ffmpeg.mp4")
+
+# measure NAME CMD...: one timed run, appends "cpu user sys wall rss_kb" to $WORK/NAME.
+measure() {
+  local name=$1
+  shift
+  if ! "$TIME" -f '%U %S %e %M' -o "$WORK/time" "$@" >"$WORK/$name.log" 2>&1; then
+    echo "bench: $name failed:" >&2
+    tail -20 "$WORK/$name.log" >&2
+    exit 1
+  fi
+  read -r u s e m <"$WORK/time"
+  echo "$(awk -v u="$u" -v s="$s" 'BEGIN{printf "%.2f", u+s}') $u $s $e $m" >>"$WORK/$name"
+}
+
+echo
+echo "== roomcast compose vs ffmpeg: 4 × ${SECS} s 640x360@30 → 1280x720@30 grid, x264 veryfast CRF 21, AAC 128k, $RUNS runs each"
+for ((r = 1; r <= RUNS; r++)); do
+  measure roomcast "${rc_cmd[@]}"
+  measure ffmpeg "${ff_cmd[@]}"
+  echo "run $r: roomcast $(tail -1 "$WORK/roomcast" | cut -d' ' -f1) CPU-s, ffmpeg $(tail -1 "$WORK/ffmpeg" | cut -d' ' -f1) CPU-s" >&2
+done
+
+# Both outputs must be the same job done: duration, frames, bitrate.
+describe() {
+  ffprobe -v error -count_packets -select_streams v:0 -show_entries stream=width,height,nb_read_packets:format=duration,bit_rate \
+    -of default=nw=1:nk=1 "$1" | paste -sd' ' | awk '{printf "%sx%s, %s frames, %.2f s, %.0f kb/s", $1, $2, $3, $4, $5/1000}'
+}
+echo "roomcast output: $(describe "$WORK/roomcast.mp4")"
+echo "ffmpeg output:   $(describe "$WORK/ffmpeg.mp4")"
+
+median() { # file column
+  cut -d' ' -f"$2" "$1" | sort -g | awk '{a[NR]=$1} END{print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'
+}
+printf '\n%-10s %9s %8s %8s %8s %9s\n' "median of" "CPU-s" "user" "sys" "wall-s" "RSS-MB"
+for n in roomcast ffmpeg; do
+  printf '%-10s %9.2f %8.2f %8.2f %8.2f %9.1f\n' "$n" "$(median "$WORK/$n" 1)" "$(median "$WORK/$n" 2)" \
+    "$(median "$WORK/$n" 3)" "$(median "$WORK/$n" 4)" "$(awk -v k="$(median "$WORK/$n" 5)" 'BEGIN{print k/1024}')"
+done
+rc=$(median "$WORK/roomcast" 1)
+ff=$(median "$WORK/ffmpeg" 1)
+awk -v a="$rc" -v b="$ff" -v s="$SECS" 'BEGIN{
+  printf "CPU ratio roomcast/ffmpeg: %.2f (target ≤ 1.00)\n", a/b
+  printf "roomcast: %.2f cores per composed stream in real time (%.1f CPU-s per minute of output)\n", a/s, 60*a/s }'
+echo "all runs (CPU-s user sys wall RSS-kB):"
+sed 's/^/  roomcast /' "$WORK/roomcast"
+sed 's/^/  ffmpeg   /' "$WORK/ffmpeg"
+
+# --- Go benchmarks ----------------------------------------------------------
+echo
+echo "== Go benchmarks (-benchtime $BENCHTIME)"
+$GO test -run='^$' -bench=. -benchmem -benchtime="$BENCHTIME" ./compositor/
+if grep -qs '^func Benchmark' av/*_test.go; then
+  $GO test -run='^$' -bench=. -benchmem -benchtime="$BENCHTIME" ./av/
+fi
+
+# --- other benchmarks -------------------------------------------------------
+if [[ -x scripts/bench-rtmp.sh ]]; then
+  echo
+  echo "== scripts/bench-rtmp.sh"
+  scripts/bench-rtmp.sh
+fi
