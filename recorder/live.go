@@ -27,6 +27,10 @@ type Live struct {
 	// offset maps the room clock to the compositor clock: pts = room PTS -
 	// offset. Set when the compositor starts (SetOffset).
 	offset atomic.Int64
+	// started is the wall clock (Unix ns) of SetOffset, 0 before: media
+	// decoded earlier is not pushed, its room-clock stamps would land in
+	// the future of the output clock.
+	started atomic.Int64
 
 	// Events is where session events go (buffered; drops when full).
 	Events chan livekit.SessionEvent
@@ -54,8 +58,13 @@ func NewLive(comp *compositor.Compositor, log zerolog.Logger) *Live {
 	}
 }
 
-// SetOffset sets the room-clock time at which the compositor's clock is zero.
-func (l *Live) SetOffset(roomNow time.Duration) { l.offset.Store(int64(roomNow)) }
+// SetOffset sets the room-clock time at which the compositor's clock is
+// zero; call it when the compositor starts. Pictures and sound decoded before
+// are dropped.
+func (l *Live) SetOffset(roomNow time.Duration) {
+	l.offset.Store(int64(roomNow))
+	l.started.Store(time.Now().UnixNano())
+}
 
 func (l *Live) pts(roomPTS time.Duration) time.Duration {
 	return roomPTS - time.Duration(l.offset.Load())
@@ -73,16 +82,22 @@ func (l *Live) input(id, name string, screen bool) *compositor.Input {
 	return in
 }
 
-func (l *Live) remove(id string) {
+func (l *Live) remove(id string) { l.removeInput(id, nil) }
+
+// removeInput removes the input with that ID if it is only (or any, when
+// only is nil).
+func (l *Live) removeInput(id string, only *compositor.Input) {
 	l.mu.Lock()
 	in := l.inputs[id]
+	if in == nil || (only != nil && in != only) {
+		l.mu.Unlock()
+		return
+	}
 	delete(l.inputs, id)
 	delete(l.video, id)
 	delete(l.tiles, id)
 	l.mu.Unlock()
-	if in != nil {
-		in.Remove()
-	}
+	in.Remove()
 }
 
 // ParticipantJoined gives the participant a tile at once (placeholder with
@@ -112,7 +127,7 @@ func (l *Live) TrackAdded(t *livekit.Track) livekit.TrackSink {
 		name += " (screen)"
 	}
 	in := l.input(id, name, screen)
-	s := &trackSink{l: l, t: t, in: in, inputID: id, screen: screen,
+	s := &trackSink{l: l, t: t, in: in, inputID: id, screen: screen, added: time.Now(),
 		log: l.log.With().Str("track", t.SID).Str("participant", t.ParticipantID).Str("codec", t.Codec).Logger()}
 	var err error
 	if t.Kind == livekit.KindVideo {
@@ -228,7 +243,26 @@ type trackSink struct {
 	adec    *av.AudioDecoder
 	waitKey bool
 	errors  int
+	added   time.Time
+	pushed  bool // a picture or sound went to the compositor
 	log     zerolog.Logger
+}
+
+// live reports whether the compositor clock runs (SetOffset was called),
+// and logs the track's first output once: the join-to-first-picture time is
+// read from this line.
+func (s *trackSink) live(kind string) bool {
+	st := s.l.started.Load()
+	if st == 0 {
+		return false
+	}
+	if !s.pushed {
+		s.pushed = true
+		now := time.Now()
+		s.log.Info().Str("kind", kind).Dur("since_start", now.Sub(time.Unix(0, st))).
+			Dur("since_track", now.Sub(s.added)).Msg("first " + kind + " decoded")
+	}
+	return true
 }
 
 func (s *trackSink) WriteFrame(f livekit.Frame) {
@@ -239,7 +273,9 @@ func (s *trackSink) WriteFrame(f livekit.Frame) {
 			s.fail(err)
 			return
 		}
-		s.in.PushAudio(a, pts)
+		if s.live("audio") {
+			s.in.PushAudio(a, pts)
+		}
 		return
 	}
 	if s.waitKey {
@@ -258,7 +294,10 @@ func (s *trackSink) WriteFrame(f livekit.Frame) {
 		return
 	}
 	for _, fr := range frames {
-		s.in.PushVideo(fr.Image, fr.PTS)
+		// Decode before the start too: the decoder needs its references.
+		if s.live("video") {
+			s.in.PushVideo(fr.Image, fr.PTS)
+		}
 	}
 }
 
@@ -284,8 +323,9 @@ func (s *trackSink) Close() {
 		delete(s.l.bySID, s.t.SID)
 		s.l.mu.Unlock()
 		if s.screen && last {
-			// Screen share stopped: its tile goes.
-			s.l.remove(s.inputID)
+			// Screen share stopped: its tile goes (unless the input is
+			// already another one: the participant left and came back).
+			s.l.removeInput(s.inputID, s.in)
 		} else if last {
 			// Camera unpublished: the participant stays, as a placeholder.
 			s.in.SetVideoMuted(true)

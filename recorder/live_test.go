@@ -1,0 +1,919 @@
+package recorder_test
+
+// Live recording against real peers on loopback: a livekit-server 1.13.5
+// started by room/livekit/lktest, Go publishers sending known colours and
+// tones (lktest's, plus rawTrack below for what the kit does not send: screen
+// shares, flash+beep media, network freezes and garbage), and roomcast's own
+// pipeline in-process (livekit.Room → recorder.Live → compositor → x264/AAC →
+// MP4). Every assertion is on the MP4 decoded by the ffmpeg/ffprobe on PATH.
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	mrand "math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	lkproto "github.com/livekit/protocol/livekit"
+	lksdk "github.com/livekit/server-sdk-go/v2"
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
+	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
+	"github.com/pion/webrtc/v4/pkg/media/oggreader"
+	"github.com/rs/zerolog"
+
+	"github.com/roomcast/roomcast/compositor"
+	"github.com/roomcast/roomcast/layout"
+	"github.com/roomcast/roomcast/media"
+	"github.com/roomcast/roomcast/mp4"
+	"github.com/roomcast/roomcast/recorder"
+	"github.com/roomcast/roomcast/room/livekit"
+	"github.com/roomcast/roomcast/room/livekit/lktest"
+)
+
+// ---------------------------------------------------------------------------
+// Colours and tones.
+
+// col is a test colour: what ffmpeg is asked to paint and what the decoded
+// output should show (BT.601 limited range, as media.RGB computes it).
+type col struct {
+	name string
+	hex  string
+	yuv  media.YUV
+}
+
+func mkcol(name string, r, g, b uint8) col {
+	return col{name, fmt.Sprintf("0x%02x%02x%02x", r, g, b), media.RGB(r, g, b)}
+}
+
+var (
+	cRed     = mkcol("red", 0xd0, 0x28, 0x28)
+	cBlue    = mkcol("blue", 0x28, 0x38, 0xd0)
+	cGreen   = mkcol("green", 0x28, 0xc0, 0x38)
+	cYellow  = mkcol("yellow", 0xe0, 0xd0, 0x28)
+	cMagenta = mkcol("magenta", 0xd0, 0x28, 0xd0)
+	// Drawn by the compositor itself.
+	cPlaceholder = mkcol("placeholder", 0x3a, 0x3f, 0x4b)
+	cBackground  = mkcol("background", 0x20, 0x22, 0x28)
+	cBlack       = mkcol("black", 0, 0, 0)
+
+	allColours = []col{cRed, cBlue, cGreen, cYellow, cMagenta, cPlaceholder, cBackground, cBlack}
+)
+
+// colourTol: how far a flat colour may move through VP8/H.264, scaling and
+// x264 and back (per 8-bit component).
+const colourTol = 16
+
+// classify names the test colour nearest to c, or "?#rrggbb".
+func classify(c media.YUV) string {
+	best, bd := "", 1<<30
+	for _, k := range allColours {
+		d := max(absInt(int(c.Y)-int(k.yuv.Y)), absInt(int(c.U)-int(k.yuv.U)), absInt(int(c.V)-int(k.yuv.V)))
+		if d < bd {
+			best, bd = k.name, d
+		}
+	}
+	if bd > colourTol {
+		r, g, b := c.ToRGB()
+		return fmt.Sprintf("?#%02x%02x%02x", r, g, b)
+	}
+	return best
+}
+
+func absInt(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+// ---------------------------------------------------------------------------
+// The recorder under test.
+
+// syncBuf collects roomcast's log lines (printed when a test fails).
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// session is roomcast recording one room, wired as `roomcast record` wires
+// it: livekit.Room → recorder.Live → recorder.Recorder → MP4.
+type session struct {
+	t    *testing.T
+	cc   compositor.Config
+	rec  *recorder.Recorder
+	live *recorder.Live
+	room *livekit.Room
+	out  string
+	logs *syncBuf
+	// start is the wall clock of output time 0.
+	start time.Time
+	once  sync.Once
+	err   error
+}
+
+// startSession joins roomName on srv (API key and secret: roomcast mints its
+// own hidden token) and starts recording. cc.Duration, when set, ends the
+// output by itself; the canvas defaults to 640x360 at 30 fps, which keeps
+// the race-instrumented compositor well inside real time on two cores.
+func startSession(t *testing.T, srv *lktest.Server, roomName string, cc compositor.Config) *session {
+	t.Helper()
+	if cc.Width == 0 {
+		cc.Width, cc.Height = 640, 360
+	}
+	if cc.FPS == 0 {
+		cc.FPS = 30
+	}
+	cc.ExternalSpeaker, cc.AutoScreenshare = true, true
+	s := &session{t: t, logs: &syncBuf{}, out: filepath.Join(t.TempDir(), "live.mp4")}
+	lvl := zerolog.InfoLevel
+	if os.Getenv("ROOMCAST_TEST_LOG") != "" {
+		lvl = zerolog.DebugLevel
+	}
+	log := zerolog.New(s.logs).Level(lvl).With().Timestamp().Logger()
+	var live *recorder.Live
+	cc.OnTiles = func(ts []layout.Tile) { live.OnTiles(ts) }
+	rec, err := recorder.New(recorder.Config{Compositor: cc, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.rec = rec
+	s.cc = rec.Compositor().Config()
+	live = recorder.NewLive(rec.Compositor(), log)
+	s.live = live
+	w, err := mp4.Create(s.out, rec.Info(), mp4.Options{Log: log})
+	if err != nil {
+		rec.Close()
+		t.Fatal(err)
+	}
+	rec.AddOutput("mp4", w, true)
+	room, err := livekit.New(livekit.Config{
+		URL: srv.URL, Room: roomName, APIKey: srv.APIKey, APISecret: srv.APISecret,
+		Handler: live, Logger: log,
+	})
+	if err != nil {
+		rec.Close()
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := room.Start(ctx); err != nil {
+		rec.Close()
+		t.Fatalf("join: %v", err)
+	}
+	s.room = room
+	t.Cleanup(func() {
+		s.stop()
+		if d := os.Getenv("ROOMCAST_TEST_KEEP"); d != "" {
+			// Keep the recording for a look (ROOMCAST_TEST_KEEP=dir).
+			if b, err := os.ReadFile(s.out); err == nil {
+				_ = os.WriteFile(filepath.Join(d, t.Name()+".mp4"), b, 0o644)
+			}
+		}
+		if t.Failed() {
+			t.Logf("roomcast log (tail):\n%s", tailLines(s.logs.String(), 60))
+		}
+	})
+	live.SetOffset(room.Now())
+	rec.Start()
+	s.start = time.Now()
+	return s
+}
+
+// at is the output time now.
+func (s *session) at() time.Duration { return time.Since(s.start) }
+
+// sleepUntil waits until output time d.
+func (s *session) sleepUntil(d time.Duration) { time.Sleep(time.Until(s.start.Add(d))) }
+
+// stop ends the recording (the MP4 is finalised) and leaves the room.
+func (s *session) stop() error {
+	s.once.Do(func() {
+		s.err = s.rec.Close()
+		_ = s.room.Close()
+	})
+	return s.err
+}
+
+// finish waits for the configured Duration to be produced, then stops.
+func (s *session) finish() {
+	s.t.Helper()
+	select {
+	case <-s.rec.Done():
+	case <-time.After(s.cc.Duration + 20*time.Second):
+		s.t.Errorf("the output did not reach its %v duration in time (at %v)", s.cc.Duration, s.rec.Elapsed())
+	}
+	if err := s.stop(); err != nil {
+		s.t.Fatalf("recording: %v", err)
+	}
+}
+
+func tailLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// ---------------------------------------------------------------------------
+// rawTrack: a track roomcast's peers publish on an lksdk room, for what
+// lktest's publisher does not do (media from any lavfi graph, screen shares,
+// freezes, garbage).
+
+// rawSpec describes one raw track.
+type rawSpec struct {
+	Name    string
+	Source  lkproto.TrackSource
+	Codec   string   // "h264", "vp8" or "opus"
+	Samples [][]byte // access units or Opus packets, looped
+	FPS     int      // video rate (audio is 20 ms packets)
+	Width   int
+	Height  int
+	// Garbage: "" sends Samples as they are; "random" sends random payloads
+	// (random lengths, valid RTP headers); "broken" sends Samples with one
+	// byte in 40 flipped past their headers, every packetisation valid.
+	Garbage string
+	// Epoch is the capture time of sample 0 (default now).
+	Epoch time.Time
+}
+
+type rawTrack struct {
+	spec    rawSpec
+	room    *lksdk.Room
+	lt      *lksdk.LocalTrack
+	pub     *lksdk.LocalTrackPublication
+	dur     time.Duration
+	rate    uint32
+	pay     rtp.Payloader
+	seq     rtp.Sequencer
+	base    uint32
+	frozen  atomic.Bool
+	sent    atomic.Int64
+	stop    chan struct{}
+	done    chan struct{}
+	closeMu sync.Once
+}
+
+// joinRaw connects a bare participant (NACK responses and standard RTCP
+// sender reports, as a browser sends) that publishes with publishRaw.
+func joinRaw(t *testing.T, srv *lktest.Server, roomName, identity, name string) *lksdk.Room {
+	t.Helper()
+	resp, err := nack.NewResponderInterceptor()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sr, err := report.NewSenderInterceptor(report.SenderInterval(250 * time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := lksdk.ConnectToRoomWithToken(srv.URL, srv.Token(roomName, identity, name), nil,
+		lksdk.WithAutoSubscribe(false),
+		lksdk.WithInterceptors([]interceptor.Factory{resp, sr}),
+		lksdk.WithIncludeDefaultInterceptors(false))
+	if err != nil {
+		t.Fatalf("%s join: %v", identity, err)
+	}
+	t.Cleanup(r.Disconnect)
+	return r
+}
+
+// publishRaw publishes spec on room and sends it in real time until Close.
+func publishRaw(t *testing.T, room *lksdk.Room, spec rawSpec) *rawTrack {
+	t.Helper()
+	rt := &rawTrack{spec: spec, room: room, stop: make(chan struct{}), done: make(chan struct{}),
+		seq: rtp.NewRandomSequencer(), base: mrand.Uint32()}
+	if rt.spec.Epoch.IsZero() {
+		rt.spec.Epoch = time.Now()
+	}
+	var capab webrtc.RTPCodecCapability
+	switch spec.Codec {
+	case "h264":
+		capab = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}
+		rt.pay, rt.rate = &codecs.H264Payloader{}, 90000
+	case "vp8":
+		capab = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
+		rt.pay, rt.rate = &codecs.VP8Payloader{EnablePictureID: true}, 90000
+	case "opus":
+		capab = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}
+		rt.pay, rt.rate = &codecs.OpusPayloader{}, 48000
+	default:
+		t.Fatalf("publishRaw: codec %q", spec.Codec)
+	}
+	rt.dur = 20 * time.Millisecond
+	if spec.Codec != "opus" {
+		rt.dur = time.Second / time.Duration(spec.FPS)
+	}
+	lt, err := lksdk.NewLocalTrack(capab)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt.lt = lt
+	pub, err := room.LocalParticipant.PublishTrack(lt, &lksdk.TrackPublicationOptions{
+		Name: spec.Name, Source: spec.Source, VideoWidth: spec.Width, VideoHeight: spec.Height,
+	})
+	if err != nil {
+		t.Fatalf("publish %s: %v", spec.Name, err)
+	}
+	rt.pub = pub
+	t.Cleanup(rt.Close)
+	go rt.run()
+	return rt
+}
+
+// Freeze drops every packet for d, as a network that stops delivering: the
+// server is told nothing, RTCP keeps flowing, sequence numbers jump.
+func (rt *rawTrack) Freeze(d time.Duration) {
+	rt.frozen.Store(true)
+	time.AfterFunc(d, func() { rt.frozen.Store(false) })
+}
+
+// Unpublish stops sending and removes the track from the room.
+func (rt *rawTrack) Unpublish() error {
+	rt.Close()
+	return rt.room.LocalParticipant.UnpublishTrack(rt.pub.SID())
+}
+
+// Close stops sending. Idempotent.
+func (rt *rawTrack) Close() {
+	rt.closeMu.Do(func() {
+		close(rt.stop)
+		<-rt.done
+	})
+}
+
+func (rt *rawTrack) run() {
+	defer close(rt.done)
+	per := uint32(int64(rt.dur) * int64(rt.rate) / int64(time.Second))
+	k := 0
+	if d := time.Since(rt.spec.Epoch); d > 0 {
+		k = int(d / rt.dur)
+		if rt.spec.Codec != "opus" {
+			k = (k + rt.spec.FPS - 1) / rt.spec.FPS * rt.spec.FPS // a keyframe
+		}
+	}
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	rnd := mrand.New(mrand.NewPCG(mrand.Uint64(), 1))
+	for ; ; k++ {
+		timer.Reset(time.Until(rt.spec.Epoch.Add(time.Duration(k) * rt.dur)))
+		select {
+		case <-rt.stop:
+			return
+		case <-timer.C:
+		}
+		data := rt.spec.Samples[k%len(rt.spec.Samples)]
+		switch rt.spec.Garbage {
+		case "random":
+			data = make([]byte, 20+rnd.IntN(3000))
+			_, _ = rand.Read(data)
+		case "broken":
+			data = slices.Clone(data)
+			for i := 12; i < len(data); i++ {
+				if rnd.IntN(40) == 0 {
+					data[i] ^= byte(1 + rnd.IntN(255))
+				}
+			}
+		}
+		var opts *lksdk.SampleWriteOptions
+		if rt.spec.Codec == "opus" {
+			level := uint8(30)
+			opts = &lksdk.SampleWriteOptions{AudioLevel: &level}
+		}
+		payloads := rt.pay.Payload(1200, data)
+		for i, pl := range payloads {
+			pkt := &rtp.Packet{Header: rtp.Header{Version: 2, Marker: i == len(payloads)-1,
+				SequenceNumber: rt.seq.NextSequenceNumber(), Timestamp: rt.base + uint32(k)*per}, Payload: pl}
+			if rt.frozen.Load() {
+				continue // lost on the way
+			}
+			_ = rt.lt.WriteRTP(pkt, opts)
+		}
+		rt.sent.Add(1)
+	}
+}
+
+// genVP8 encodes a lavfi video graph as VP8 (a keyframe every second, no
+// alt-ref frames: one IVF frame per picture) and returns the frames.
+func genVP8(t *testing.T, dir, graph string, fps int) [][]byte {
+	t.Helper()
+	path := filepath.Join(dir, fmt.Sprintf("v%d.ivf", mrand.IntN(1e9)))
+	ffmpegRun(t, "-f", "lavfi", "-i", graph, "-pix_fmt", "yuv420p", "-c:v", "libvpx", "-deadline", "realtime",
+		"-cpu-used", "8", "-g", strconv.Itoa(fps), "-auto-alt-ref", "0", "-lag-in-frames", "0", "-b:v", "500k", "-f", "ivf", path)
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, _, err := ivfreader.NewWith(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]byte
+	for {
+		fr, _, err := r.ParseNextFrame()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, fr)
+	}
+	return out
+}
+
+// genOpus encodes a lavfi audio graph as 20 ms Opus packets.
+func genOpus(t *testing.T, dir, graph string) [][]byte {
+	t.Helper()
+	path := filepath.Join(dir, fmt.Sprintf("a%d.ogg", mrand.IntN(1e9)))
+	ffmpegRun(t, "-f", "lavfi", "-i", graph, "-ac", "1", "-c:a", "libopus", "-b:a", "64k",
+		"-frame_duration", "20", "-page_duration", "20000", "-f", "ogg", path)
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, _, err := oggreader.NewWith(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]byte
+	for {
+		page, _, err := r.ParseNextPage()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 || bytes.HasPrefix(page, []byte("OpusTags")) {
+			continue
+		}
+		out = append(out, page)
+	}
+	return out
+}
+
+// ---------------------------------------------------------------------------
+// Reading the output back.
+
+func ffmpegRun(t testing.TB, args ...string) []byte {
+	t.Helper()
+	cmd := exec.Command("ffmpeg", append([]string{"-nostdin", "-hide_banner", "-v", "error", "-y"}, args...)...)
+	var so, se bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &so, &se
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("ffmpeg %s: %v\n%s", strings.Join(args, " "), err, tailLines(se.String(), 10))
+	}
+	return so.Bytes()
+}
+
+// frameTimes lists the presentation times of the video frames, sorted.
+func frameTimes(t *testing.T, path string) []float64 {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "frame=pts_time",
+		"-of", "csv=p=0", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v", path, err)
+	}
+	var ts []float64
+	for _, l := range strings.Fields(string(out)) {
+		v, err := strconv.ParseFloat(strings.Trim(l, ","), 64)
+		if err != nil {
+			t.Fatalf("ffprobe pts %q: %v", l, err)
+		}
+		ts = append(ts, v)
+	}
+	sort.Float64s(ts)
+	return ts
+}
+
+// firstAudioTime is the presentation time of the first decoded audio frame.
+func firstAudioTime(t *testing.T, path string) float64 {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries", "frame=pts_time",
+		"-read_intervals", "%+#3", "-of", "csv=p=0", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v", path, err)
+	}
+	f := strings.Fields(string(out))
+	if len(f) == 0 {
+		t.Fatalf("%s: no audio frames", path)
+	}
+	v, _ := strconv.ParseFloat(strings.Trim(f[0], ","), 64)
+	return v
+}
+
+// checkFrameCount: exactly dur×fps pictures, one every 1/fps.
+func checkFrameCount(t *testing.T, path string, dur time.Duration, fps int) []float64 {
+	t.Helper()
+	ts := frameTimes(t, path)
+	want := int(dur.Seconds() * float64(fps))
+	if len(ts) != want {
+		t.Errorf("%s: %d video frames, want %d (%v × %d fps)", path, len(ts), want, dur, fps)
+	}
+	for i := 1; i < len(ts); i++ {
+		if d := ts[i] - ts[i-1]; math.Abs(d-1/float64(fps)) > 1e-3 {
+			t.Errorf("%s: frame %d: PTS step %.4f s, want %.4f s", path, i, d, 1/float64(fps))
+			break
+		}
+	}
+	return ts
+}
+
+// grab decodes the pictures shown at the given output times (frame index
+// round(t×fps), 0 = the first picture).
+func grab(t *testing.T, path string, w, h, fps int, times ...float64) []*media.Image {
+	t.Helper()
+	var sel []string
+	for _, s := range times {
+		sel = append(sel, fmt.Sprintf("eq(n\\,%d)", int(math.Round(s*float64(fps)))))
+	}
+	out := ffmpegRun(t, "-i", path, "-an", "-vf", "select='"+strings.Join(sel, "+")+"'", "-fps_mode", "passthrough",
+		"-pix_fmt", "yuv420p", "-f", "rawvideo", "-")
+	size := w*h + w*h/2
+	if len(out) != size*len(times) {
+		t.Fatalf("%s: wanted %d pictures of %dx%d, decoded %d bytes", path, len(times), w, h, len(out))
+	}
+	imgs := make([]*media.Image, len(times))
+	for i := range times {
+		m := media.NewImage(w, h)
+		b := out[i*size:]
+		copy(m.Y, b[:w*h])
+		copy(m.U, b[w*h:w*h+w*h/4])
+		copy(m.V, b[w*h+w*h/4:size])
+		imgs[i] = m
+	}
+	return imgs
+}
+
+// lumaMeans decodes every picture scaled to 32x18 grey and returns the mean
+// luma of the region (in 32x18 cells) of each.
+func lumaMeans(t *testing.T, path string, x0, y0, x1, y1 int) []float64 {
+	t.Helper()
+	out := ffmpegRun(t, "-i", path, "-an", "-vf", "scale=32:18", "-fps_mode", "passthrough", "-pix_fmt", "gray", "-f", "rawvideo", "-")
+	var m []float64
+	for i := 0; i+32*18 <= len(out); i += 32 * 18 {
+		f := out[i : i+32*18]
+		s, n := 0, 0
+		for y := y0; y < y1; y++ {
+			for x := x0; x < x1; x++ {
+				s += int(f[y*32+x])
+				n++
+			}
+		}
+		m = append(m, float64(s)/float64(n))
+	}
+	return m
+}
+
+// audioMono decodes the first channel of the sound at 48 kHz (float WAV:
+// the trimmed FFmpeg build has no raw f32le muxer).
+func audioMono(t *testing.T, path string) []float32 {
+	t.Helper()
+	b := ffmpegRun(t, "-i", path, "-vn", "-af", "pan=mono|c0=c0", "-ar", "48000", "-c:a", "pcm_f32le", "-f", "wav", "-")
+	if len(b) < 12 || string(b[:4]) != "RIFF" || string(b[8:12]) != "WAVE" {
+		t.Fatalf("%s: decoded sound is not a WAV stream", path)
+	}
+	for i := 12; i+8 <= len(b); {
+		id, size := string(b[i:i+4]), int(binary.LittleEndian.Uint32(b[i+4:i+8]))
+		if id == "data" {
+			// A piped WAV header's sizes are placeholders: data runs to the end.
+			d := b[i+8:]
+			x := make([]float32, len(d)/4)
+			for k := range x {
+				x[k] = math.Float32frombits(binary.LittleEndian.Uint32(d[4*k:]))
+			}
+			return x
+		}
+		i += 8 + size + size%2
+	}
+	t.Fatalf("%s: WAV without data", path)
+	return nil
+}
+
+// toneAmp is the amplitude of frequency f in x (Goertzel, 48 kHz).
+func toneAmp(x []float32, f float64) float64 {
+	if len(x) == 0 {
+		return 0
+	}
+	coeff := 2 * math.Cos(2*math.Pi*f/48000)
+	var s1, s2 float64
+	for _, v := range x {
+		s1, s2 = float64(v)+coeff*s1-s2, s1
+	}
+	p := s1*s1 + s2*s2 - coeff*s1*s2
+	return 2 * math.Sqrt(math.Max(p, 0)) / float64(len(x))
+}
+
+// window is the sound between output seconds a and b (x starts at 0).
+func window(x []float32, a, b float64) []float32 {
+	i, j := max(0, int(a*48000)), min(len(x), int(b*48000))
+	if i >= j {
+		return nil
+	}
+	return x[i:j]
+}
+
+// Tone thresholds: lktest's tones are ffmpeg's sine at amplitude 1/8.
+const (
+	tonePresent = 0.03
+	toneAbsent  = 0.006
+)
+
+// checkTones asserts which tones are in the mix between a and b seconds.
+func checkTones(t *testing.T, x []float32, a, b float64, present, absent []float64) {
+	t.Helper()
+	w := window(x, a, b)
+	for _, f := range present {
+		if amp := toneAmp(w, f); amp < tonePresent {
+			t.Errorf("%.1f–%.1f s: %g Hz amplitude %.4f, want ≥ %.3f (speaker not in the mix)", a, b, f, amp, tonePresent)
+		}
+	}
+	for _, f := range absent {
+		if amp := toneAmp(w, f); amp > toneAbsent {
+			t.Errorf("%.1f–%.1f s: %g Hz amplitude %.4f, want ≤ %.3f (speaker should not be in the mix)", a, b, f, amp, toneAbsent)
+		}
+	}
+}
+
+// meanAt averages the 9×9 block around (x, y).
+func meanAt(m *media.Image, x, y int) media.YUV {
+	var sy, su, sv, n int
+	for yy := y - 4; yy <= y+4; yy++ {
+		for xx := x - 4; xx <= x+4; xx++ {
+			c := m.At(xx, yy)
+			sy, su, sv, n = sy+int(c.Y), su+int(c.U), sv+int(c.V), n+1
+		}
+	}
+	return media.YUV{Y: uint8(sy / n), U: uint8(su / n), V: uint8(sv / n)}
+}
+
+// tileColour names what a tile shows: sampled 70% down its middle, clear of
+// the name label (bottom left), a placeholder's name (centre) and lktest's
+// moving white box (top).
+func tileColour(img *media.Image, r layout.Rect) string {
+	return classify(meanAt(img, r.X+r.W/2, r.Y+r.H*7/10))
+}
+
+// gridColours is what each tile of an n-tile grid shows, sorted.
+func gridColours(img *media.Image, n int) []string {
+	tiles := layout.Compute(layout.Params{Kind: layout.Grid, Width: img.Width, Height: img.Height, Sources: srcs(n)})
+	var out []string
+	for _, tl := range tiles {
+		out = append(out, tileColour(img, tl.Rect))
+	}
+	sort.Strings(out)
+	return out
+}
+
+func srcs(n int) []layout.Source {
+	s := make([]layout.Source, n)
+	for i := range s {
+		s[i] = layout.Source{ID: strconv.Itoa(i)}
+	}
+	return s
+}
+
+func names(cs ...col) []string {
+	var out []string
+	for _, c := range cs {
+		out = append(out, c.name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// coverage is the share of the canvas (sampled every 8 pixels) in each
+// colour class.
+func coverage(img *media.Image) map[string]float64 {
+	m := map[string]float64{}
+	n := 0
+	for y := 4; y < img.Height; y += 8 {
+		for x := 4; x < img.Width; x += 8 {
+			m[classify(img.At(x, y))]++
+			n++
+		}
+	}
+	for k := range m {
+		m[k] /= float64(n)
+	}
+	return m
+}
+
+// checkGrid asserts the picture is an n-tile grid showing exactly want (in
+// any order), and that nothing else has a tile: no placeholder (the hidden
+// recorder would be one) unless wanted.
+func checkGrid(t *testing.T, img *media.Image, when string, want ...col) {
+	t.Helper()
+	got := gridColours(img, len(want))
+	if !slices.Equal(got, names(want...)) {
+		t.Errorf("%s: %d-tile grid shows %v, want %v", when, len(want), got, names(want...))
+	}
+	cov := coverage(img)
+	if !slices.Contains(want, cPlaceholder) && cov["placeholder"] > 0.01 {
+		t.Errorf("%s: %.1f%% of the canvas is placeholder grey: an extra tile (the recorder itself?)", when, 100*cov["placeholder"])
+	}
+	for _, c := range want {
+		// A grid tile of n holds at least 1/(2n) of the canvas in its colour
+		// (4:3 pictures letterboxed in 16:9 cells, labels).
+		if share := cov[c.name]; share < 1/(2.5*float64(len(want))) {
+			t.Errorf("%s: %s covers %.1f%% of the canvas, too little for a tile of %d", when, c.name, 100*share, len(want))
+		}
+	}
+}
+
+// hasCentredName reports whether a placeholder tile carries its name: white
+// text pixels in the middle band.
+func hasCentredName(img *media.Image, r layout.Rect) bool {
+	white, n := 0, 0
+	for y := r.Y + r.H*2/5; y < r.Y+r.H*3/5; y++ {
+		for x := r.X + r.W/4; x < r.X+r.W*3/4; x++ {
+			if img.At(x, y).Y > 180 {
+				white++
+			}
+			n++
+		}
+	}
+	f := float64(white) / float64(n)
+	return f > 0.01 && f < 0.5
+}
+
+// gridTileOf finds the tile of an n-grid that shows c.
+func gridTileOf(img *media.Image, n int, c col) (layout.Rect, bool) {
+	for _, tl := range layout.Compute(layout.Params{Kind: layout.Grid, Width: img.Width, Height: img.Height, Sources: srcs(n)}) {
+		if tileColour(img, tl.Rect) == c.name {
+			return tl.Rect, true
+		}
+	}
+	return layout.Rect{}, false
+}
+
+// ---------------------------------------------------------------------------
+// Tests.
+
+// TestLiveGridFollowsTheRoom records a room whose cast changes: two
+// publishers at the start (H.264 and VP8), a third joins, one mutes its
+// camera, one shares its screen and stops, one leaves. Each phase of the MP4
+// shows exactly the publishers present (colours in their tiles, the muted one
+// as a grey placeholder with its name, the screen share as the big tile),
+// the recorder never has a tile of its own, each speaker's tone is in the mix
+// while present, and the media arrived over 127.0.0.1.
+func TestLiveGridFollowsTheRoom(t *testing.T) {
+	lktest.SkipIfShort(t)
+	srv := lktest.StartServer(t)
+	const room = "grid"
+	const (
+		fA, fB, fC = 400.0, 620.0, 940.0
+	)
+	alice := lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "alice", Name: "Alice", Video: "h264", Color: cRed.hex, Audio: true, ToneHz: int(fA), Speaking: true})
+	bob := lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "bob", Name: "Bob", Video: "vp8", Color: cBlue.hex, Audio: true, ToneHz: int(fB)})
+	screen := genVP8(t, t.TempDir(), "color=c="+cMagenta.hex+":s=640x360:r=15:d=2", 15)
+
+	s := startSession(t, srv, room, compositor.Config{})
+	type phase struct {
+		name     string
+		at, took time.Duration // output time the change was done; how long it took
+	}
+	var ph []phase
+	// Each change comes 3 s after the previous one was done: joining and
+	// leaving take from 0.1 to a few seconds under -race on two cores.
+	step := func(name string, do func()) {
+		if len(ph) > 0 {
+			s.sleepUntil(ph[len(ph)-1].at + 3*time.Second)
+		}
+		t0 := s.at()
+		do()
+		ph = append(ph, phase{name, s.at(), s.at() - t0})
+	}
+	step("start", func() {})
+	var carol *lktest.Publisher
+	step("carol joined", func() {
+		carol = lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "carol", Name: "Carol", Video: "h264", Color: cGreen.hex, Audio: true, ToneHz: int(fC)})
+	})
+	step("bob muted his camera", func() {
+		if err := bob.Mute("video", true); err != nil {
+			t.Fatal(err)
+		}
+	})
+	var scr *rawTrack
+	step("carol shares her screen", func() {
+		scr = publishRaw(t, carol.Room, rawSpec{Name: "screen", Source: lkproto.TrackSource_SCREEN_SHARE, Codec: "vp8",
+			Samples: screen, FPS: 15, Width: 640, Height: 360})
+	})
+	step("carol stopped sharing", func() {
+		if err := scr.Unpublish(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	pair, err := s.room.SelectedCandidatePair()
+	if err != nil {
+		t.Error(err)
+	} else {
+		// The server only offers 127.0.0.1, so media flows to and from it
+		// there. roomcast's own candidate may carry another address of this
+		// machine (server-sdk-go does not expose pion's loopback setting),
+		// routed locally all the same.
+		t.Logf("selected ICE pair: roomcast %s ↔ server %s", pair.Local, pair.Remote)
+		if pair.RemoteIP != "127.0.0.1" {
+			t.Errorf("selected ICE pair %s ↔ %s: the server side is not 127.0.0.1", pair.Local, pair.Remote)
+		}
+	}
+	step("alice left", alice.Close)
+	s.sleepUntil(ph[len(ph)-1].at + 3*time.Second)
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
+	}
+	total := s.rec.Elapsed()
+	for _, p := range ph {
+		t.Logf("%6.2f s  %-24s (took %v)", p.at.Seconds(), p.name, p.took.Round(time.Millisecond))
+	}
+
+	W, H, fps := s.cc.Width, s.cc.Height, s.cc.FPS
+	// Sample each phase 2 s after its change (joins need a keyframe; the
+	// server forwards mutes and departures within a few hundred ms).
+	at := func(i int) float64 { return ph[i].at.Seconds() + 2 }
+	times := []float64{2.5, at(1), at(2), at(3), at(4), at(5)}
+	imgs := grab(t, s.out, W, H, fps, times...)
+	when := func(i int) string { return fmt.Sprintf("t=%.1fs (%s)", times[i], ph[i].name) }
+	checkGrid(t, imgs[0], when(0), cRed, cBlue)
+	checkGrid(t, imgs[1], when(1), cRed, cBlue, cGreen)
+	checkGrid(t, imgs[2], when(2), cRed, cPlaceholder, cGreen)
+	if r, ok := gridTileOf(imgs[2], 3, cPlaceholder); ok && !hasCentredName(imgs[2], r) {
+		t.Errorf("%s: bob's placeholder tile %+v carries no name", when(2), r)
+	}
+	// Screen share: the screen is the big tile; the cameras are a column.
+	{
+		img := imgs[3]
+		tiles := layout.Compute(layout.Params{Kind: layout.Screenshare, Width: W, Height: H, Sources: []layout.Source{
+			{ID: "a"}, {ID: "b"}, {ID: "c"}, {ID: "s", Screen: true}}})
+		var cams []string
+		for _, tl := range tiles {
+			c := tileColour(img, tl.Rect)
+			if tl.Main {
+				if c != cMagenta.name {
+					t.Errorf("%s: main tile %+v shows %s, want the screen (magenta)", when(3), tl.Rect, c)
+				}
+				continue
+			}
+			cams = append(cams, c)
+		}
+		sort.Strings(cams)
+		if want := names(cRed, cPlaceholder, cGreen); !slices.Equal(cams, want) {
+			t.Errorf("%s: camera column shows %v, want %v", when(3), cams, want)
+		}
+	}
+	checkGrid(t, imgs[4], when(4), cRed, cPlaceholder, cGreen)
+	checkGrid(t, imgs[5], when(5), cPlaceholder, cGreen)
+
+	x := audioMono(t, s.out)
+	win := func(i int) (float64, float64) {
+		a := ph[i].at.Seconds() + 1.2
+		b := total.Seconds() - 0.2
+		if i+1 < len(ph) {
+			b = ph[i+1].at.Seconds() - 0.1
+		}
+		return a, b
+	}
+	a, b := 0.8, ph[1].at.Seconds()-0.1
+	checkTones(t, x, a, b, []float64{fA, fB}, []float64{fC})
+	a, b = win(1)
+	checkTones(t, x, a, b, []float64{fA, fB, fC}, nil)
+	a, b = win(2) // a muted camera keeps its microphone
+	checkTones(t, x, a, b, []float64{fA, fB, fC}, nil)
+	a, b = win(5)
+	checkTones(t, x, a, b, []float64{fB, fC}, []float64{fA})
+}
