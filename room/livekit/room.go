@@ -145,12 +145,27 @@ func (r *Room) Start(ctx context.Context) error {
 
 	jctx, cancel := context.WithTimeout(ctx, r.cfg.ConnectTimeout)
 	defer cancel()
+	// The SDK's signal connection may take its timeout and then spend up to
+	// 3 s more asking the server's validate endpoint why it failed; keep the
+	// sum inside ConnectTimeout, and do not wait past it in any case.
+	sdkTimeout := max(r.cfg.ConnectTimeout-3*time.Second, r.cfg.ConnectTimeout/2)
 	start := time.Now()
-	err := r.lk.JoinWithContextAndToken(jctx, r.cfg.URL, token,
-		lksdk.WithAutoSubscribe(true),
-		lksdk.WithConnectTimeout(r.cfg.ConnectTimeout),
-		lksdk.WithLogger(newSDKLogger(r.log.With().Str("sdk", "room").Logger(), r.red)),
-	)
+	joined := make(chan error, 1)
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		joined <- r.lk.JoinWithContextAndToken(jctx, r.cfg.URL, token,
+			lksdk.WithAutoSubscribe(true),
+			lksdk.WithConnectTimeout(sdkTimeout),
+			lksdk.WithLogger(newSDKLogger(r.log.With().Str("sdk", "room").Logger(), r.red)),
+		)
+	}()
+	var err error
+	select {
+	case err = <-joined:
+	case <-jctx.Done():
+		err = jctx.Err()
+	}
 	if err != nil {
 		r.lk.Disconnect()
 		r.endLoop()
@@ -173,7 +188,8 @@ func (r *Room) Start(ctx context.Context) error {
 
 func (r *Room) classifyJoinError(err error) error {
 	msg := r.red.String(err.Error())
-	low := strings.ToLower(msg)
+	msg = strings.TrimPrefix(msg, "unauthorized: ")
+	low := strings.ToLower(err.Error())
 	switch {
 	case strings.Contains(low, "unauthorized"), strings.Contains(low, "401"),
 		strings.Contains(low, "invalid token"), strings.Contains(low, "permission"):

@@ -6,6 +6,7 @@
 package lktest
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -19,7 +20,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/livekit/protocol/auth"
+	"github.com/livekit/protocol/livekit"
+	lksdk "github.com/livekit/server-sdk-go/v2"
 	"github.com/rs/zerolog"
 
 	"github.com/roomcast/roomcast/room/livekit/sdklog"
@@ -237,9 +241,40 @@ func Hidden() TokenOption {
 	return func(_ *auth.AccessToken, g *auth.VideoGrant) { g.Hidden, g.Recorder = true, true }
 }
 
+// Recorder marks the participant a recorder without hiding it (another
+// recording bot in the room).
+func Recorder() TokenOption {
+	return func(_ *auth.AccessToken, g *auth.VideoGrant) { g.Recorder = true }
+}
+
 // ValidFor sets the token lifetime (default 1 h).
 func ValidFor(d time.Duration) TokenOption {
 	return func(at *auth.AccessToken, _ *auth.VideoGrant) { at.SetValidFor(d) }
+}
+
+// ExpiredToken signs a join token that expired an hour ago (the SDK's
+// minting cannot make one).
+func (s *Server) ExpiredToken(room, identity string) string {
+	s.t.Helper()
+	g := &auth.VideoGrant{RoomJoin: true, Room: room}
+	claims := struct {
+		jwt.RegisteredClaims
+		Video *auth.VideoGrant `json:"video"`
+	}{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    s.APIKey,
+			Subject:   identity,
+			IssuedAt:  jwt.NewNumericDate(time.Now().Add(-2 * time.Hour)),
+			NotBefore: jwt.NewNumericDate(time.Now().Add(-2 * time.Hour)),
+			ExpiresAt: jwt.NewNumericDate(time.Now().Add(-time.Hour)),
+		},
+		Video: g,
+	}
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(s.APISecret))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return tok
 }
 
 // MintToken signs a join token with the server's API key and secret.
@@ -254,6 +289,21 @@ func MintToken(apiKey, apiSecret, room, identity, name string, opts ...TokenOpti
 	}
 	at.SetVideoGrant(g)
 	return at.ToJWT()
+}
+
+// HTTPURL is the server's API address, http://127.0.0.1:<port>.
+func (s *Server) HTTPURL() string { return fmt.Sprintf("http://127.0.0.1:%d", s.HTTPPort) }
+
+// DeleteRoom closes room through the server API: every participant is
+// disconnected with reason ROOM_DELETED.
+func (s *Server) DeleteRoom(room string) {
+	s.t.Helper()
+	c := lksdk.NewRoomServiceClient(s.HTTPURL(), s.APIKey, s.APISecret)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := c.DeleteRoom(ctx, &livekit.DeleteRoomRequest{Room: room}); err != nil {
+		s.t.Fatalf("lktest: delete room %s: %v", room, err)
+	}
 }
 
 // Log returns what the server printed so far.

@@ -1,0 +1,355 @@
+package livekit
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"net"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/roomcast/roomcast/room/livekit/lktest"
+)
+
+func (h *recHandler) sessionKinds() []SessionEventKind {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []SessionEventKind
+	for _, e := range h.sessions {
+		out = append(out, e.Kind)
+	}
+	return out
+}
+
+func (h *recHandler) joinedIDs() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []string
+	for _, p := range h.joined {
+		out = append(out, p.ID)
+	}
+	return out
+}
+
+func (h *recHandler) mutesOf(sid string) []bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.mutes[sid])
+}
+
+func TestParticipantAndTrackEvents(t *testing.T) {
+	lktest.SkipIfShort(t)
+	srv := lktest.StartServer(t)
+	const room = "events"
+	h := newRecHandler()
+	r := startRoom(t, srv, room, h)
+
+	// Another recorder (visible, recorder grant) and a hidden participant
+	// publish too: neither may become a tile.
+	lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "other-recorder", Audio: true,
+		Token: srv.Token(room, "other-recorder", "Rec", lktest.Recorder())})
+	lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "ghost", Audio: true,
+		Token: srv.Token(room, "ghost", "Ghost", lktest.Hidden())})
+
+	a := lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "alice", Name: "Alice", Video: "vp8", Audio: true})
+	waitFor(t, 10*time.Second, "alice's tracks", func() bool {
+		_, v := h.track("alice", KindVideo)
+		_, s := h.track("alice", KindAudio)
+		return v != nil && s != nil && v.count() > 10
+	})
+	if k := h.sessionKinds(); len(k) == 0 || k[0] != EventFirstSpeaker {
+		t.Fatalf("session events %v, want first_speaker first", k)
+	}
+	vt, vs := h.track("alice", KindVideo)
+
+	// Mute video: the event arrives, frames stop, LiveKit's blank
+	// keyframes are swallowed; unmute: frames resume from a keyframe.
+	if err := a.Mute("video", true); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "mute event", func() bool { return slices.Equal(h.mutesOf(vt.SID), []bool{true}) })
+	time.Sleep(500 * time.Millisecond)
+	n := vs.count()
+	time.Sleep(500 * time.Millisecond)
+	if vs.count() != n {
+		t.Errorf("%d frames while muted", vs.count()-n)
+	}
+	if err := a.Mute("video", false); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "unmute event", func() bool { return slices.Equal(h.mutesOf(vt.SID), []bool{true, false}) })
+	waitFor(t, 5*time.Second, "frames after unmute", func() bool { return vs.count() > n+10 })
+	frames, _, _ := vs.snapshot()
+	if !frames[n].Keyframe {
+		t.Errorf("first frame after unmute is not a keyframe")
+	}
+	for _, f := range frames {
+		if f.Keyframe && f.Width <= 16 {
+			t.Errorf("a %dx%d placeholder keyframe reached the sink", f.Width, f.Height)
+		}
+	}
+	t.Logf("video stats after mute/unmute: %+v", vt.Stats())
+
+	// Unpublish video: its sink is closed (LiveKit's closing blank frames
+	// are swallowed).
+	if err := a.Unpublish("video"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "video sink closed", func() bool { _, _, c := vs.snapshot(); return c })
+	t.Logf("video stats at close: %+v", vt.Stats())
+	frames, _, _ = vs.snapshot()
+	for _, f := range frames {
+		if f.Keyframe && f.Width <= 16 {
+			t.Errorf("a %dx%d placeholder keyframe reached the sink", f.Width, f.Height)
+		}
+	}
+
+	// Alice leaves: ParticipantLeft, audio sink closed, room empty.
+	_, as := h.track("alice", KindAudio)
+	a.Close()
+	waitFor(t, 10*time.Second, "alice left", func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return slices.Contains(h.left, "alice")
+	})
+	waitFor(t, 5*time.Second, "audio sink closed", func() bool { _, _, c := as.snapshot(); return c })
+	waitFor(t, 5*time.Second, "room empty", func() bool { return slices.Contains(h.sessionKinds(), EventRoomEmpty) })
+
+	// Bob comes: the room is occupied again.
+	lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "bob", Audio: true})
+	waitFor(t, 10*time.Second, "room occupied", func() bool { return slices.Contains(h.sessionKinds(), EventRoomOccupied) })
+
+	if ids := h.joinedIDs(); !slices.Equal(ids, []string{"alice", "bob"}) {
+		t.Errorf("joined %v, want [alice bob] (no recorder, hidden participant or self)", ids)
+	}
+	h.mu.Lock()
+	t.Logf("event log: %s", strings.Join(h.log, ", "))
+	h.mu.Unlock()
+	_ = r
+}
+
+func TestActiveSpeakers(t *testing.T) {
+	lktest.SkipIfShort(t)
+	srv := lktest.StartServer(t)
+	const room = "speakers"
+	h := newRecHandler()
+	startRoom(t, srv, room, h)
+	a := lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "alice", Audio: true, Speaking: true})
+	b := lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "bob", Audio: true})
+	last := func() []string {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if len(h.speakers) == 0 {
+			return nil
+		}
+		return h.speakers[len(h.speakers)-1]
+	}
+	waitFor(t, 10*time.Second, "alice speaking", func() bool { return slices.Equal(last(), []string{"alice"}) })
+	a.SetSpeaking(false)
+	b.SetSpeaking(true)
+	waitFor(t, 10*time.Second, "bob speaking", func() bool { l := last(); return len(l) > 0 && l[0] == "bob" })
+	b.SetSpeaking(false)
+	waitFor(t, 10*time.Second, "silence", func() bool { return len(last()) == 0 })
+	h.mu.Lock()
+	t.Logf("speaker updates: %v", h.speakers)
+	h.mu.Unlock()
+}
+
+func TestJoinErrors(t *testing.T) {
+	lktest.SkipIfShort(t)
+	srv := lktest.StartServer(t)
+	// A port nothing listens on.
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadURL := "ws://" + l.Addr().String()
+	l.Close()
+
+	// A server that accepts connections and never answers.
+	mute, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mute.Close()
+	go func() {
+		for {
+			c, err := mute.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+
+	otherSecret := strings.Repeat("x", 48)
+	badToken, _ := lktest.MintToken(srv.APIKey, otherSecret, "r", "me", "me")
+	cases := []struct {
+		name string
+		cfg  Config
+		want error
+	}{
+		{"token signed with another secret", Config{URL: srv.URL, Token: badToken}, ErrUnauthorized},
+		{"wrong API secret", Config{URL: srv.URL, Room: "r", APIKey: srv.APIKey, APISecret: otherSecret}, ErrUnauthorized},
+		{"unknown API key", Config{URL: srv.URL, Room: "r", APIKey: "nokey", APISecret: srv.APISecret}, ErrUnauthorized},
+		{"expired token", Config{URL: srv.URL, Token: srv.ExpiredToken("r", "me")}, ErrUnauthorized},
+		{"token for another room", Config{URL: srv.URL, Room: "elsewhere", Token: srv.Token("r", "me", "me")}, ErrRoomMismatch},
+		{"not a token", Config{URL: srv.URL, Token: "garbage"}, ErrUnauthorized},
+		{"server unreachable", Config{URL: deadURL, Room: "r", APIKey: srv.APIKey, APISecret: srv.APISecret}, ErrConnect},
+		{"server never answers", Config{URL: "ws://" + mute.Addr().String(), Room: "r", APIKey: srv.APIKey, APISecret: srv.APISecret,
+			ConnectTimeout: 3 * time.Second}, ErrConnect},
+		{"no credentials", Config{URL: srv.URL, Room: "r"}, ErrConfig},
+		{"bad URL", Config{URL: "ftp://x", Room: "r", Token: "a.b.c"}, ErrConfig},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			c.cfg.Handler = newRecHandler()
+			c.cfg.Logger = testLogger(t)
+			start := time.Now()
+			r, err := New(c.cfg)
+			if err == nil {
+				err = r.Start(context.Background())
+				defer r.Close()
+			}
+			took := time.Since(start)
+			if !errors.Is(err, c.want) {
+				t.Fatalf("error %v, want %v", err, c.want)
+			}
+			if took > 10*time.Second {
+				t.Errorf("took %v", took)
+			}
+			for _, secret := range []string{srv.APISecret, otherSecret, badToken, c.cfg.Token} {
+				if len(secret) > 8 && strings.Contains(err.Error(), secret) {
+					t.Errorf("error text leaks a secret: %v", err)
+				}
+			}
+			t.Logf("%v after %v", err, took.Round(time.Millisecond))
+		})
+	}
+}
+
+func TestSelectedCandidatePairIsLoopback(t *testing.T) {
+	lktest.SkipIfShort(t)
+	srv := lktest.StartServer(t)
+	h := newRecHandler()
+	r := startRoom(t, srv, "ice", h)
+	lktest.StartPublisher(t, srv, "ice", lktest.PublisherOptions{Identity: "alice", Audio: true})
+	waitFor(t, 10*time.Second, "audio", func() bool { _, s := h.track("alice", KindAudio); return s != nil && s.count() > 5 })
+	pair, err := r.SelectedCandidatePair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("selected pair: local %s, remote %s", pair.Local, pair.Remote)
+	if pair.RemoteIP != "127.0.0.1" || pair.RemotePort != srv.UDPPort && pair.RemotePort != srv.TCPPort {
+		t.Fatalf("remote (server) candidate %s, want 127.0.0.1:%d", pair.Remote, srv.UDPPort)
+	}
+}
+
+func TestRoomClosedByServer(t *testing.T) {
+	lktest.SkipIfShort(t)
+	srv := lktest.StartServer(t)
+	h := newRecHandler()
+	r := startRoom(t, srv, "closing", h)
+	lktest.StartPublisher(t, srv, "closing", lktest.PublisherOptions{Identity: "alice", Audio: true})
+	waitFor(t, 10*time.Second, "audio", func() bool { _, s := h.track("alice", KindAudio); return s != nil && s.count() > 5 })
+	srv.DeleteRoom("closing")
+	select {
+	case <-r.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("room not done 10 s after deletion")
+	}
+	if !errors.Is(r.Err(), ErrRoomClosed) {
+		t.Fatalf("Err() = %v", r.Err())
+	}
+	h.mu.Lock()
+	closed := h.closed
+	h.mu.Unlock()
+	if !errors.Is(closed, ErrRoomClosed) {
+		t.Fatalf("RoomClosed(%v)", closed)
+	}
+	_, s := h.track("alice", KindAudio)
+	waitFor(t, 5*time.Second, "sink closed", func() bool { _, _, c := s.snapshot(); return c })
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLipSyncFromSenderReports: two publishers capture numbered audio
+// packets on one wall clock with unrelated RTP timestamp bases; one sends
+// each packet 300 ms after capturing it (its sender reports say so). The
+// same capture instant must get the same PTS, although the packets arrive
+// 300 ms apart.
+func TestLipSyncFromSenderReports(t *testing.T) {
+	lktest.SkipIfShort(t)
+	srv := lktest.StartServer(t)
+	const room = "sync"
+	h := newRecHandler()
+	h.keepData = true
+	startRoom(t, srv, room, h)
+	epoch := time.Now().Add(200 * time.Millisecond)
+	lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "near", Audio: true, SyntheticAudio: true,
+		Epoch: epoch, AudioRTPBase: 12345})
+	lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "far", Audio: true, SyntheticAudio: true,
+		Epoch: epoch, AudioRTPBase: 4294967295 - 48000, CaptureDelay: 300 * time.Millisecond})
+
+	// LiveKit sends subscribers a sender report every few seconds; judge
+	// the instants captured after both tracks had one.
+	var srAt time.Time
+	waitFor(t, 15*time.Second, "sender reports on both tracks", func() bool {
+		a, _ := h.track("near", KindAudio)
+		b, _ := h.track("far", KindAudio)
+		if a == nil || b == nil || a.Stats().SenderReports == 0 || b.Stats().SenderReports == 0 {
+			return false
+		}
+		srAt = time.Now()
+		return true
+	})
+	time.Sleep(1500 * time.Millisecond)
+	byIndex := func(id string) (map[uint32]time.Duration, map[uint32]time.Time) {
+		_, s := h.track(id, KindAudio)
+		frames, arrivals, _ := s.snapshot()
+		pts, arr := map[uint32]time.Duration{}, map[uint32]time.Time{}
+		for i, f := range frames {
+			if len(f.Data) >= 5 {
+				k := binary.BigEndian.Uint32(f.Data[1:5])
+				pts[k], arr[k] = f.PTS, arrivals[i]
+			}
+		}
+		return pts, arr
+	}
+	pn, an := byIndex("near")
+	pf, af := byIndex("far")
+	var ks []uint32
+	for k := range pn {
+		if _, ok := pf[k]; ok && an[k].After(srAt) {
+			ks = append(ks, k)
+		}
+	}
+	sort.Slice(ks, func(i, j int) bool { return ks[i] < ks[j] })
+	if len(ks) < 40 {
+		t.Fatalf("only %d capture instants in common after the sender reports", len(ks))
+	}
+	var worst, arrivalGap time.Duration
+	for _, k := range ks {
+		d := (pn[k] - pf[k]).Abs()
+		worst = max(worst, d)
+		arrivalGap += af[k].Sub(an[k])
+	}
+	arrivalGap /= time.Duration(len(ks))
+	t.Logf("%d instants: worst PTS difference %v; packets of one instant arrive %v apart on average", len(ks), worst, arrivalGap)
+	if arrivalGap < 250*time.Millisecond {
+		t.Fatalf("the delayed publisher's packets arrive only %v later: the test would not tell arrival from capture time", arrivalGap)
+	}
+	if worst > 20*time.Millisecond {
+		t.Fatalf("same capture instant, PTS up to %v apart (want ≤ 20 ms)", worst)
+	}
+	for _, id := range []string{"near", "far"} {
+		tr, _ := h.track(id, KindAudio)
+		if st := tr.Stats(); st.SenderReports == 0 {
+			t.Errorf("%s: no sender reports: %+v", id, st)
+		}
+	}
+}
