@@ -25,6 +25,12 @@ func finalise(path string) (int64, error) {
 		return 0, finaliseError("creating temporary file", err)
 	}
 	tmpPath := tmp.Name()
+	// CreateTemp makes the file 0600; the recording keeps the mode its
+	// fragmented file was created with (0666 less the umask), so a web
+	// server can serve it.
+	if st, err := os.Stat(path); err == nil {
+		_ = tmp.Chmod(st.Mode().Perm())
+	}
 	_ = tmp.Close()
 	ok := false
 	defer func() {
@@ -118,6 +124,45 @@ func remux(src, dst string) (err error) {
 	if err := out.WriteHeader(d); err != nil {
 		return finaliseError("writing header", err)
 	}
+	// Packets read back from fragments carry no duration (the fragments use
+	// tfhd's default), and movenc would give the last sample of each track
+	// a zero duration and an edit list ending where that frame starts:
+	// players then drop the last frame. So each packet is held until the
+	// next one of its stream gives its duration; the last one of a stream
+	// takes the one before it.
+	held := make([]*astiav.Packet, len(outs))
+	lastDur := make([]int64, len(outs))
+	defer func() {
+		for _, h := range held {
+			if h != nil {
+				h.Free()
+			}
+		}
+	}()
+	write := func(i int, next int64, eof bool) error {
+		h := held[i]
+		if h == nil {
+			return nil
+		}
+		held[i] = nil
+		defer h.Free()
+		if h.Duration() <= 0 {
+			if !eof && next > h.Dts() {
+				h.SetDuration(next - h.Dts())
+			} else if lastDur[i] > 0 {
+				h.SetDuration(lastDur[i])
+			}
+		}
+		if h.Duration() > 0 {
+			lastDur[i] = h.Duration()
+		}
+		h.RescaleTs(ins[i].TimeBase(), outs[i].TimeBase())
+		h.SetPos(-1)
+		if err := out.WriteInterleavedFrame(h); err != nil {
+			return finaliseError("writing packet", err)
+		}
+		return nil
+	}
 	pkt := astiav.AllocPacket()
 	defer pkt.Free()
 	for {
@@ -132,10 +177,19 @@ func remux(src, dst string) (err error) {
 			pkt.Unref()
 			continue
 		}
-		pkt.RescaleTs(ins[i].TimeBase(), outs[i].TimeBase())
-		pkt.SetPos(-1)
-		if err := out.WriteInterleavedFrame(pkt); err != nil {
-			return finaliseError("writing packet", err)
+		if err := write(i, pkt.Dts(), false); err != nil {
+			pkt.Unref()
+			return err
+		}
+		held[i] = pkt.Clone()
+		pkt.Unref()
+		if held[i] == nil {
+			return finaliseError("copying packet", errors.New("out of memory"))
+		}
+	}
+	for i := range held {
+		if err := write(i, 0, true); err != nil {
+			return err
 		}
 	}
 	if err := out.WriteTrailer(); err != nil {
