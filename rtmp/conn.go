@@ -86,6 +86,9 @@ type conn struct {
 	fmsVer          string
 	publishedAt     time.Time
 
+	ctx    context.Context // cancelled by close
+	cancel context.CancelFunc
+
 	closeOnce sync.Once
 }
 
@@ -157,6 +160,7 @@ func newConn(nc net.Conn, d *Destination, cfg *dialConfig) *conn {
 		events:   make(chan serverEvent, 64),
 		readDone: make(chan struct{}),
 	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
 	mw := &meteredConn{Conn: nc, timeout: cfg.writeTimeout, counter: cfg.written, ioErr: &c.ioErr}
 	mr := &errReader{r: nc, ioErr: &c.ioErr}
 	// The streamer flushes after every chunk, so the writer buffer only
@@ -391,9 +395,11 @@ func (c *conn) write(csid int, ts uint32, streamID uint32, msg message.Message) 
 		return c.writeErr()
 	default:
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.cfg.writeTimeout)
-	defer cancel()
-	err := c.cs.Write(ctx, csid, ts, &gortmp.ChunkMessage{StreamID: streamID, Message: msg})
+	// go-rtmp waits on ctx for the chunk stream's previous message. No
+	// per-write timer is needed: a stalled socket write fails at the write
+	// deadline (meteredConn) or TCP_USER_TIMEOUT, which stops the streamer
+	// and releases the wait.
+	err := c.cs.Write(c.ctx, csid, ts, &gortmp.ChunkMessage{StreamID: streamID, Message: msg})
 	if err != nil {
 		return c.classifyWrite(err)
 	}
@@ -521,6 +527,7 @@ func (c *conn) unpublish(timeout time.Duration) {
 // close tears the connection down and waits for go-rtmp's goroutines.
 func (c *conn) close() {
 	c.closeOnce.Do(func() {
+		c.cancel()
 		_ = c.cs.Close()
 		_ = c.nc.Close()
 		<-c.readDone

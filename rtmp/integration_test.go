@@ -43,6 +43,10 @@ func TestMain(m *testing.M) {
 	if clipDir != "" {
 		os.RemoveAll(clipDir)
 	}
+	if leaks := leakedGoroutines(); leaks != "" {
+		fmt.Fprintf(os.Stderr, "goroutines left running after the tests:\n%s\n", leaks)
+		code = 1
+	}
 	os.Exit(code)
 }
 

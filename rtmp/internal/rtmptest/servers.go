@@ -166,6 +166,8 @@ type NginxOptions struct {
 	// DropIdlePublisher makes nginx drop a publisher that sent nothing for
 	// that long (drop_idle_publisher).
 	DropIdlePublisher time.Duration
+	// NoRecord turns recording off (benchmarks).
+	NoRecord bool
 }
 
 // Nginx is nginx with Debian's RTMP module, recording everything it
@@ -199,6 +201,9 @@ func StartNginx(t TB, o NginxOptions) *Nginx {
 		t.Fatalf("%v", err)
 	}
 	var extra strings.Builder
+	if !o.NoRecord {
+		fmt.Fprintf(&extra, "      record all;\n      record_path %s;\n      record_unique on;\n", n.RecordDir)
+	}
 	if o.OnPublish != "" {
 		fmt.Fprintf(&extra, "      on_publish %s;\n", o.OnPublish)
 	}
@@ -218,13 +223,10 @@ rtmp {
     chunk_size %d;
     application live {
       live on;
-      record all;
-      record_path %s;
-      record_unique on;
 %s    }
   }
 }
-`, NginxModule, n.Dir, n.Dir, n.Port, o.ChunkSize, n.RecordDir, extra.String())
+`, NginxModule, n.Dir, n.Dir, n.Port, o.ChunkSize, extra.String())
 	n.conf = filepath.Join(n.Dir, "nginx.conf")
 	if err := os.WriteFile(n.conf, []byte(conf), 0o644); err != nil {
 		t.Fatalf("%v", err)
