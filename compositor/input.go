@@ -243,8 +243,12 @@ func (in *Input) onStage(t time.Duration) bool {
 	return true
 }
 
-// takeVideo advances the input to the newest picture stamped at or before t.
+// takeVideo advances the input to the newest picture stamped at or before
+// t plus half a frame: the picture nearest to the output instant, so an
+// input's own timing is kept within ±half a frame rather than up to a frame
+// late.
 func (in *Input) takeVideo(t time.Duration) {
+	t += time.Second/time.Duration(2*in.c.cfg.FPS) - 1
 	in.mu.Lock()
 	n := 0
 	for n < len(in.video) && in.video[n].pts <= t {

@@ -45,6 +45,23 @@ func runDemo(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if n := c.Int("speakers"); n < 1 || n > 16 {
+		return fmt.Errorf("%w: --speakers %d (want 1 to 16)", errUsage, n)
+	}
+	freeze := map[int]time.Duration{}
+	for _, f := range c.StringSlice("freeze") {
+		a, b, ok := strings.Cut(f, "@")
+		i, err1 := strconv.Atoi(a)
+		d, err2 := time.ParseDuration(b)
+		if !ok || err1 != nil || err2 != nil || i < 0 || i >= c.Int("speakers") || d < 0 {
+			return fmt.Errorf("%w: --freeze %q (want SPEAKER@TIME, e.g. 1@2s)", errUsage, f)
+		}
+		freeze[i] = d
+	}
+	if len(freeze) > 0 && c.Bool("fast") {
+		return fmt.Errorf("%w: --freeze needs the live clock (drop --fast)", errUsage)
+	}
+
 	if err := applyStreamPreset(c, &cfg); err != nil {
 		return err
 	}
@@ -60,21 +77,6 @@ func runDemo(c *cli.Context) error {
 	if err := attachOutputs(c, rec, log); err != nil {
 		rec.Close()
 		return err
-	}
-	freeze := map[int]time.Duration{}
-	for _, f := range c.StringSlice("freeze") {
-		a, b, ok := strings.Cut(f, "@")
-		i, err1 := strconv.Atoi(a)
-		d, err2 := time.ParseDuration(b)
-		if !ok || err1 != nil || err2 != nil || i < 0 || i >= c.Int("speakers") || d < 0 {
-			rec.Close()
-			return fmt.Errorf("%w: --freeze %q (want SPEAKER@TIME, e.g. 1@2s)", errUsage, f)
-		}
-		freeze[i] = d
-	}
-	if len(freeze) > 0 && c.Bool("fast") {
-		rec.Close()
-		return fmt.Errorf("%w: --freeze needs the live clock (drop --fast)", errUsage)
 	}
 	room, err := synth.Start(rec.Compositor(), synth.Config{
 		Speakers: c.Int("speakers"), Turn: c.Duration("turn"), Offline: c.Bool("fast"), Duration: c.Duration("duration"),

@@ -98,6 +98,11 @@ func run(args []string) int {
 }
 
 func newApp() *cli.App {
+	cmds := []*cli.Command{recordCommand(), composeCommand(), demoCommand(), checkIngestCommand()}
+	for _, c := range cmds {
+		// urfave/cli applies App.OnUsageError to global flags only.
+		c.OnUsageError = usageError
+	}
 	return &cli.App{
 		Name:  "roomcast",
 		Usage: "composite a small WebRTC meeting into one broadcast: crash-safe MP4 and RTMP(S)",
@@ -124,7 +129,15 @@ func newApp() *cli.App {
 			}
 			return nil
 		},
-		Commands:        []*cli.Command{recordCommand(), composeCommand(), demoCommand(), checkIngestCommand()},
+		Commands: cmds,
+		// Without an Action, urfave falls back to help for an unknown
+		// command and exits 1; it is a usage error.
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return fmt.Errorf("%w: unknown command %q (see roomcast --help)", errUsage, c.Args().First())
+			}
+			return cli.ShowAppHelp(c)
+		},
 		ExitErrHandler:  func(*cli.Context, error) {}, // run() prints and maps errors
 		OnUsageError:    usageError,
 		HideHelpCommand: true,
@@ -149,13 +162,17 @@ func logger(c *cli.Context) (zerolog.Logger, error) {
 	case "json":
 		log = zerolog.New(os.Stderr)
 	case "text":
-		log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: "15:04:05.000"})
+		// Colours only on a terminal, not in a file or a cron mail.
+		st, _ := os.Stderr.Stat()
+		tty := st != nil && st.Mode()&os.ModeCharDevice != 0
+		log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: "15:04:05.000", NoColor: !tty})
 	default:
 		return zerolog.Logger{}, fmt.Errorf("%w: --log-format %q (want text or json)", errUsage, c.String("log-format"))
 	}
 	log = log.Level(lvl).With().Timestamp().Logger()
-	// FFmpeg's per-packet complaints are noise at info level.
-	fl := zerolog.ErrorLevel
+	// FFmpeg's own messages are per-packet or per-probe noise: av turns
+	// what matters into our errors. They are shown only when debugging.
+	fl := zerolog.Disabled
 	if lvl <= zerolog.DebugLevel {
 		fl = zerolog.WarnLevel
 	}
