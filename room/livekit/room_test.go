@@ -46,6 +46,15 @@ func checkFrames(t *testing.T, name string, frames []Frame, codec string, wantRa
 			t.Fatalf("%s: PTS not increasing at %d: %v after %v", name, i, f.PTS, frames[i-1].PTS)
 		}
 	}
+	checkRate(t, name, frames, wantRate)
+}
+
+// checkRate asserts the frame rate (by PTS) is within 15% of wantRate.
+func checkRate(t *testing.T, name string, frames []Frame, wantRate float64) {
+	t.Helper()
+	if len(frames) < 2 {
+		t.Fatalf("%s: %d frames", name, len(frames))
+	}
 	span := (frames[len(frames)-1].PTS - frames[0].PTS).Seconds()
 	rate := float64(len(frames)-1) / span
 	t.Logf("%s: %d frames over %.2fs of PTS: %.1f/s (sent %.0f/s)", name, len(frames), span, rate, wantRate)
