@@ -51,6 +51,7 @@ func (s *FileSource) run() {
 	defer close(s.done)
 	defer s.in.EndOfStream()
 	var frames, blocks int
+	var end time.Duration
 	for {
 		it, err := s.r.Next()
 		if errors.Is(err, io.EOF) {
@@ -62,6 +63,7 @@ func (s *FileSource) run() {
 			return
 		}
 		pts := s.Offset + it.PTS
+		end = max(end, it.PTS)
 		if it.Video != nil {
 			frames++
 			s.in.PushVideo(it.Video, pts)
@@ -71,6 +73,14 @@ func (s *FileSource) run() {
 		}
 	}
 	s.log.Debug().Int("frames", frames).Int("audio_chunks", blocks).Int("corrupt_packets", s.r.Corrupt()).Msg("file done")
+	// A damaged or cut file is composed as far as it goes; say so.
+	if n := s.r.Corrupt(); n > 0 {
+		s.log.Warn().Int("corrupt_packets", n).Msg("input is damaged: undecodable packets were skipped")
+	}
+	if d := s.r.Info().Duration; d > 0 && end < d-time.Second {
+		s.log.Warn().Float64("media_s", end.Seconds()).Float64("declared_s", d.Seconds()).
+			Msg("input ends before its declared duration: truncated?")
+	}
 }
 
 // Wait returns the read error, if reading stopped early.
