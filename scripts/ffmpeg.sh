@@ -75,6 +75,10 @@ fetch_source() {
 build() {
   local k prefix src
   k=$(key)
+  mkdir -p "$CACHE"
+  # One build at a time (parallel make runs, several checkouts).
+  exec 9>"$CACHE/.ffmpeg-$k.lock"
+  flock 9
   # The version is part of the key once known; the marker records it.
   for prefix in "$CACHE"/ffmpeg-7.1*-"$k"; do
     if [[ -f $prefix/.complete ]]; then echo "$prefix"; return; fi
