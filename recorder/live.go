@@ -1,6 +1,8 @@
 package recorder
 
 import (
+	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"github.com/roomcast/roomcast/av"
 	"github.com/roomcast/roomcast/compositor"
 	"github.com/roomcast/roomcast/layout"
+	"github.com/roomcast/roomcast/media"
 	"github.com/roomcast/roomcast/room/livekit"
 )
 
@@ -243,6 +246,7 @@ type trackSink struct {
 	adec    *av.AudioDecoder
 	waitKey bool
 	errors  int
+	clipped int // wild audio samples (see sanitize)
 	added   time.Time
 	pushed  bool // a picture or sound went to the compositor
 	log     zerolog.Logger
@@ -273,6 +277,10 @@ func (s *trackSink) WriteFrame(f livekit.Frame) {
 			s.fail(err)
 			return
 		}
+		if n := sanitize(a); n > 0 {
+			s.clipped += n
+			s.fail(fmt.Errorf("%w: %d samples NaN or beyond ±%d", errBadSound, n, wildSample))
+		}
 		if s.live("audio") {
 			s.in.PushAudio(a, pts)
 		}
@@ -299,6 +307,40 @@ func (s *trackSink) WriteFrame(f livekit.Frame) {
 			s.in.PushVideo(fr.Image, fr.PTS)
 		}
 	}
+}
+
+// errBadSound: a decoder returned NaN or samples far beyond full scale (a
+// corrupt or hostile stream; FFmpeg's Opus decoder turns random bytes into
+// such sound).
+var errBadSound = errors.New("decoded sound out of range")
+
+// wildSample: no real recording overshoots full scale this much; a stream
+// that does is broken.
+const wildSample = 4
+
+// sanitize clamps sound to full scale and silences NaN, in place, and says
+// how many samples were NaN or wild. One participant's broken stream must not
+// drive the mix's limiter (which follows the loudest peak) down for
+// everyone, nor poison it with NaN.
+func sanitize(a media.Audio) (wild int) {
+	for i, v := range a {
+		switch {
+		case v != v: // NaN
+			a[i] = 0
+			wild++
+		case v > 1:
+			a[i] = 1
+			if v > wildSample {
+				wild++
+			}
+		case v < -1:
+			a[i] = -1
+			if v < -wildSample {
+				wild++
+			}
+		}
+	}
+	return wild
 }
 
 func (s *trackSink) fail(err error) {
@@ -337,5 +379,5 @@ func (s *trackSink) Close() {
 		delete(s.l.bySID, s.t.SID)
 		s.l.mu.Unlock()
 	}
-	s.log.Info().Int("decode_errors", s.errors).Msg("track ended")
+	s.log.Info().Int("decode_errors", s.errors).Int("wild_samples", s.clipped).Msg("track ended")
 }

@@ -37,10 +37,12 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
+	"github.com/pion/webrtc/v4/pkg/media/h264reader"
 	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
 	"github.com/pion/webrtc/v4/pkg/media/oggreader"
 	"github.com/rs/zerolog"
 
+	"github.com/roomcast/roomcast/av"
 	"github.com/roomcast/roomcast/compositor"
 	"github.com/roomcast/roomcast/layout"
 	"github.com/roomcast/roomcast/media"
@@ -162,6 +164,8 @@ func startSession(t *testing.T, srv *lktest.Server, roomName string, cc composit
 		lvl = zerolog.DebugLevel
 	}
 	log := zerolog.New(s.logs).Level(lvl).With().Timestamp().Logger()
+	// As the command does: FFmpeg's own complaints go to the log.
+	av.RouteFFmpegLogs(log, zerolog.ErrorLevel)
 	var live *recorder.Live
 	cc.OnTiles = func(ts []layout.Tile) { live.OnTiles(ts) }
 	rec, err := recorder.New(recorder.Config{Compositor: cc, Log: log})
@@ -455,6 +459,57 @@ func genVP8(t *testing.T, dir, graph string, fps int) [][]byte {
 	return out
 }
 
+// genH264 encodes a lavfi video graph as constrained baseline H.264 (a
+// keyframe every second, SPS/PPS repeated) and returns the access units in
+// Annex B.
+func genH264(t *testing.T, dir, graph string, fps int) [][]byte {
+	t.Helper()
+	path := filepath.Join(dir, fmt.Sprintf("v%d.h264", mrand.IntN(1e9)))
+	ffmpegRun(t, "-f", "lavfi", "-i", graph, "-pix_fmt", "yuv420p", "-c:v", "libx264", "-profile:v", "baseline",
+		"-preset", "ultrafast", "-tune", "zerolatency", "-g", strconv.Itoa(fps), "-bf", "0",
+		"-x264-params", "aud=1:repeat-headers=1", "-f", "h264", path)
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, err := h264reader.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var aus [][]byte
+	var cur []byte
+	for {
+		nal, err := r.NextNAL()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if nal.UnitType == h264reader.NalUnitTypeAUD { // x264 (aud=1) starts every picture with one
+			if len(cur) > 0 {
+				aus = append(aus, cur)
+			}
+			cur = nil
+			continue
+		}
+		cur = append(append(cur, 0, 0, 0, 1), nal.Data...)
+	}
+	if len(cur) > 0 {
+		aus = append(aus, cur)
+	}
+	return aus
+}
+
+// movingBox is a lavfi graph: a solid colour with a white 40x40 box moving
+// across the top (80 px/s), so a live picture can be told from a held one.
+// (lktest's box does not move: drawbox evaluates its position once.)
+func movingBox(c col, w, h, fps int) string {
+	return fmt.Sprintf("color=c=%s:s=%dx%d:r=%d:d=2[bg];color=c=white:s=40x40:r=%d:d=2[b];[bg][b]overlay=x='mod(t*80\\,W-w)':y=20",
+		c.hex, w, h, fps, fps)
+}
+
 // genOpus encodes a lavfi audio graph as 20 ms Opus packets.
 func genOpus(t *testing.T, dir, graph string) [][]byte {
 	t.Helper()
@@ -654,17 +709,33 @@ const (
 	toneAbsent  = 0.006
 )
 
+// chunkedAmp is the median of f's amplitude over 250 ms chunks of x:
+// robust to phase jumps (lktest loops 2 s of Opus with a padding packet, so
+// its tones skip 20 ms every loop, which cancels a long Goertzel window).
+func chunkedAmp(x []float32, f float64) float64 {
+	const n = 12000
+	var amps []float64
+	for i := 0; i+n <= len(x); i += n {
+		amps = append(amps, toneAmp(x[i:i+n], f))
+	}
+	if len(amps) == 0 {
+		return toneAmp(x, f)
+	}
+	sort.Float64s(amps)
+	return amps[len(amps)/2]
+}
+
 // checkTones asserts which tones are in the mix between a and b seconds.
 func checkTones(t *testing.T, x []float32, a, b float64, present, absent []float64) {
 	t.Helper()
 	w := window(x, a, b)
 	for _, f := range present {
-		if amp := toneAmp(w, f); amp < tonePresent {
+		if amp := chunkedAmp(w, f); amp < tonePresent {
 			t.Errorf("%.1f–%.1f s: %g Hz amplitude %.4f, want ≥ %.3f (speaker not in the mix)", a, b, f, amp, tonePresent)
 		}
 	}
 	for _, f := range absent {
-		if amp := toneAmp(w, f); amp > toneAbsent {
+		if amp := chunkedAmp(w, f); amp > toneAbsent {
 			t.Errorf("%.1f–%.1f s: %g Hz amplitude %.4f, want ≤ %.3f (speaker should not be in the mix)", a, b, f, amp, toneAbsent)
 		}
 	}
@@ -916,4 +987,264 @@ func TestLiveGridFollowsTheRoom(t *testing.T) {
 	checkTones(t, x, a, b, []float64{fA, fB, fC}, nil)
 	a, b = win(5)
 	checkTones(t, x, a, b, []float64{fB, fC}, []float64{fA})
+}
+
+// boxX is the mean column of lktest's moving white box in the top third of
+// a tile (-1 when none shows): it tells a live picture from a held one.
+func boxX(img *media.Image, r layout.Rect) float64 {
+	var s, n int
+	for y := r.Y + 2; y < r.Y+r.H/3; y++ {
+		for x := r.X + 2; x < r.X+r.W-2; x++ {
+			if img.At(x, y).Y > 200 {
+				s, n = s+x, n+1
+			}
+		}
+	}
+	if n == 0 {
+		return -1
+	}
+	return float64(s) / float64(n)
+}
+
+// TestLiveFreeze: one publisher's network stops delivering for 5 s (every
+// packet lost, the server told nothing). The recording keeps its pace
+// (duration × fps pictures, one every 1/fps), the frozen tile holds its last
+// picture, then shows the placeholder after the stall timeout, and comes back
+// when packets flow again; the other speaker moves and sounds throughout.
+func TestLiveFreeze(t *testing.T) {
+	lktest.SkipIfShort(t)
+	srv := lktest.StartServer(t)
+	const room = "freeze"
+	const fA, fB = 400.0, 620.0
+	dir := t.TempDir()
+	epoch := time.Now()
+	aliceRoom := joinRaw(t, srv, room, "alice", "Alice")
+	publishRaw(t, aliceRoom, rawSpec{Name: "camera", Source: lkproto.TrackSource_CAMERA, Codec: "h264", FPS: 30, Width: 320, Height: 240, Epoch: epoch,
+		Samples: genH264(t, dir, movingBox(cRed, 320, 240, 30), 30)})
+	publishRaw(t, aliceRoom, rawSpec{Name: "microphone", Source: lkproto.TrackSource_MICROPHONE, Codec: "opus", Epoch: epoch,
+		Samples: lktest.GenerateAudio(t, dir, lktest.AudioSpec{ToneHz: int(fA)})})
+	bobRoom := joinRaw(t, srv, room, "bob", "Bob")
+	bv := publishRaw(t, bobRoom, rawSpec{Name: "camera", Source: lkproto.TrackSource_CAMERA, Codec: "vp8", FPS: 30, Width: 320, Height: 240, Epoch: epoch,
+		Samples: genVP8(t, dir, movingBox(cBlue, 320, 240, 30), 30)})
+	ba := publishRaw(t, bobRoom, rawSpec{Name: "microphone", Source: lkproto.TrackSource_MICROPHONE, Codec: "opus", Epoch: epoch,
+		Samples: lktest.GenerateAudio(t, dir, lktest.AudioSpec{ToneHz: int(fB)})})
+
+	const total = 12 * time.Second
+	s := startSession(t, srv, room, compositor.Config{Duration: total})
+	s.sleepUntil(2500 * time.Millisecond)
+	f0 := s.at()
+	bv.Freeze(5 * time.Second)
+	ba.Freeze(5 * time.Second)
+	t.Logf("bob frozen from %.2f s to %.2f s", f0.Seconds(), (f0 + 5*time.Second).Seconds())
+	s.finish()
+
+	W, H, fps := s.cc.Width, s.cc.Height, s.cc.FPS
+	checkFrameCount(t, s.out, total, fps)
+	fz := f0.Seconds()
+	times := []float64{2.0, fz + 0.8, fz + 1.3, fz + 3.5, fz + 4.5, fz + 7.5}
+	imgs := grab(t, s.out, W, H, fps, times...)
+	tiles := layout.Compute(layout.Params{Kind: layout.Grid, Width: W, Height: H, Sources: srcs(2)})
+	// Which tile is whose: alice's is red before the freeze.
+	ai, bi := 0, 1
+	if tileColour(imgs[0], tiles[1].Rect) == cRed.name {
+		ai, bi = 1, 0
+	}
+	ar, br := tiles[ai].Rect, tiles[bi].Rect
+	want := []struct {
+		alice, bob col
+		what       string
+	}{
+		{cRed, cBlue, "before the freeze"},
+		{cRed, cBlue, "frozen, within the stall timeout: bob's last picture held"},
+		{cRed, cBlue, "frozen, within the stall timeout: bob's last picture held"},
+		{cRed, cPlaceholder, "frozen past the stall timeout: placeholder"},
+		{cRed, cPlaceholder, "frozen past the stall timeout: placeholder"},
+		{cRed, cBlue, "2.5 s after the network came back"},
+	}
+	for i, w := range want {
+		when := fmt.Sprintf("t=%.2fs (%s)", times[i], w.what)
+		if c := tileColour(imgs[i], ar); c != w.alice.name {
+			t.Errorf("%s: alice's tile shows %s, want %s", when, c, w.alice.name)
+		}
+		if c := tileColour(imgs[i], br); c != w.bob.name {
+			t.Errorf("%s: bob's tile shows %s, want %s", when, c, w.bob.name)
+		}
+	}
+	if !hasCentredName(imgs[3], br) {
+		t.Errorf("t=%.2fs: bob's placeholder carries no name", times[3])
+	}
+	// Held means held: bob's box did not move between the two frozen samples;
+	// alice's did (her pictures kept coming).
+	if b1, b2 := boxX(imgs[1], br), boxX(imgs[2], br); b1 < 0 || math.Abs(b1-b2) > 1 {
+		t.Errorf("bob's held picture changed during the freeze: box at %.1f then %.1f", b1, b2)
+	}
+	if a1, a2 := boxX(imgs[1], ar), boxX(imgs[2], ar); a1 < 0 || a2 < 0 || math.Abs(a1-a2) < 3 {
+		t.Errorf("alice's picture did not move during bob's freeze: box at %.1f then %.1f", a1, a2)
+	}
+
+	x := audioMono(t, s.out)
+	checkTones(t, x, 0.5, fz-0.1, []float64{fA, fB}, nil)
+	checkTones(t, x, fz+0.5, fz+4.9, []float64{fA}, []float64{fB})
+	checkTones(t, x, fz+6, total.Seconds()-0.2, []float64{fA, fB}, nil)
+	for _, tr := range s.room.Tracks() {
+		t.Logf("%s %s: %+v", tr.ParticipantID, tr.Kind, tr.Stats())
+	}
+}
+
+// flashBeep is lktest-like media with a white flash and a 1 kHz beep at the
+// same instants: 0.5 s and 2.5 s of every 4 s loop, 0.1 s each.
+func flashBeep(t *testing.T, dir string) (video, audio [][]byte) {
+	const gate = `lt(mod(t+1.5\,2)\,0.1)`
+	video = genVP8(t, dir, "color=c=black:s=320x240:r=30:d=4,drawbox=x=0:y=0:w=iw:h=ih:color=white:t=fill:enable='"+gate+"'", 30)
+	audio = genOpus(t, dir, "aevalsrc='if("+gate+"\\,0.5*sin(2*PI*1000*t)\\,0)':s=48000:d=4,aformat=sample_fmts=flt")
+	// libopus pads the end with one more packet.
+	if len(video) != 120 || len(audio) < 200 {
+		t.Fatalf("flash+beep: %d pictures and %d Opus packets, want 120 and 200 (4 s)", len(video), len(audio))
+	}
+	audio = audio[:200]
+	return video, audio
+}
+
+// onsets finds the flashes (mean luma of a region jumps from dark to bright)
+// in the pictures at times ts.
+func flashOnsets(means, ts []float64) []float64 {
+	var out []float64
+	for i := 3; i < len(means) && i < len(ts); i++ {
+		if means[i] > 100 && means[i-1] < 60 && means[i-2] < 60 && means[i-3] < 60 {
+			out = append(out, ts[i])
+		}
+	}
+	return out
+}
+
+// beepOnsets finds the first loud sample after 300 ms of quiet; x starts at
+// time x0.
+func beepOnsets(x []float32, x0 float64) []float64 {
+	var out []float64
+	quiet := 0
+	for i, v := range x {
+		if math.Abs(float64(v)) > 0.1 {
+			if quiet >= 48000*3/10 {
+				out = append(out, x0+float64(i)/48000)
+			}
+			quiet = 0
+			continue
+		}
+		quiet++
+	}
+	return out
+}
+
+// TestLiveAVSync: two publishers capture a flash and a beep at the same
+// wall-clock instants (same epoch, different RTP bases and join times). In
+// the recording each flash and its beep are within 60 ms of each other, and
+// the two publishers' flashes land on the same picture (±1 frame).
+func TestLiveAVSync(t *testing.T) {
+	lktest.SkipIfShort(t)
+	srv := lktest.StartServer(t)
+	const room = "sync"
+	video, audio := flashBeep(t, t.TempDir())
+	epoch := time.Now().Add(500 * time.Millisecond)
+	for _, id := range []string{"ann", "ben"} {
+		r := joinRaw(t, srv, room, id, strings.ToUpper(id[:1])+id[1:])
+		publishRaw(t, r, rawSpec{Name: "camera", Source: lkproto.TrackSource_CAMERA, Codec: "vp8", FPS: 30, Width: 320, Height: 240, Samples: video, Epoch: epoch})
+		publishRaw(t, r, rawSpec{Name: "microphone", Source: lkproto.TrackSource_MICROPHONE, Codec: "opus", Samples: audio, Epoch: epoch})
+	}
+	const total = 9 * time.Second
+	s := startSession(t, srv, room, compositor.Config{Duration: total})
+	s.finish()
+
+	ts := frameTimes(t, s.out)
+	v0 := ts[0]
+	for i := range ts {
+		ts[i] -= v0
+	}
+	// Two tiles side by side: the left and right halves of a 32x18 picture,
+	// rows 5–12 (the middle, clear of labels).
+	left := flashOnsets(lumaMeans(t, s.out, 2, 5, 14, 12), ts)
+	right := flashOnsets(lumaMeans(t, s.out, 18, 5, 30, 12), ts)
+	beeps := beepOnsets(audioMono(t, s.out), firstAudioTime(t, s.out)-v0)
+	t.Logf("flashes left %.3f, right %.3f; beeps %.3f", left, right, beeps)
+	if len(left) < 3 || len(right) < 3 || len(beeps) < 3 {
+		t.Fatalf("found %d+%d flashes and %d beeps, want at least 3 each in %v", len(left), len(right), len(beeps), total)
+	}
+	for _, fl := range left {
+		j := slices.IndexFunc(right, func(r float64) bool { return math.Abs(r-fl) < 0.5 })
+		if j < 0 {
+			t.Errorf("flash at %.3f s on the left has no twin on the right", fl)
+			continue
+		}
+		if d := right[j] - fl; math.Abs(d) > 1.5/30 {
+			t.Errorf("the two publishers' flashes are %+.0f ms apart (at %.3f and %.3f s), want the same picture ±1", d*1000, fl, right[j])
+		}
+		k := slices.IndexFunc(beeps, func(b float64) bool { return math.Abs(b-fl) < 0.5 })
+		if k < 0 {
+			t.Errorf("flash at %.3f s has no beep", fl)
+			continue
+		}
+		d := fl - beeps[k]
+		t.Logf("flash %.3f s, beep %.3f s: A/V offset %+.1f ms", fl, beeps[k], d*1000)
+		if math.Abs(d) > 0.060 {
+			t.Errorf("flash at %.3f s, beep at %.3f s: A/V offset %+.0f ms, want within ±60 ms", fl, beeps[k], d*1000)
+		}
+	}
+}
+
+// TestLiveGarbage: two publishers send garbage (random RTP payloads on an
+// H.264 camera and an Opus microphone; a VP8 camera and an Opus microphone
+// with corrupted bitstreams) next to two good ones. The recording keeps its
+// pace to the end, the good speakers' colours and tones are in it, and the
+// garbage did reach the depacketisers and decoders.
+func TestLiveGarbage(t *testing.T) {
+	lktest.SkipIfShort(t)
+	srv := lktest.StartServer(t)
+	const room = "garbage"
+	const fA, fB = 400.0, 620.0
+	dir := t.TempDir()
+	lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "alice", Name: "Alice", Video: "h264", Color: cRed.hex, Audio: true, ToneHz: int(fA)})
+	lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "bob", Name: "Bob", Video: "vp8", Color: cBlue.hex, Audio: true, ToneHz: int(fB)})
+	green := lktest.GenerateVideo(t, dir, lktest.VideoSpec{Codec: "vp8", Color: cGreen.hex})
+	tone := lktest.GenerateAudio(t, dir, lktest.AudioSpec{ToneHz: 940})
+	mallory := joinRaw(t, srv, room, "mallory", "Mallory")
+	publishRaw(t, mallory, rawSpec{Name: "camera", Source: lkproto.TrackSource_CAMERA, Codec: "h264", FPS: 30, Width: 320, Height: 240, Samples: green, Garbage: "random"})
+	publishRaw(t, mallory, rawSpec{Name: "microphone", Source: lkproto.TrackSource_MICROPHONE, Codec: "opus", Samples: tone, Garbage: "random"})
+	trudy := joinRaw(t, srv, room, "trudy", "Trudy")
+	publishRaw(t, trudy, rawSpec{Name: "camera", Source: lkproto.TrackSource_CAMERA, Codec: "vp8", FPS: 30, Width: 320, Height: 240, Samples: green, Garbage: "broken"})
+	publishRaw(t, trudy, rawSpec{Name: "microphone", Source: lkproto.TrackSource_MICROPHONE, Codec: "opus", Samples: tone, Garbage: "broken"})
+
+	const total = 10 * time.Second
+	s := startSession(t, srv, room, compositor.Config{Duration: total})
+	s.sleepUntil(total - time.Second)
+	stats := map[string]livekit.TrackStats{}
+	for _, tr := range s.room.Tracks() {
+		stats[tr.ParticipantID+" "+tr.Kind.String()] = tr.Stats()
+	}
+	s.finish()
+	for k, st := range stats {
+		t.Logf("%-14s %+v", k, st)
+	}
+	for _, k := range []string{"mallory video", "mallory audio", "trudy video", "trudy audio"} {
+		// The server forwards what parses (it reads H.264 NAL headers and
+		// drops some random payloads); enough gets through to test ours.
+		if st, ok := stats[k]; !ok || st.Packets < 30 {
+			t.Errorf("%s: %d packets reached roomcast; the garbage was not delivered", k, st.Packets)
+		}
+	}
+
+	W, H, fps := s.cc.Width, s.cc.Height, s.cc.FPS
+	checkFrameCount(t, s.out, total, fps)
+	times := []float64{3, 6, 9}
+	for i, img := range grab(t, s.out, W, H, fps, times...) {
+		got := gridColours(img, 4)
+		for _, c := range []col{cRed, cBlue} {
+			if !slices.Contains(got, c.name) {
+				t.Errorf("t=%.0fs: the 4-tile grid shows %v: %s missing", times[i], got, c.name)
+			}
+		}
+	}
+	x := audioMono(t, s.out)
+	checkTones(t, x, 1, total.Seconds()-0.2, []float64{fA, fB}, nil)
+	if n := strings.Count(s.logs.String(), `"decode error"`); n == 0 {
+		t.Errorf("no decode error logged: the broken bitstreams did not reach the decoders")
+	}
 }
