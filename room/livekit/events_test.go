@@ -353,3 +353,64 @@ func TestLipSyncFromSenderReports(t *testing.T) {
 		}
 	}
 }
+
+// TestServerRestart: livekit-server is killed and started again on the same
+// ports mid-session. roomcast reconnects (rejoining the new server), the
+// publisher comes back, and frames flow again on new tracks.
+func TestServerRestart(t *testing.T) {
+	lktest.SkipIfShort(t)
+	srv := lktest.StartServer(t)
+	const room = "restart"
+	h := newRecHandler()
+	r := startRoom(t, srv, room, h)
+	lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "alice", Video: "h264", Audio: true})
+	bob := lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "bob", Audio: true})
+	waitFor(t, 10*time.Second, "frames before the restart", func() bool {
+		_, v := h.track("alice", KindVideo)
+		_, b := h.track("bob", KindAudio)
+		return v != nil && v.count() > 20 && b != nil && b.count() > 20
+	})
+	oldVideo, _ := h.track("alice", KindVideo)
+
+	// Bob leaves while the server is down: he never rejoins.
+	killed := time.Now()
+	srv.Stop()
+	bob.Close()
+	srv.Start()
+	t.Logf("server restarted in %v", time.Since(killed).Round(time.Millisecond))
+
+	waitFor(t, 40*time.Second, "frames on a new video track", func() bool {
+		v, s := h.track("alice", KindVideo)
+		return v != nil && v != oldVideo && s.count() > 10
+	})
+	resumed := time.Since(killed)
+	_, s := h.track("alice", KindVideo)
+	frames, _, _ := s.snapshot()
+	if !frames[0].Keyframe {
+		t.Errorf("first frame after the restart is not a keyframe")
+	}
+	_, a := h.track("alice", KindAudio)
+	waitFor(t, 10*time.Second, "audio after the restart", func() bool { return a != nil && a.count() > 10 })
+	kinds := h.sessionKinds()
+	h.mu.Lock()
+	t.Logf("frames resumed %v after the kill; events: %s", resumed.Round(time.Millisecond), strings.Join(h.log, ", "))
+	h.mu.Unlock()
+	if !slices.Contains(kinds, EventReconnecting) || !slices.Contains(kinds, EventReconnected) {
+		t.Errorf("session events %v, want reconnecting and reconnected", kinds)
+	}
+	waitFor(t, 15*time.Second, "bob reported gone", func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return slices.Contains(h.left, "bob")
+	})
+	h.mu.Lock()
+	if slices.Contains(h.left, "alice") {
+		t.Errorf("alice reported gone: %v", h.log)
+	}
+	h.mu.Unlock()
+	select {
+	case <-r.Done():
+		t.Fatalf("room ended: %v", r.Err())
+	default:
+	}
+}

@@ -44,6 +44,10 @@ type Room struct {
 	reconnecting bool
 	empty        bool
 	lastSpeakers []string
+	// Taken when the connection drops, to find participants that did not
+	// come back after a rejoin (see reconcile).
+	sidsBefore     map[string]string
+	localSIDBefore string
 }
 
 // New checks cfg and fills in its defaults. Nothing connects before Start.
@@ -337,16 +341,51 @@ func (r *Room) checkEmpty() {
 func (r *Room) session(k SessionEventKind) {
 	switch k {
 	case EventReconnecting:
+		if r.reconnecting {
+			return
+		}
 		r.reconnecting = true
+		r.localSIDBefore = r.lk.LocalParticipant.SID()
+		r.sidsBefore = map[string]string{}
+		for id := range r.participants {
+			if rp := r.lk.GetParticipantByIdentity(id); rp != nil {
+				r.sidsBefore[id] = rp.SID()
+			}
+		}
 		r.log.Warn().Msg("connection lost, reconnecting")
 	case EventReconnected:
 		r.reconnecting = false
 		r.log.Info().Msg("reconnected")
-		// After a full rejoin participants come back one by one; judge
-		// emptiness once they had time to.
-		time.AfterFunc(2*time.Second, func() { r.q.push(r.checkEmpty) })
+		// After a rejoin participants come back one by one; judge who is
+		// gone once they had time to.
+		time.AfterFunc(reconcileDelay, func() { r.q.push(r.reconcile) })
 	}
 	r.cfg.Handler.Session(SessionEvent{Kind: k, At: r.Now()})
+}
+
+// reconcileDelay is how long after a reconnect roomcast waits before
+// declaring participants that did not come back gone.
+const reconcileDelay = 5 * time.Second
+
+// reconcile runs after a reconnect. When roomcast had to rejoin (a new
+// session on a restarted server: its own SID changed), participants whose
+// SID is still the one from before the outage did not rejoin that server;
+// the SDK (v2.18.1) keeps them listed because it skips its own clean-up
+// when a failed resume turns into a rejoin. They are reported as left.
+func (r *Room) reconcile() {
+	if r.reconnecting {
+		return
+	}
+	if r.lk.LocalParticipant.SID() != r.localSIDBefore {
+		for id := range r.participants {
+			rp := r.lk.GetParticipantByIdentity(id)
+			if rp == nil || rp.SID() == r.sidsBefore[id] {
+				r.log.Info().Str("participant", id).Msg("participant did not come back after the reconnect")
+				r.leave(id)
+			}
+		}
+	}
+	r.checkEmpty()
 }
 
 func (r *Room) participantClock(id string) *participantClock {
@@ -417,6 +456,9 @@ func (r *Room) addTrack(remote *webrtc.TrackRemote, pub *lksdk.RemoteTrackPublic
 	log.Info().Str("source", t.Source.String()).Bool("muted", t.Muted).
 		Int("width", t.Width).Int("height", t.Height).Bool("simulcast", t.Simulcast).Msg("track added")
 	t.w.sink = r.cfg.Handler.TrackAdded(t)
+	// A track whose RTP stream ended (its connection closed) leaves the
+	// list even when the SDK reports no unsubscription.
+	t.w.onExit = func() { r.q.push(func() { r.forget(t) }) }
 	pub.OnRTCP(t.w.onRTCP)
 	t.w.start(remote)
 	if !r.firstSpeaker {
@@ -436,6 +478,14 @@ func (r *Room) removeTrack(sid string, remote *webrtc.TrackRemote) {
 	r.mu.Unlock()
 	t.w.halt(t.remote)
 	r.log.Info().Str("track", sid).Str("participant", t.ParticipantID).Msg("track removed")
+}
+
+func (r *Room) forget(t *Track) {
+	r.mu.Lock()
+	if r.tracks[t.SID] == t {
+		delete(r.tracks, t.SID)
+	}
+	r.mu.Unlock()
 }
 
 func (r *Room) muted(sid string, muted bool) {

@@ -116,6 +116,7 @@ type trackWorker struct {
 
 	pliInterval time.Duration
 	writePLI    func()
+	onExit      func() // called when the worker ends
 	pliMu       sync.Mutex
 	lastPLI     time.Time
 
@@ -279,6 +280,9 @@ func (w *trackWorker) run() {
 	defer func() {
 		if w.sink != nil {
 			w.sink.Close()
+		}
+		if w.onExit != nil {
+			w.onExit()
 		}
 	}()
 	timer := time.NewTimer(time.Hour)
