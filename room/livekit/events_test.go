@@ -414,3 +414,40 @@ func TestServerRestart(t *testing.T) {
 	default:
 	}
 }
+
+// TestGarbageDoesNotStall: publishers sending random RTP payloads on VP8 and
+// H.264 tracks neither crash roomcast nor hold up a good publisher.
+func TestGarbageDoesNotStall(t *testing.T) {
+	lktest.SkipIfShort(t)
+	srv := lktest.StartServer(t)
+	const room = "garbage"
+	h := newRecHandler()
+	r := startRoom(t, srv, room, h)
+	lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "mallory-vp8", Video: "vp8", Garbage: true, Audio: true})
+	lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "mallory-h264", Video: "h264", Garbage: true})
+	lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "alice", Video: "vp8", Audio: true})
+	waitFor(t, 10*time.Second, "alice's video", func() bool { _, s := h.track("alice", KindVideo); return s != nil && s.count() > 5 })
+	_, s := h.track("alice", KindVideo)
+	n := s.count()
+	time.Sleep(4 * time.Second)
+	frames, _, _ := s.snapshot()
+	checkRate(t, "alice next to garbage", frames[n:], 30)
+	for _, id := range []string{"mallory-vp8", "mallory-h264"} {
+		tr, _ := h.track(id, KindVideo)
+		if tr == nil {
+			t.Fatalf("%s: no track", id)
+		}
+		st := tr.Stats()
+		t.Logf("%s: %+v", id, st)
+		if st.Packets == 0 {
+			t.Errorf("%s: no packets reached roomcast", id)
+		}
+	}
+	closed := make(chan struct{})
+	go func() { _ = r.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close hangs")
+	}
+}

@@ -51,6 +51,10 @@ type PublisherOptions struct {
 	VideoRTPBase, AudioRTPBase uint32
 	// Token overrides the join token (default: minted for Identity).
 	Token string
+	// Garbage makes the video track send random RTP payloads (random sizes,
+	// marker bits and occasional sequence and timestamp jumps) instead of
+	// the generated video, for robustness tests.
+	Garbage bool
 }
 
 // Publisher is a Go participant publishing generated media in real time.
@@ -278,9 +282,15 @@ func (p *Publisher) send(pt *pubTrack) {
 			}
 			opts = &lksdk.SampleWriteOptions{AudioLevel: &level}
 		}
+		ts := pt.base + uint32(k)*perSample
+		if pt.kind == "video" && p.opts.Garbage {
+			p.sendGarbage(pt, ts, opts)
+			pt.sent.Add(1)
+			k++
+			continue
+		}
 		// Packetise here rather than with WriteSample: the SDK's packetizer
 		// picks its own timestamps, and the sender reports must match them.
-		ts := pt.base + uint32(k)*perSample
 		payloads := pt.payloader.Payload(1200, data)
 		ok := len(payloads) > 0
 		for i, pl := range payloads {
@@ -301,6 +311,28 @@ func (p *Publisher) send(pt *pubTrack) {
 			pt.sent.Add(1)
 		}
 		k++
+	}
+}
+
+func (p *Publisher) sendGarbage(pt *pubTrack, ts uint32, opts *lksdk.SampleWriteOptions) {
+	n := 1 + rand.IntN(5)
+	for i := 0; i < n; i++ {
+		payload := make([]byte, 1+rand.IntN(1100))
+		for j := range payload {
+			payload[j] = byte(rand.Uint32())
+		}
+		seq := pt.seq.NextSequenceNumber()
+		if rand.IntN(50) == 0 {
+			seq += uint16(rand.IntN(3000))
+		}
+		pts := ts
+		if rand.IntN(50) == 0 {
+			pts = rand.Uint32()
+		}
+		_ = pt.track.WriteRTP(&rtp.Packet{
+			Header:  rtp.Header{Version: 2, Marker: rand.IntN(3) == 0, SequenceNumber: seq, Timestamp: pts},
+			Payload: payload,
+		}, opts)
 	}
 }
 
