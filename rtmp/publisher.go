@@ -387,7 +387,10 @@ func (p *Publisher) Close() error {
 			p.state.Store(int32(StateClosed))
 		}
 	})
-	return p.Err()
+	if err := p.Err(); !errors.Is(err, ErrClosed) {
+		return err
+	}
+	return nil
 }
 
 // Done is closed when the Publisher has stopped for good: Start failed, it
