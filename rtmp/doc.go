@@ -10,6 +10,13 @@
 // Every step here is bounded and every rejection becomes an error that names
 // its cause (see the Err* values).
 //
+// Threading: each Publisher has one goroutine that owns its connection and
+// makes every Write on it (during set-up, the dialing goroutine does, then
+// hands the connection over); go-rtmp's chunk streamer turns those writes
+// into socket writes on its own single goroutine, and a read loop per
+// connection only reads. Metadata, audio and video share one chunk stream
+// so that the server receives them in exactly the order sent.
+//
 // The pieces:
 //   - flv.go: pure FLV/AVC packaging (Annex B to AVCC, the decoder
 //     configuration record, tag bodies, onMetaData);
