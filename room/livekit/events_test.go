@@ -451,3 +451,52 @@ func TestGarbageDoesNotStall(t *testing.T) {
 		t.Fatal("Close hangs")
 	}
 }
+
+// TestLossRecovery: a publisher loses 3% of its video packets for good (no
+// retransmission can repair them). Broken frames never reach the sink: after
+// every loss the next frame handed over is a keyframe, obtained by PLI.
+func TestLossRecovery(t *testing.T) {
+	lktest.SkipIfShort(t)
+	srv := lktest.StartServer(t)
+	const room = "loss"
+	h := newRecHandler()
+	startRoom(t, srv, room, h)
+	lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "lossy", Video: "h264", Width: 640, Height: 360, DropVideo: 0.03})
+	waitFor(t, 10*time.Second, "video", func() bool { _, s := h.track("lossy", KindVideo); return s != nil && s.count() > 0 })
+	time.Sleep(5 * time.Second)
+	tr, s := h.track("lossy", KindVideo)
+	frames, _, _ := s.snapshot()
+	st := tr.Stats()
+	t.Logf("%d frames; %+v", len(frames), st)
+	if st.Lost == 0 || st.KeyframeRequests < 2 {
+		t.Fatalf("no loss seen or no keyframe asked for: %+v", st)
+	}
+	recoveries := 0
+	for i, f := range frames {
+		if i == 0 || f.Discontinuity {
+			if !f.Keyframe {
+				t.Fatalf("frame %d follows a loss but is not a keyframe", i)
+			}
+			recoveries++
+		}
+	}
+	if recoveries < 2 || len(frames) < 30 {
+		t.Fatalf("%d recoveries, %d frames", recoveries, len(frames))
+	}
+}
+
+func TestRoomNotFound(t *testing.T) {
+	lktest.SkipIfShort(t)
+	srv := lktest.StartServerWith(t, lktest.ServerOptions{NoAutoCreate: true})
+	r, err := New(Config{URL: srv.URL, Room: "nowhere", APIKey: srv.APIKey, APISecret: srv.APISecret, Handler: newRecHandler(), Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	err = r.Start(context.Background())
+	defer r.Close()
+	t.Logf("%v after %v", err, time.Since(start).Round(time.Millisecond))
+	if !errors.Is(err, ErrRoomNotFound) {
+		t.Fatalf("error %v, want ErrRoomNotFound", err)
+	}
+}

@@ -120,7 +120,11 @@ func (f *framer) finish(out func(rawFrame)) {
 		}
 		return
 	}
-	data, info, err := f.d.assemble(nil, payloads)
+	size := 64
+	for _, p := range payloads {
+		size += len(p) + len(annexBStart)
+	}
+	data, info, err := f.d.assemble(make([]byte, 0, size), payloads)
 	if err != nil {
 		f.drop("depacketise: "+err.Error(), payloads)
 		f.stats.broken++

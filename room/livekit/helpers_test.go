@@ -16,6 +16,7 @@ func testLogger(t testing.TB) zerolog.Logger {
 	if os.Getenv("ROOMCAST_TEST_LOG") == "" {
 		return zerolog.Nop()
 	}
+	zerolog.TimeFieldFormat = "15:04:05.000"
 	return zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.TraceLevel).With().Timestamp().Logger()
 }
 

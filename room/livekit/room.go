@@ -199,7 +199,11 @@ func (r *Room) classifyJoinError(err error) error {
 		strings.Contains(low, "invalid token"), strings.Contains(low, "permission"):
 		return fmt.Errorf("%w: %s", ErrUnauthorized, msg)
 	case strings.Contains(low, "not found") || strings.Contains(low, "404"):
-		return fmt.Errorf("%w: %s", ErrRoomNotFound, msg)
+		room := r.cfg.Room
+		if room == "" {
+			room, _ = tokenRoom(r.cfg.Token)
+		}
+		return fmt.Errorf("%w: %q (the server does not create rooms on join)", ErrRoomNotFound, room)
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, lksdk.ErrConnectionTimeout):
 		return fmt.Errorf("%w: no connection within %v: %s", ErrConnect, r.cfg.ConnectTimeout, msg)
 	}

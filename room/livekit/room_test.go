@@ -69,6 +69,7 @@ func TestReceivesFramesFromGoPublishers(t *testing.T) {
 	const room = "frames"
 	a := lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "alice", Name: "Alice", Video: "h264", Color: "red", Audio: true, ToneHz: 440})
 	b := lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "bob", Name: "Bob", Video: "vp8", Color: "blue", Audio: true, ToneHz: 660})
+	lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "carl", Name: "Carl", Video: "vp9", Color: "yellow"})
 
 	h := newRecHandler()
 	start := time.Now()
@@ -87,7 +88,10 @@ func TestReceivesFramesFromGoPublishers(t *testing.T) {
 	})
 	t.Logf("join took %v; first video frame %v after Start", joined, firstFrame)
 
-	waitFor(t, 15*time.Second, "3 s of media on 4 tracks", func() bool {
+	waitFor(t, 15*time.Second, "3 s of media on 5 tracks", func() bool {
+		if _, s := h.track("carl", KindVideo); s == nil || s.count() < 90 {
+			return false
+		}
 		for _, id := range []string{"alice", "bob"} {
 			for _, k := range []Kind{KindVideo, KindAudio} {
 				_, s := h.track(id, k)
@@ -103,6 +107,12 @@ func TestReceivesFramesFromGoPublishers(t *testing.T) {
 		return true
 	})
 
+	tv, sv := h.track("carl", KindVideo)
+	vf, _, _ := sv.snapshot()
+	checkFrames(t, "carl video", vf, "vp9", 30)
+	if tv.Codec != "vp9" || vf[0].Width != 320 || vf[0].Height != 240 {
+		t.Errorf("carl: codec %s, keyframe %dx%d", tv.Codec, vf[0].Width, vf[0].Height)
+	}
 	for _, c := range []struct {
 		id, codec string
 	}{{"alice", "h264"}, {"bob", "vp8"}} {
@@ -130,7 +140,7 @@ func TestReceivesFramesFromGoPublishers(t *testing.T) {
 		names[p.ID] = p.Name
 	}
 	h.mu.Unlock()
-	if names["alice"] != "Alice" || names["bob"] != "Bob" || len(names) != 2 {
+	if names["alice"] != "Alice" || names["bob"] != "Bob" || names["carl"] != "Carl" || len(names) != 3 {
 		t.Errorf("joined participants %v", names)
 	}
 	_, _ = a, b

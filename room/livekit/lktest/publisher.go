@@ -51,6 +51,10 @@ type PublisherOptions struct {
 	VideoRTPBase, AudioRTPBase uint32
 	// Token overrides the join token (default: minted for Identity).
 	Token string
+	// DropVideo is the fraction of video packets dropped before sending
+	// (their sequence numbers are used up, so receivers see loss that no
+	// retransmission can repair).
+	DropVideo float64
 	// Garbage makes the video track send random RTP payloads (random sizes,
 	// marker bits and occasional sequence and timestamp jumps) instead of
 	// the generated video, for robustness tests.
@@ -302,6 +306,9 @@ func (p *Publisher) send(pt *pubTrack) {
 					Timestamp:      ts,
 				},
 				Payload: pl,
+			}
+			if pt.kind == "video" && p.opts.DropVideo > 0 && rand.Float64() < p.opts.DropVideo {
+				continue
 			}
 			if err := pt.track.WriteRTP(pkt, opts); err != nil {
 				ok = false

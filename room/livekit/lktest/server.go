@@ -45,6 +45,7 @@ type Server struct {
 	HTTPPort, UDPPort, TCPPort int
 
 	t       testing.TB
+	opts    ServerOptions
 	bin     string
 	dir     string
 	logPath string
@@ -87,10 +88,23 @@ func SkipIfShort(t testing.TB) {
 	}
 }
 
+// ServerOptions adjust the generated configuration.
+type ServerOptions struct {
+	// NoAutoCreate makes joining a room that does not exist fail instead
+	// of creating it.
+	NoAutoCreate bool
+}
+
 // StartServer starts livekit-server on free loopback ports and waits until it
 // answers. The process group is killed on cleanup; its log is printed only
 // when the test failed.
 func StartServer(t testing.TB) *Server {
+	t.Helper()
+	return StartServerWith(t, ServerOptions{})
+}
+
+// StartServerWith is StartServer with options.
+func StartServerWith(t testing.TB, o ServerOptions) *Server {
 	t.Helper()
 	bin, err := ServerBinary()
 	if err != nil {
@@ -107,6 +121,7 @@ func StartServer(t testing.TB) *Server {
 		HTTPPort:  freePort(t, "tcp"),
 		UDPPort:   freePort(t, "udp"),
 		TCPPort:   freePort(t, "tcp"),
+		opts:      o,
 	}
 	s.URL = fmt.Sprintf("ws://127.0.0.1:%d", s.HTTPPort)
 	s.logPath = filepath.Join(s.dir, "livekit-server.log")
@@ -144,9 +159,10 @@ rtc:
 keys:
   %s: %s
 room:
+  auto_create: %v
   empty_timeout: 60
   departure_timeout: 5
-`, s.HTTPPort, s.UDPPort, s.TCPPort, s.UDPPort, s.APIKey, s.APISecret)
+`, s.HTTPPort, s.UDPPort, s.TCPPort, s.UDPPort, s.APIKey, s.APISecret, !s.opts.NoAutoCreate)
 }
 
 // Start launches the server process (again, after Stop) on the same ports
