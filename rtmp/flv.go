@@ -107,6 +107,28 @@ func appendAVCC(dst, au []byte) (out []byte, idr bool, err error) {
 	return dst, idr, nil
 }
 
+// inBandParameterSets returns the SPS and PPS NAL units of an access unit
+// as an Annex B stream, or nil when it carries none.
+func inBandParameterSets(au []byte) []byte {
+	var out []byte
+	hasSPS, hasPPS := false, false
+	for _, nal := range splitAnnexB(au) {
+		switch nal[0] & 0x1f {
+		case nalSPS:
+			hasSPS = true
+		case nalPPS:
+			hasPPS = true
+		default:
+			continue
+		}
+		out = append(append(out, 0, 0, 0, 1), nal...)
+	}
+	if !hasSPS || !hasPPS {
+		return nil
+	}
+	return out
+}
+
 // avcDecoderConfig builds the AVCDecoderConfigurationRecord (ISO/IEC
 // 14496-15 5.3.3.1) from SPS and PPS given as an Annex B stream, with
 // 4-byte NAL lengths. For the High profiles the record carries the

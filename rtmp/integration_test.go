@@ -168,7 +168,7 @@ func TestNginxPublish(t *testing.T) {
 	m := testClip(t)
 	srv := rtmptest.StartNginx(t, rtmptest.NginxOptions{ChunkSize: 4000})
 	key := "nginx-" + fmt.Sprint(time.Now().UnixNano())
-	p, _ := newPublisher(t, srv.URL(key), key, m)
+	p, lb := newPublisher(t, srv.URL(key), key, m)
 	kf := 0
 	p.RequestKeyframe = func() { kf++ }
 	t0 := time.Now()
@@ -190,6 +190,10 @@ func TestNginxPublish(t *testing.T) {
 	}
 	if slowest > maxWriteLatency {
 		t.Errorf("WritePacket took %v", slowest)
+	}
+	// The clip starts with a keyframe and repeats the same SPS/PPS in band.
+	if kf != 0 || strings.Contains(lb.String(), "parameter sets changed") {
+		t.Errorf("keyframe requests %d; log:\n%s", kf, lb.String())
 	}
 	recs := srv.Recordings(key)
 	if len(recs) != 1 {

@@ -169,6 +169,7 @@ type Publisher struct {
 
 	// Owned by the run goroutine.
 	il         interleaver
+	avcRecord  []byte // the current AVCDecoderConfigurationRecord
 	scratch    []byte
 	reader     bytes.Reader
 	lastKeyReq time.Time
@@ -242,9 +243,11 @@ func (p *Publisher) init() error {
 	}
 	// Validate the codec configuration now rather than on every connect.
 	if p.il.hasVideo {
-		if _, err := avcDecoderConfig(p.Info.VideoConfig); err != nil {
+		rec, err := avcDecoderConfig(p.Info.VideoConfig)
+		if err != nil {
 			return fmt.Errorf("rtmp: bad H.264 decoder configuration: %w", err)
 		}
+		p.avcRecord = rec
 	}
 	if p.il.hasAudio && len(p.Info.AudioConfig) < 2 {
 		return fmt.Errorf("rtmp: AudioSpecificConfig too short")
@@ -715,11 +718,7 @@ func (p *Publisher) sendHeaders(c *conn) error {
 		return p.lost(c, err)
 	}
 	if p.il.hasVideo {
-		rec, err := avcDecoderConfig(p.Info.VideoConfig)
-		if err != nil {
-			return err
-		}
-		if err := c.write(csMedia, 0, c.streamID, &message.VideoMessage{Payload: bytes.NewReader(videoSeqHeaderTag(rec))}); err != nil {
+		if err := c.write(csMedia, 0, c.streamID, &message.VideoMessage{Payload: bytes.NewReader(videoSeqHeaderTag(p.avcRecord))}); err != nil {
 			return p.lost(c, err)
 		}
 	}
@@ -745,6 +744,11 @@ func (p *Publisher) sendAll(c *conn, batch []stamped) error {
 func (p *Publisher) send(c *conn, s *stamped) error {
 	var msg message.Message
 	if s.p.Kind == media.KindVideo {
+		if s.p.Key {
+			if err := p.checkParameterSets(c, s); err != nil {
+				return err
+			}
+		}
 		body, err := videoTag(p.scratch[:0], s.p.Key, s.cts, s.p.Data)
 		p.scratch = body
 		if err != nil {
@@ -769,4 +773,22 @@ func (p *Publisher) send(c *conn, s *stamped) error {
 	}
 	p.packets.Add(1)
 	return nil
+}
+
+// checkParameterSets resends the AVC sequence header when a keyframe
+// carries SPS/PPS that differ from the current ones (an encoder restarted
+// with new settings): decoders need the new configuration before the
+// frame. Later connections start with it too.
+func (p *Publisher) checkParameterSets(c *conn, s *stamped) error {
+	ps := inBandParameterSets(s.p.Data)
+	if ps == nil {
+		return nil
+	}
+	rec, err := avcDecoderConfig(ps)
+	if err != nil || bytes.Equal(rec, p.avcRecord) {
+		return nil
+	}
+	p.avcRecord = rec
+	p.log.Info().Msg("H.264 parameter sets changed; new sequence header sent")
+	return c.write(csMedia, s.ts, c.streamID, &message.VideoMessage{Payload: bytes.NewReader(videoSeqHeaderTag(rec))})
 }

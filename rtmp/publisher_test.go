@@ -158,3 +158,19 @@ func BenchmarkVideoTag(b *testing.B) {
 		dst, _ = videoTag(dst[:0], false, 33, au)
 	}
 }
+
+func TestInBandParameterSets(t *testing.T) {
+	idr := []byte{0x65, 0x88, 0x84}
+	if ps := inBandParameterSets(annexB([]byte{9, 0xf0}, idr)); ps != nil {
+		t.Fatalf("found %x in a frame without parameter sets", ps)
+	}
+	ps := inBandParameterSets(annexB([]byte{9, 0xf0}, spsHigh, ppsHigh, idr))
+	rec, err := avcDecoderConfig(ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := avcDecoderConfig(annexB(spsHigh, ppsHigh))
+	if string(rec) != string(want) {
+		t.Fatalf("record %x, want %x", rec, want)
+	}
+}
