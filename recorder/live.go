@@ -186,6 +186,7 @@ func (l *Live) TrackMuted(sid string, muted bool) {
 // ActiveSpeakers moves the main tile to the loudest speaker; silence keeps
 // the last one (the big tile does not jump back and forth).
 func (l *Live) ActiveSpeakers(ids []string) {
+	l.log.Debug().Strs("speakers", ids).Msg("active speakers")
 	if len(ids) > 0 {
 		l.comp.SetActiveSpeaker(ids[0])
 	}
