@@ -439,6 +439,10 @@ func (p *Publisher) Stats() Stats {
 	}
 }
 
+// errServerClosed marks a connection the server closed (as opposed to a
+// stall or a write error), which right after publishing means rejection.
+var errServerClosed = errors.New("the server closed the connection")
+
 // outage tracks one period without a stream.
 type outage struct {
 	n     int64
@@ -461,7 +465,7 @@ func (p *Publisher) run(c *conn) {
 			}
 			return
 		}
-		if !settled && errors.Is(err, ErrDisconnected) {
+		if !settled && errors.Is(err, errServerClosed) {
 			// Accepted, then dropped: PeerTube and node-media-server
 			// check the key after NetStream.Publish.Start this way.
 			err = &stepError{kind: ErrRejected, dest: p.dest.String(), step: "publish",
@@ -660,10 +664,11 @@ func (p *Publisher) stream(c *conn, first bool, out *outage) (settled bool, err 
 func (p *Publisher) lost(c *conn, err error) error {
 	if err == nil {
 		// The read side ended: the server closed or reset the connection.
+		err = errServerClosed
 		if cause := c.readCause(); cause != nil {
-			err = cause
+			err = fmt.Errorf("%w: %w", errServerClosed, cause)
 		}
-		return &stepError{kind: ErrDisconnected, dest: p.dest.String(), msg: "the server closed the connection", cause: err}
+		return &stepError{kind: ErrDisconnected, dest: p.dest.String(), cause: err}
 	}
 	var se *stepError
 	if errors.As(err, &se) {
