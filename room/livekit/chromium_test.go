@@ -16,11 +16,12 @@ func TestChromiumPublisher(t *testing.T) {
 	for _, c := range []struct {
 		codec     string
 		simulcast bool
-	}{{"vp8", true}, {"h264", false}} {
+	}{{"vp8", true}, {"h264", false}, {"vp9", false}, {"av1", false}} {
 		t.Run(c.codec, func(t *testing.T) {
 			srv := lktest.StartServer(t)
 			const room = "browser"
 			h := newRecHandler()
+			h.keepData = true
 			r := startRoom(t, srv, room, h)
 			br := lktest.StartChromium(t, srv, room, lktest.ChromiumOptions{Identity: "carol", Name: "Carol", Codec: c.codec, NoSimulcast: !c.simulcast})
 			var firstAudio, firstVideo time.Duration
@@ -57,6 +58,17 @@ func TestChromiumPublisher(t *testing.T) {
 			checkRate(t, "chromium video (last 3 s)", frames[n0:], 30)
 			af, _, _ := as.snapshot()
 			checkFrames(t, "chromium audio", af, "opus", 50)
+			// Everything handed over decodes, to the camera's green. (A VP9
+			// SVC superframe may show a lower layer too: one more picture.)
+			n, center := decodeVideo(t, c.codec, frames)
+			t.Logf("ffmpeg decoded %d of %d frames; centre pixel %v", n, len(frames), center)
+			extra := 0
+			if c.codec == "vp9" {
+				extra = 2
+			}
+			if n < len(frames) || n > len(frames)+extra || !near(center, [3]byte{0, 128, 0}, 40) {
+				t.Errorf("decoded %d of %d frames, centre %v, want green", n, len(frames), center)
+			}
 			if vt.Simulcast != c.simulcast || vt.Source != SourceCamera || at.Source != SourceMicrophone {
 				t.Errorf("track info: video %+v audio %+v", vt, at)
 			}

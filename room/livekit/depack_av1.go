@@ -11,6 +11,7 @@ package livekit
 type av1Depacketizer struct{}
 
 const (
+	av1OBUSequenceHeader    = 1
 	av1OBUTemporalDelimiter = 2
 	av1OBUTileList          = 8
 )
@@ -88,7 +89,7 @@ func (av1Depacketizer) assemble(dst []byte, payloads [][]byte) ([]byte, frameInf
 			}
 			inFrag = false
 			var err error
-			if out, err = appendOBU(out, frag); err != nil {
+			if out, err = appendOBU(out, frag, &info); err != nil {
 				return nil, frameInfo{}, err
 			}
 		}
@@ -102,8 +103,9 @@ func (av1Depacketizer) assemble(dst []byte, payloads [][]byte) ([]byte, frameInf
 	return out, info, nil
 }
 
-// appendOBU writes one whole OBU with its size field set.
-func appendOBU(out, obu []byte) ([]byte, error) {
+// appendOBU writes one whole OBU with its size field set; a sequence header
+// gives the frame size.
+func appendOBU(out, obu []byte, info *frameInfo) ([]byte, error) {
 	if len(obu) < 1 || obu[0]&0x80 != 0 { // forbidden bit
 		return nil, errBadPayload
 	}
@@ -125,6 +127,10 @@ func appendOBU(out, obu []byte) ([]byte, error) {
 	switch obu[0] >> 3 & 0x0f {
 	case av1OBUTemporalDelimiter, av1OBUTileList:
 		return out, nil
+	case av1OBUSequenceHeader:
+		if w, h, ok := av1MaxFrameSize(payload); ok {
+			info.width, info.height = w, h
+		}
 	}
 	out = append(out, obu[0]|0x02)
 	if hdr == 2 {
@@ -132,4 +138,60 @@ func appendOBU(out, obu []byte) ([]byte, error) {
 	}
 	out = appendLEB128(out, uint64(len(payload)))
 	return append(out, payload...), nil
+}
+
+// av1MaxFrameSize reads max_frame_width/height from a sequence header OBU
+// payload (AV1 spec 5.5.1), skipping the timing and operating-point fields
+// in front of them.
+func av1MaxFrameSize(p []byte) (int, int, bool) {
+	r := &bitReader{b: p}
+	r.bits(3)         // seq_profile
+	r.bit()           // still_picture
+	if r.bit() == 1 { // reduced_still_picture_header
+		r.bits(5) // seq_level_idx[0]
+	} else {
+		decoderModel, bufferDelayBits := false, 0
+		if r.bit() == 1 { // timing_info_present_flag
+			r.bits(32)        // num_units_in_display_tick
+			r.bits(32)        // time_scale
+			if r.bit() == 1 { // equal_picture_interval: uvlc()
+				lz := 0
+				for r.bit() == 0 && !r.err {
+					if lz++; lz >= 32 {
+						return 0, 0, false
+					}
+				}
+				r.bits(lz)
+			}
+			if r.bit() == 1 { // decoder_model_info_present_flag
+				decoderModel = true
+				bufferDelayBits = int(r.bits(5)) + 1
+				r.bits(32) // num_units_in_decoding_tick
+				r.bits(5)  // buffer_removal_time_length_minus_1
+				r.bits(5)  // frame_presentation_time_length_minus_1
+			}
+		}
+		initialDisplayDelay := r.bit() == 1
+		ops := int(r.bits(5)) + 1
+		for i := 0; i < ops && !r.err; i++ {
+			r.bits(12)         // operating_point_idc
+			if r.bits(5) > 7 { // seq_level_idx
+				r.bit() // seq_tier
+			}
+			if decoderModel && r.bit() == 1 {
+				r.bits(bufferDelayBits) // decoder_buffer_delay
+				r.bits(bufferDelayBits) // encoder_buffer_delay
+				r.bit()                 // low_delay_mode_flag
+			}
+			if initialDisplayDelay && r.bit() == 1 {
+				r.bits(4)
+			}
+		}
+	}
+	wb, hb := int(r.bits(4))+1, int(r.bits(4))+1
+	w, h := int(r.bits(wb))+1, int(r.bits(hb))+1
+	if r.err {
+		return 0, 0, false
+	}
+	return w, h, true
 }

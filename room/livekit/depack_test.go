@@ -182,14 +182,34 @@ var depackCases = []depackCase{
 		},
 		want: cat(vp9Inter, vp9Inter, []byte{0xc1, byte(len(vp9Inter)), byte(len(vp9Inter)), 0xc1}),
 	},
+	{
+		name: "vp9 keyframe picture of two spatial layers shows the top one", codec: "vp9",
+		payloads: [][]byte{
+			cat(mkVP9Desc(false, true, true, 0, []byte{0x30, 0x01, 0x40, 0x00, 0xb4, 0x02, 0x80, 0x01, 0x68}), vp9Key320),
+			cat(mkVP9Desc(false, true, true, 1, nil), vp9Inter),
+		},
+		want: cat(vp9Key320, vp9Inter, []byte{0xc1, byte(len(vp9Key320)), byte(len(vp9Inter)), 0xc1}),
+		key:  true, w: 640, h: 360,
+	},
+	{
+		name: "vp9 upper layer forwarded alone (k-SVC)", codec: "vp9",
+		payloads: [][]byte{cat(mkVP9Desc(true, true, true, 2, nil), vp9Inter)},
+		want:     vp9Inter,
+	},
 	{name: "vp9 first packet without B", codec: "vp9", payloads: [][]byte{cat(mkVP9Desc(true, false, true, 0, nil), vp9Inter)}},
 	{name: "vp9 truncated scalability structure", codec: "vp9", payloads: [][]byte{mkVP9Desc(false, true, true, 0, []byte{0x10, 0x01})}},
 	{name: "vp9 empty layer frame", codec: "vp9", payloads: [][]byte{mkVP9Desc(true, true, true, 0, nil)}},
 
 	{
 		name: "av1 one OBU without length", codec: "av1",
-		payloads: [][]byte{{0x18, 0x08, 0x0b, 0x00, 0x00, 0x00}},
-		want:     []byte{0x0a, 0x04, 0x0b, 0x00, 0x00, 0x00}, key: true,
+		payloads: [][]byte{{0x18, 0x30, 0x0b, 0x00, 0x00, 0x00}},
+		want:     []byte{0x32, 0x04, 0x0b, 0x00, 0x00, 0x00}, key: true,
+	},
+	{
+		// A reduced still-picture sequence header saying 640x360.
+		name: "av1 sequence header gives the size", codec: "av1",
+		payloads: [][]byte{cat([]byte{0x18, 0x08}, unhex("182627fb38"))},
+		want:     cat([]byte{0x0a, 0x05}, unhex("182627fb38")), key: true, w: 640, h: 360,
 	},
 	{
 		name: "av1 OBU fragmented over two packets", codec: "av1",
@@ -304,7 +324,8 @@ func TestFrameStart(t *testing.T) {
 		{vp8Depacketizer{}, cat(vp8Desc(true, 0, 1), vp8Inter), true},
 		{vp8Depacketizer{}, cat(vp8Desc(false, 0, 1), vp8Inter), false},
 		{vp9Depacketizer{}, cat(mkVP9Desc(true, true, true, 0, nil), vp9Inter), true},
-		{vp9Depacketizer{}, cat(mkVP9Desc(true, true, true, 1, nil), vp9Inter), false},
+		{vp9Depacketizer{}, cat(mkVP9Desc(true, true, true, 1, nil), vp9Inter), true}, // k-SVC: upper layer alone
+		{vp9Depacketizer{}, cat(mkVP9Desc(true, false, true, 0, nil), vp9Inter), false},
 	} {
 		if got := c.d.frameStart(c.p); got != c.want {
 			t.Errorf("%T % x: frameStart %v, want %v", c.d, c.p[:min(6, len(c.p))], got, c.want)

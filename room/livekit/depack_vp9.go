@@ -7,12 +7,16 @@ package livekit
 type vp9Depacketizer struct{}
 
 type vp9Desc struct {
-	n             int // descriptor length
-	interPred     bool
-	start, end    bool // B and E: first and last packet of a layer frame
-	hasLayer      bool
-	sid           byte
-	width, height int // from the scalability structure, spatial layer 0
+	n          int // descriptor length
+	interPred  bool
+	start, end bool // B and E: first and last packet of a layer frame
+	hasLayer   bool
+	sid        byte
+	interLayer bool // D: depends on the lower spatial layer of the picture
+	// Sizes of the spatial layers, from the scalability structure.
+	layers int
+	widths [8]int
+	height [8]int
 }
 
 // parseVP9Descriptor parses the payload descriptor (RFC 9628 section 4.2).
@@ -41,6 +45,7 @@ func parseVP9Descriptor(p []byte) (d vp9Desc, ok bool) {
 		}
 		d.hasLayer = true
 		d.sid = p[n] >> 1 & 0x07
+		d.interLayer = p[n]&0x01 != 0
 		n++
 		if !f {
 			n++ // TL0PICIDX
@@ -70,9 +75,12 @@ func parseVP9Descriptor(p []byte) (d vp9Desc, ok bool) {
 			if !need(4 * ns) {
 				return d, false
 			}
-			d.width = int(p[n])<<8 | int(p[n+1])
-			d.height = int(p[n+2])<<8 | int(p[n+3])
-			n += 4 * ns
+			d.layers = ns
+			for i := 0; i < ns; i++ {
+				d.widths[i] = int(p[n])<<8 | int(p[n+1])
+				d.height[i] = int(p[n+2])<<8 | int(p[n+3])
+				n += 4
+			}
 		}
 		if ss&0x08 != 0 { // G: picture group description
 			if !need(1) {
@@ -96,9 +104,12 @@ func parseVP9Descriptor(p []byte) (d vp9Desc, ok bool) {
 	return d, true
 }
 
+// frameStart: the first packet of a layer frame. With spatial layers the
+// server may forward only the upper layer of a picture (k-SVC: upper layers
+// of inter pictures do not use the lower ones), so it need not be layer 0.
 func (vp9Depacketizer) frameStart(p []byte) bool {
 	d, ok := parseVP9Descriptor(p)
-	return ok && d.start && (!d.hasLayer || d.sid == 0) && len(p) > d.n
+	return ok && d.start && len(p) > d.n
 }
 
 func (vp9Depacketizer) assemble(dst []byte, payloads [][]byte) ([]byte, frameInfo, error) {
@@ -108,6 +119,8 @@ func (vp9Depacketizer) assemble(dst []byte, payloads [][]byte) ([]byte, frameInf
 	inFrame := false
 	frameStart := 0
 	var info frameInfo
+	var ss vp9Desc // the descriptor carrying the scalability structure
+	topSID := byte(0)
 	for i, p := range payloads {
 		d, ok := parseVP9Descriptor(p)
 		if !ok {
@@ -117,9 +130,15 @@ func (vp9Depacketizer) assemble(dst []byte, payloads [][]byte) ([]byte, frameInf
 			if !d.start {
 				return nil, frameInfo{}, errBadPayload
 			}
-			info.keyframe = !d.interPred && (!d.hasLayer || d.sid == 0)
-			info.width, info.height = d.width, d.height
+			// A picture a decoder can start from: its first layer frame is
+			// neither predicted from earlier pictures nor from a lower
+			// layer that is not there.
+			info.keyframe = !d.interPred && (!d.hasLayer || d.sid == 0 || !d.interLayer)
 		}
+		if d.layers > 0 {
+			ss = d
+		}
+		topSID = max(topSID, d.sid)
 		if d.start {
 			if inFrame || frames == len(sizes) {
 				return nil, frameInfo{}, errBadPayload
@@ -151,8 +170,13 @@ func (vp9Depacketizer) assemble(dst []byte, payloads [][]byte) ([]byte, frameInf
 	if frames == 0 {
 		return nil, frameInfo{}, errBadPayload
 	}
-	if info.keyframe && info.width == 0 {
-		info.width, info.height = vp9KeyframeSize(out)
+	if info.keyframe {
+		// The picture shows its top layer.
+		if int(topSID) < ss.layers {
+			info.width, info.height = ss.widths[topSID], ss.height[topSID]
+		} else {
+			info.width, info.height = vp9KeyframeSize(out)
+		}
 	}
 	if frames > 1 {
 		// Superframe index: marker 0b110 | size bytes-1 (2 bits) | frames-1

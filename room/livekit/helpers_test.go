@@ -1,7 +1,12 @@
 package livekit
 
 import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -163,4 +168,81 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// decodeVideo writes frames to a file (H.264 Annex B, or IVF for VP8, VP9
+// and AV1), decodes it with the ffmpeg CLI to RGB at the first keyframe's
+// size, and returns how many pictures decoded and the colour of the centre
+// pixel of the last one.
+func decodeVideo(t *testing.T, codec string, frames []Frame) (n int, center [3]byte) {
+	t.Helper()
+	var w, h int
+	for _, f := range frames {
+		if f.Keyframe && f.Width > 0 {
+			w, h = f.Width, f.Height
+			break
+		}
+	}
+	if w == 0 {
+		t.Fatalf("%s: no keyframe with a size", codec)
+	}
+	path := filepath.Join(t.TempDir(), "video")
+	var buf bytes.Buffer
+	if codec == "h264" {
+		for _, f := range frames {
+			buf.Write(f.Data)
+		}
+	} else {
+		fourcc := map[string]string{"vp8": "VP80", "vp9": "VP90", "av1": "AV01"}[codec]
+		hdr := make([]byte, 32)
+		copy(hdr, "DKIF")
+		binary.LittleEndian.PutUint16(hdr[6:], 32)
+		copy(hdr[8:], fourcc)
+		binary.LittleEndian.PutUint16(hdr[12:], uint16(w))
+		binary.LittleEndian.PutUint16(hdr[14:], uint16(h))
+		binary.LittleEndian.PutUint32(hdr[16:], 1000) // time base 1/1000
+		binary.LittleEndian.PutUint32(hdr[20:], 1)
+		binary.LittleEndian.PutUint32(hdr[24:], uint32(len(frames)))
+		buf.Write(hdr)
+		for _, f := range frames {
+			fh := make([]byte, 12)
+			binary.LittleEndian.PutUint32(fh, uint32(len(f.Data)))
+			binary.LittleEndian.PutUint64(fh[4:], uint64(f.PTS.Milliseconds()))
+			buf.Write(fh)
+			buf.Write(f.Data)
+		}
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	format := map[string]string{"h264": "h264", "vp8": "ivf", "vp9": "ivf", "av1": "ivf"}[codec]
+	cmd := exec.Command("ffmpeg", "-hide_banner", "-v", "error", "-f", format, "-i", path,
+		"-vf", fmt.Sprintf("scale=%d:%d", w, h), "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1")
+	var out, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("ffmpeg decoding %s: %v\n%s", codec, err, stderr.String())
+	}
+	if stderr.Len() > 0 {
+		t.Errorf("ffmpeg complained decoding %s:\n%s", codec, stderr.String())
+	}
+	size := w * h * 3
+	n = out.Len() / size
+	if n == 0 {
+		t.Fatalf("%s: nothing decoded", codec)
+	}
+	last := out.Bytes()[(n-1)*size : n*size]
+	off := (h/2*w + w/2) * 3
+	copy(center[:], last[off:off+3])
+	return n, center
+}
+
+// near reports whether two colours are within tol on every channel.
+func near(a, b [3]byte, tol int) bool {
+	for i := range a {
+		if d := int(a[i]) - int(b[i]); d > tol || d < -tol {
+			return false
+		}
+	}
+	return true
 }

@@ -72,6 +72,7 @@ func TestReceivesFramesFromGoPublishers(t *testing.T) {
 	lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "carl", Name: "Carl", Video: "vp9", Color: "yellow"})
 
 	h := newRecHandler()
+	h.keepData = true
 	start := time.Now()
 	r := startRoom(t, srv, room, h)
 	joined := time.Since(start)
@@ -107,15 +108,10 @@ func TestReceivesFramesFromGoPublishers(t *testing.T) {
 		return true
 	})
 
-	tv, sv := h.track("carl", KindVideo)
-	vf, _, _ := sv.snapshot()
-	checkFrames(t, "carl video", vf, "vp9", 30)
-	if tv.Codec != "vp9" || vf[0].Width != 320 || vf[0].Height != 240 {
-		t.Errorf("carl: codec %s, keyframe %dx%d", tv.Codec, vf[0].Width, vf[0].Height)
-	}
 	for _, c := range []struct {
 		id, codec string
-	}{{"alice", "h264"}, {"bob", "vp8"}} {
+		color     [3]byte
+	}{{"alice", "h264", [3]byte{255, 0, 0}}, {"bob", "vp8", [3]byte{0, 0, 255}}, {"carl", "vp9", [3]byte{255, 255, 0}}} {
 		tr, s := h.track(c.id, KindVideo)
 		if tr.Source != SourceCamera || tr.Codec != c.codec {
 			t.Errorf("%s video: source %v codec %q", c.id, tr.Source, tr.Codec)
@@ -124,6 +120,15 @@ func TestReceivesFramesFromGoPublishers(t *testing.T) {
 		checkFrames(t, c.id+" video", frames, c.codec, 30)
 		if frames[0].Width != 320 || frames[0].Height != 240 {
 			t.Errorf("%s: keyframe size %dx%d, want 320x240", c.id, frames[0].Width, frames[0].Height)
+		}
+		// The access units decode, every one, to the publisher's colour.
+		n, center := decodeVideo(t, c.codec, frames)
+		t.Logf("%s: ffmpeg decoded %d of %d frames; centre pixel %v", c.id, n, len(frames), center)
+		if n != len(frames) || !near(center, c.color, 40) {
+			t.Errorf("%s: decoded %d of %d frames, centre %v, want %v", c.id, n, len(frames), center, c.color)
+		}
+		if c.id == "carl" {
+			continue // video only
 		}
 		ta, sa := h.track(c.id, KindAudio)
 		if ta.Source != SourceMicrophone {
