@@ -8,10 +8,12 @@ package recorder_test
 // MP4). Every assertion is on the MP4 decoded by the ffmpeg/ffprobe on PATH.
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +28,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -434,8 +437,18 @@ func (rt *rawTrack) run() {
 func genVP8(t *testing.T, dir, graph string, fps int) [][]byte {
 	t.Helper()
 	path := filepath.Join(dir, fmt.Sprintf("v%d.ivf", mrand.IntN(1e9)))
+	encodeVP8(t, path, graph, fps, "500k")
+	return readIVF(t, path)
+}
+
+func encodeVP8(t *testing.T, path, graph string, fps int, bitrate string) {
+	t.Helper()
 	ffmpegRun(t, "-f", "lavfi", "-i", graph, "-pix_fmt", "yuv420p", "-c:v", "libvpx", "-deadline", "realtime",
-		"-cpu-used", "8", "-g", strconv.Itoa(fps), "-auto-alt-ref", "0", "-lag-in-frames", "0", "-b:v", "500k", "-f", "ivf", path)
+		"-cpu-used", "8", "-g", strconv.Itoa(fps), "-auto-alt-ref", "0", "-lag-in-frames", "0", "-b:v", bitrate, "-f", "ivf", path)
+}
+
+func readIVF(t *testing.T, path string) [][]byte {
+	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -465,9 +478,19 @@ func genVP8(t *testing.T, dir, graph string, fps int) [][]byte {
 func genH264(t *testing.T, dir, graph string, fps int) [][]byte {
 	t.Helper()
 	path := filepath.Join(dir, fmt.Sprintf("v%d.h264", mrand.IntN(1e9)))
+	encodeH264(t, path, graph, fps)
+	return readH264(t, path)
+}
+
+func encodeH264(t *testing.T, path, graph string, fps int) {
+	t.Helper()
 	ffmpegRun(t, "-f", "lavfi", "-i", graph, "-pix_fmt", "yuv420p", "-c:v", "libx264", "-profile:v", "baseline",
 		"-preset", "ultrafast", "-tune", "zerolatency", "-g", strconv.Itoa(fps), "-bf", "0",
 		"-x264-params", "aud=1:repeat-headers=1", "-f", "h264", path)
+}
+
+func readH264(t *testing.T, path string) [][]byte {
+	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -514,8 +537,18 @@ func movingBox(c col, w, h, fps int) string {
 func genOpus(t *testing.T, dir, graph string) [][]byte {
 	t.Helper()
 	path := filepath.Join(dir, fmt.Sprintf("a%d.ogg", mrand.IntN(1e9)))
+	encodeOpus(t, path, graph)
+	return readOgg(t, path)
+}
+
+func encodeOpus(t *testing.T, path, graph string) {
+	t.Helper()
 	ffmpegRun(t, "-f", "lavfi", "-i", graph, "-ac", "1", "-c:a", "libopus", "-b:a", "64k",
 		"-frame_duration", "20", "-page_duration", "20000", "-f", "ogg", path)
+}
+
+func readOgg(t *testing.T, path string) [][]byte {
+	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -1247,4 +1280,307 @@ func TestLiveGarbage(t *testing.T) {
 	if n := strings.Count(s.logs.String(), `"decode error"`); n == 0 {
 		t.Errorf("no decode error logged: the broken bitstreams did not reach the decoders")
 	}
+}
+
+// ---------------------------------------------------------------------------
+// The live benchmark (scripts/bench-live.sh, part of make bench).
+
+// procSample is one reading of /proc/<pid>: CPU seconds so far and memory.
+type procSample struct {
+	at          time.Time
+	cpu         float64 // utime+stime, seconds
+	hwmKB, rsKB int64   // VmHWM (peak RSS) and VmRSS
+}
+
+// readProc reads /proc/<pid>/stat (utime and stime, in USER_HZ = 100 ticks
+// per second on Linux) and /proc/<pid>/status (VmHWM, VmRSS).
+func readProc(pid int) (procSample, bool) {
+	s := procSample{at: time.Now()}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return s, false
+	}
+	// Fields after the command name (which may hold spaces), from field 3.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return s, false
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	s.cpu = (ut + st) / 100
+	b, err = os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return s, false
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(l, ":")
+		if !ok {
+			continue
+		}
+		n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		switch k {
+		case "VmHWM":
+			s.hwmKB = n
+		case "VmRSS":
+			s.rsKB = n
+		}
+	}
+	return s, true
+}
+
+// rusageOf returns the CPU seconds and peak RSS (MB) of an exited process.
+func rusageOf(ps *os.ProcessState) (cpu, rssMB float64) {
+	cpu = (ps.UserTime() + ps.SystemTime()).Seconds()
+	if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
+		rssMB = float64(ru.Maxrss) / 1024 // kB on Linux
+	}
+	return cpu, rssMB
+}
+
+// roomcastBinary is $ROOMCAST_BIN, or roomcast built into a temp dir.
+func roomcastBinary(t *testing.T) string {
+	t.Helper()
+	if b := os.Getenv("ROOMCAST_BIN"); b != "" {
+		return b
+	}
+	b := filepath.Join(t.TempDir(), "roomcast")
+	if out, err := exec.Command("go", "build", "-o", b, "../cmd/roomcast").CombinedOutput(); err != nil {
+		t.Fatalf("building roomcast: %v\n%s", err, out)
+	}
+	return b
+}
+
+// TestBenchLive is the live benchmark, run by scripts/bench-live.sh (set
+// ROOMCAST_BENCH_LIVE=1): four publishers send 640x360@30 moving patterns
+// (two H.264, two VP8, each with its Opus tone) into a livekit-server on
+// 127.0.0.1; the roomcast binary records the room for BENCH_LIVE_SECONDS
+// (default 60) at 1280x720@30, libx264 veryfast, --preset stream 3 Mb/s.
+// Then `roomcast compose` of the very same bitstreams (remuxed to MKV) with
+// the same encoding. It reports the recorder's CPU (from /proc/<pid>/stat
+// while it runs and from rusage at exit) in cores and as a ratio to
+// compose, its peak RSS (VmHWM), and the time from joining to each track's
+// first decoded picture (roomcast's log).
+func TestBenchLive(t *testing.T) {
+	if os.Getenv("ROOMCAST_BENCH_LIVE") == "" {
+		t.Skip("benchmark: run scripts/bench-live.sh (ROOMCAST_BENCH_LIVE=1)")
+	}
+	secs := 60
+	if v, err := strconv.Atoi(os.Getenv("BENCH_LIVE_SECONDS")); err == nil && v > 0 {
+		secs = v
+	}
+	bin := roomcastBinary(t)
+	srv := lktest.StartServer(t)
+	dir := t.TempDir()
+	const room = "bench"
+
+	// The speakers' media: a bit longer than the recording, so no loop
+	// point falls inside it (publishers loop their samples).
+	length := secs + 5
+	type speaker struct {
+		id, codec, graph string
+		tone             int
+	}
+	speakers := []speaker{
+		{"alice", "h264", "testsrc2=s=640x360:r=30", 330},
+		{"bob", "vp8", "testsrc=s=640x360:r=30,lutrgb=r=val*0.6", 440},
+		{"carol", "h264", "testsrc2=s=640x360:r=30,hflip,lutrgb=b=val*0.5", 550},
+		{"dave", "vp8", "testsrc=s=640x360:r=30,hflip,lutrgb=g=val*0.7", 660},
+	}
+	t0 := time.Now()
+	var inputs []string
+	type media2 struct{ video, audio [][]byte }
+	gen := make([]media2, 0, 4)
+	for _, sp := range speakers {
+		graph := fmt.Sprintf("%s,trim=duration=%d", sp.graph, length)
+		apath := filepath.Join(dir, sp.id+".ogg")
+		encodeOpus(t, apath, fmt.Sprintf("sine=f=%d:sample_rate=48000:d=%d,volume=0.3", sp.tone, length))
+		var vpath string
+		var video [][]byte
+		if sp.codec == "h264" {
+			vpath = filepath.Join(dir, sp.id+".h264")
+			encodeH264(t, vpath, graph, 30)
+			video = readH264(t, vpath)
+		} else {
+			vpath = filepath.Join(dir, sp.id+".ivf")
+			encodeVP8(t, vpath, graph, 30, "800k")
+			video = readIVF(t, vpath)
+		}
+		// compose reads the same bitstreams from MKV.
+		mkv := filepath.Join(dir, sp.id+".mkv")
+		ffmpegRun(t, "-r", "30", "-i", vpath, "-i", apath, "-map", "0:v", "-map", "1:a", "-c", "copy", mkv)
+		inputs = append(inputs, "file="+mkv+",name="+strings.ToUpper(sp.id[:1])+sp.id[1:])
+		gen = append(gen, media2{video, readOgg(t, apath)})
+	}
+	t.Logf("generated %d × %d s of media in %v", 4, length, time.Since(t0).Round(time.Millisecond))
+
+	epoch := time.Now().Add(200 * time.Millisecond)
+	for i, sp := range speakers {
+		r := joinRaw(t, srv, room, sp.id, strings.ToUpper(sp.id[:1])+sp.id[1:])
+		publishRaw(t, r, rawSpec{Name: "camera", Source: lkproto.TrackSource_CAMERA, Codec: sp.codec, FPS: 30, Width: 640, Height: 360,
+			Samples: gen[i].video, Epoch: epoch})
+		publishRaw(t, r, rawSpec{Name: "microphone", Source: lkproto.TrackSource_MICROPHONE, Codec: "opus", Samples: gen[i].audio, Epoch: epoch})
+	}
+	time.Sleep(time.Second)
+
+	secret := filepath.Join(dir, "secret")
+	if err := os.WriteFile(secret, []byte(srv.APISecret), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "record.mp4")
+	enc := []string{"--preset", "stream", "--video-bitrate", "3M", "--x264-preset", "veryfast"}
+	rargs := append([]string{"--log-format", "json", "record", "--room", srv.URL + "/" + room,
+		"--api-key", srv.APIKey, "--api-secret-file", secret, "--duration", fmt.Sprintf("%ds", secs), "-o", out}, enc...)
+	cmd := exec.Command(bin, rargs...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
+
+	// Log lines, stamped on arrival (the log's own timestamps have whole
+	// seconds).
+	var (
+		mu        sync.Mutex
+		joinedAt  time.Time
+		recAt     time.Time
+		firsts    []string // "participant: since_start ms, arrival after joined"
+		logTail   []string
+		firstLast time.Time
+	)
+	linesDone := make(chan struct{})
+	go func() {
+		defer close(linesDone)
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			l, now := sc.Text(), time.Now()
+			mu.Lock()
+			logTail = append(logTail, l)
+			if len(logTail) > 40 {
+				logTail = logTail[1:]
+			}
+			switch {
+			case joinedAt.IsZero() && strings.Contains(l, `"message":"joined"`):
+				joinedAt = now
+			case recAt.IsZero() && strings.Contains(l, `"message":"recording"`):
+				recAt = now
+			case strings.Contains(l, `"message":"first video decoded"`):
+				v, _ := jsonFieldOf(l, "since_start")
+				who, _ := jsonFieldOf(l, "participant")
+				firsts = append(firsts, fmt.Sprintf("%v %v ms after recording start, %v after joined", who, v, now.Sub(joinedAt).Round(time.Millisecond)))
+				firstLast = now
+			}
+			mu.Unlock()
+		}
+	}()
+	var samples []procSample
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	tick := time.NewTicker(250 * time.Millisecond)
+sampling:
+	for {
+		select {
+		case <-exited:
+			break sampling
+		case <-tick.C:
+			if s, ok := readProc(cmd.Process.Pid); ok {
+				samples = append(samples, s)
+			}
+		case <-time.After(time.Duration(secs+60) * time.Second):
+			t.Fatal("roomcast record did not finish in time")
+		}
+	}
+	tick.Stop()
+	wall := time.Since(start)
+	<-linesDone
+	mu.Lock()
+	defer mu.Unlock()
+	if code := cmd.ProcessState.ExitCode(); code != 0 {
+		t.Fatalf("roomcast record: exit %d\n%s", code, strings.Join(logTail, "\n"))
+	}
+	cpu, maxrss := rusageOf(cmd.ProcessState)
+	var hwm int64
+	for _, s := range samples {
+		hwm = max(hwm, s.hwmKB)
+	}
+	// Steady state: from 5 s after recording started to the last sample
+	// before the end (start-up and finalising excluded).
+	var steady float64
+	if !recAt.IsZero() && len(samples) > 2 {
+		a := slices.IndexFunc(samples, func(s procSample) bool { return s.at.After(recAt.Add(5 * time.Second)) })
+		b := len(samples) - 2
+		if a >= 0 && b > a {
+			steady = (samples[b].cpu - samples[a].cpu) / samples[b].at.Sub(samples[a].at).Seconds()
+		}
+	}
+	frames := len(frameTimes(t, out))
+
+	// compose: the same bitstreams, the same encoding, as fast as it goes.
+	cout := filepath.Join(dir, "compose.mp4")
+	cargs := append([]string{"--log-level", "warn", "compose", "-y", "-o", cout, "--duration", fmt.Sprintf("%ds", secs)}, enc...)
+	for _, in := range inputs {
+		cargs = append(cargs, "--input", in)
+	}
+	cc := exec.Command(bin, cargs...)
+	cstart := time.Now()
+	if b, err := cc.CombinedOutput(); err != nil {
+		t.Fatalf("roomcast compose: %v\n%s", err, b)
+	}
+	cwall := time.Since(cstart)
+	ccpu, crss := rusageOf(cc.ProcessState)
+	cframes := len(frameTimes(t, cout))
+
+	res := []string{
+		fmt.Sprintf("4 publishers 640x360@30 (2 H.264, 2 VP8, Opus) -> 1280x720@30 libx264 veryfast --preset stream 3 Mb/s, %d s", secs),
+		fmt.Sprintf("record:  %.2f CPU-s over %.2f s wall = %.3f cores (rusage); steady state %.3f cores (/proc/%d/stat); %d frames",
+			cpu, wall.Seconds(), cpu/wall.Seconds(), steady, cmd.Process.Pid, frames),
+		fmt.Sprintf("record:  peak RSS %.1f MB (VmHWM), %.1f MB (rusage maxrss)", float64(hwm)/1024, maxrss),
+		fmt.Sprintf("compose: %.2f CPU-s over %.2f s wall (%.2fx real time), peak RSS %.1f MB; %d frames", ccpu, cwall.Seconds(), float64(secs)/cwall.Seconds(), crss, cframes),
+		fmt.Sprintf("CPU ratio record/compose: %.2f", cpu/ccpu),
+		fmt.Sprintf("join: room joined %v after start; last first picture %v after joined", joinedAt.Sub(start).Round(time.Millisecond), firstLast.Sub(joinedAt).Round(time.Millisecond)),
+	}
+	for _, f := range firsts {
+		res = append(res, "first picture: "+f)
+	}
+	verdict := func(ok bool) string {
+		if ok {
+			return "ok"
+		}
+		return "OVER"
+	}
+	res = append(res,
+		fmt.Sprintf("targets: CPU %.3f cores ≤ 0.6: %s; RSS %.1f MB ≤ 150: %s; first picture %v ≤ 2 s: %s",
+			cpu/wall.Seconds(), verdict(cpu/wall.Seconds() <= 0.6), float64(hwm)/1024, verdict(float64(hwm)/1024 <= 150),
+			firstLast.Sub(joinedAt).Round(time.Millisecond), verdict(!firstLast.IsZero() && firstLast.Sub(joinedAt) <= 2*time.Second)))
+	for _, l := range res {
+		t.Log("BENCH " + l)
+	}
+	// With GODEBUG=gctrace=1 in the environment, the Go heap's share of
+	// the RSS shows here.
+	for _, l := range logTail {
+		if strings.HasPrefix(l, "gc ") {
+			t.Log("BENCH roomcast " + l)
+		}
+	}
+	if frames != secs*30 {
+		t.Errorf("the recording has %d frames, want %d", frames, secs*30)
+	}
+	if len(firsts) != 4 {
+		t.Errorf("%d tracks logged a first picture, want 4", len(firsts))
+	}
+}
+
+// jsonFieldOf reads one field of a JSON log line.
+func jsonFieldOf(line, key string) (any, bool) {
+	var m map[string]any
+	if json.Unmarshal([]byte(line), &m) != nil {
+		return nil, false
+	}
+	v, ok := m[key]
+	return v, ok
 }
