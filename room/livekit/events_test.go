@@ -1,6 +1,7 @@
 package livekit
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -8,8 +9,11 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/roomcast/roomcast/room/livekit/lktest"
 )
@@ -499,4 +503,67 @@ func TestRoomNotFound(t *testing.T) {
 	if !errors.Is(err, ErrRoomNotFound) {
 		t.Fatalf("error %v, want ErrRoomNotFound", err)
 	}
+}
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestSecretsNeverLogged joins with an API secret, with a token, and with a
+// token the server rejects (and echoes back), logging everything at trace
+// level: neither the secret nor any token may appear.
+func TestSecretsNeverLogged(t *testing.T) {
+	lktest.SkipIfShort(t)
+	srv := lktest.StartServer(t)
+	var logs syncBuffer
+	log := zerolog.New(&logs).Level(zerolog.TraceLevel)
+	lktest.StartPublisher(t, srv, "secret", lktest.PublisherOptions{Identity: "alice", Audio: true})
+	goodToken := srv.Token("secret", "viewer", "Viewer", lktest.Hidden())
+	badToken, _ := lktest.MintToken(srv.APIKey, strings.Repeat("y", 40), "secret", "x", "x")
+	for _, cfg := range []Config{
+		{URL: srv.URL, Room: "secret", APIKey: srv.APIKey, APISecret: srv.APISecret},
+		{URL: srv.URL, Token: goodToken},
+		{URL: srv.URL, Token: badToken},
+	} {
+		h := newRecHandler()
+		cfg.Handler, cfg.Logger = h, log
+		r, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Start(context.Background()); err == nil {
+			waitFor(t, 10*time.Second, "audio", func() bool { _, s := h.track("alice", KindAudio); return s != nil && s.count() > 10 })
+		} else {
+			log.Error().Err(err).Msg("start failed")
+		}
+		_ = r.Close()
+	}
+	out := logs.String()
+	if len(out) < 1000 {
+		t.Fatalf("only %d bytes of log: the test logs too little to mean anything", len(out))
+	}
+	for name, secret := range map[string]string{"API secret": srv.APISecret, "token": goodToken, "rejected token": badToken} {
+		if strings.Contains(out, secret) {
+			t.Errorf("the %s appears in the log", name)
+		}
+	}
+	if strings.Contains(out, "eyJ") {
+		i := strings.Index(out, "eyJ")
+		t.Errorf("something JWT-shaped is logged: ...%s...", out[max(0, i-80):min(len(out), i+40)])
+	}
+	t.Logf("%d bytes of trace log checked", len(out))
 }

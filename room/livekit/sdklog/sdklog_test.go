@@ -1,0 +1,43 @@
+package sdklog
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/rs/zerolog"
+)
+
+func TestRedactor(t *testing.T) {
+	r := Redactor{Secrets: []string{"0123456789abcdef-secret", "short"}}
+	for _, c := range []struct{ in, want string }{
+		{"secret 0123456789abcdef-secret here", "secret [REDACTED] here"},
+		{"GET /rtc?access_token=abc.def.ghi&x=1", "GET /rtc?access_token=[REDACTED]&x=1"},
+		{"token eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.sig_nature-1 end", "token [REDACTED] end"},
+		{"a short word stays", "a short word stays"},
+	} {
+		if got := r.String(c.in); got != c.want {
+			t.Errorf("%q -> %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+func TestLoggerRedacts(t *testing.T) {
+	var buf bytes.Buffer
+	l := New(zerolog.New(&buf).Level(zerolog.TraceLevel), Redactor{Secrets: []string{"topsecret-123456"}})
+	l.Infow("joining with eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.abcdef", "url", "ws://h/rtc?access_token=xyz", "key", "topsecret-123456")
+	l.Errorw("failed", errors.New("bad topsecret-123456"), "n", 3)
+	l.WithValues("room", "r").WithName("engine").Debugw("debug", "k", "v")
+	out := buf.String()
+	for _, leak := range []string{"topsecret-123456", "eyJ", "xyz"} {
+		if strings.Contains(out, leak) {
+			t.Errorf("%q leaked:\n%s", leak, out)
+		}
+	}
+	for _, want := range []string{`"level":"debug"`, `"level":"warn"`, `"level":"trace"`, `"sdk":"engine"`, `"room":"r"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("missing %s in:\n%s", want, out)
+		}
+	}
+}
