@@ -207,6 +207,7 @@ func startSession(t *testing.T, srv *lktest.Server, roomName string, cc composit
 			if b, err := os.ReadFile(s.out); err == nil {
 				_ = os.WriteFile(filepath.Join(d, t.Name()+".mp4"), b, 0o644)
 			}
+			_ = os.WriteFile(filepath.Join(d, t.Name()+".log"), []byte(s.logs.String()), 0o644)
 		}
 		if t.Failed() {
 			t.Logf("roomcast log (tail):\n%s", tailLines(s.logs.String(), 60))
@@ -890,10 +891,11 @@ func gridTileOf(img *media.Image, n int, c col) (layout.Rect, bool) {
 // Tests.
 
 // TestLiveGridFollowsTheRoom records a room whose cast changes: two
-// publishers at the start (H.264 and VP8), a third joins, one mutes its
-// camera, one shares its screen and stops, one leaves. Each phase of the MP4
-// shows exactly the publishers present (colours in their tiles, the muted one
-// as a grey placeholder with its name, the screen share as the big tile),
+// publishers at the start (H.264 and VP8), a third joins, one mutes and
+// unmutes its camera, one shares its screen and stops, one unpublishes its
+// camera, one leaves. Each phase of the MP4 shows exactly the publishers
+// present (colours in their tiles, a muted or unpublished camera as a grey
+// placeholder with the name, the screen share as the big tile),
 // the recorder never has a tile of its own, each speaker's tone is in the mix
 // while present, and the media arrived over 127.0.0.1.
 func TestLiveGridFollowsTheRoom(t *testing.T) {
@@ -933,6 +935,11 @@ func TestLiveGridFollowsTheRoom(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+	step("bob unmuted his camera", func() {
+		if err := bob.Mute("video", false); err != nil {
+			t.Fatal(err)
+		}
+	})
 	var scr *rawTrack
 	step("carol shares her screen", func() {
 		scr = publishRaw(t, carol.Room, rawSpec{Name: "screen", Source: lkproto.TrackSource_SCREEN_SHARE, Codec: "vp8",
@@ -940,6 +947,11 @@ func TestLiveGridFollowsTheRoom(t *testing.T) {
 	})
 	step("carol stopped sharing", func() {
 		if err := scr.Unpublish(); err != nil {
+			t.Fatal(err)
+		}
+	})
+	step("bob unpublished his camera", func() {
+		if err := bob.Unpublish("video"); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -970,56 +982,70 @@ func TestLiveGridFollowsTheRoom(t *testing.T) {
 	// Sample each phase 2 s after its change (joins need a keyframe; the
 	// server forwards mutes and departures within a few hundred ms).
 	at := func(i int) float64 { return ph[i].at.Seconds() + 2 }
-	times := []float64{2.5, at(1), at(2), at(3), at(4), at(5)}
+	// What each phase shows (nil: the screen share layout, checked apart)
+	// and which tones it holds.
+	want := []struct {
+		tiles   []col
+		present []float64
+		absent  []float64
+	}{
+		{[]col{cRed, cBlue}, []float64{fA, fB}, []float64{fC}},
+		{[]col{cRed, cBlue, cGreen}, []float64{fA, fB, fC}, nil},
+		{[]col{cRed, cPlaceholder, cGreen}, []float64{fA, fB, fC}, nil}, // a muted camera keeps its microphone
+		{[]col{cRed, cBlue, cGreen}, []float64{fA, fB, fC}, nil},
+		{nil, []float64{fA, fB, fC}, nil},
+		{[]col{cRed, cBlue, cGreen}, []float64{fA, fB, fC}, nil},
+		{[]col{cRed, cPlaceholder, cGreen}, []float64{fA, fB, fC}, nil},
+		{[]col{cPlaceholder, cGreen}, []float64{fB, fC}, []float64{fA}},
+	}
+	if len(want) != len(ph) {
+		t.Fatalf("%d phases, %d expectations", len(ph), len(want))
+	}
+	times := make([]float64, len(ph))
+	for i := range ph {
+		times[i] = at(i)
+	}
+	times[0] = 2.5
 	imgs := grab(t, s.out, W, H, fps, times...)
-	when := func(i int) string { return fmt.Sprintf("t=%.1fs (%s)", times[i], ph[i].name) }
-	checkGrid(t, imgs[0], when(0), cRed, cBlue)
-	checkGrid(t, imgs[1], when(1), cRed, cBlue, cGreen)
-	checkGrid(t, imgs[2], when(2), cRed, cPlaceholder, cGreen)
-	if r, ok := gridTileOf(imgs[2], 3, cPlaceholder); ok && !hasCentredName(imgs[2], r) {
-		t.Errorf("%s: bob's placeholder tile %+v carries no name", when(2), r)
-	}
-	// Screen share: the screen is the big tile; the cameras are a column.
-	{
-		img := imgs[3]
-		tiles := layout.Compute(layout.Params{Kind: layout.Screenshare, Width: W, Height: H, Sources: []layout.Source{
-			{ID: "a"}, {ID: "b"}, {ID: "c"}, {ID: "s", Screen: true}}})
-		var cams []string
-		for _, tl := range tiles {
-			c := tileColour(img, tl.Rect)
-			if tl.Main {
-				if c != cMagenta.name {
-					t.Errorf("%s: main tile %+v shows %s, want the screen (magenta)", when(3), tl.Rect, c)
-				}
-				continue
-			}
-			cams = append(cams, c)
-		}
-		sort.Strings(cams)
-		if want := names(cRed, cPlaceholder, cGreen); !slices.Equal(cams, want) {
-			t.Errorf("%s: camera column shows %v, want %v", when(3), cams, want)
-		}
-	}
-	checkGrid(t, imgs[4], when(4), cRed, cPlaceholder, cGreen)
-	checkGrid(t, imgs[5], when(5), cPlaceholder, cGreen)
-
 	x := audioMono(t, s.out)
-	win := func(i int) (float64, float64) {
-		a := ph[i].at.Seconds() + 1.2
-		b := total.Seconds() - 0.2
+	for i, w := range want {
+		when := fmt.Sprintf("t=%.1fs (%s)", times[i], ph[i].name)
+		if w.tiles != nil {
+			checkGrid(t, imgs[i], when, w.tiles...)
+			if slices.Contains(w.tiles, cPlaceholder) {
+				if r, ok := gridTileOf(imgs[i], len(w.tiles), cPlaceholder); ok && !hasCentredName(imgs[i], r) {
+					t.Errorf("%s: the placeholder tile %+v carries no name", when, r)
+				}
+			}
+		} else {
+			// Screen share: the screen is the big tile; the cameras a column.
+			tiles := layout.Compute(layout.Params{Kind: layout.Screenshare, Width: W, Height: H, Sources: []layout.Source{
+				{ID: "a"}, {ID: "b"}, {ID: "c"}, {ID: "s", Screen: true}}})
+			var cams []string
+			for _, tl := range tiles {
+				c := tileColour(imgs[i], tl.Rect)
+				if tl.Main {
+					if c != cMagenta.name {
+						t.Errorf("%s: main tile %+v shows %s, want the screen (magenta)", when, tl.Rect, c)
+					}
+					continue
+				}
+				cams = append(cams, c)
+			}
+			sort.Strings(cams)
+			if want := names(cRed, cBlue, cGreen); !slices.Equal(cams, want) {
+				t.Errorf("%s: camera column shows %v, want %v", when, cams, want)
+			}
+		}
+		a, b := ph[i].at.Seconds()+1.2, total.Seconds()-0.2
+		if i == 0 {
+			a = 0.8
+		}
 		if i+1 < len(ph) {
 			b = ph[i+1].at.Seconds() - 0.1
 		}
-		return a, b
+		checkTones(t, x, a, b, w.present, w.absent)
 	}
-	a, b := 0.8, ph[1].at.Seconds()-0.1
-	checkTones(t, x, a, b, []float64{fA, fB}, []float64{fC})
-	a, b = win(1)
-	checkTones(t, x, a, b, []float64{fA, fB, fC}, nil)
-	a, b = win(2) // a muted camera keeps its microphone
-	checkTones(t, x, a, b, []float64{fA, fB, fC}, nil)
-	a, b = win(5)
-	checkTones(t, x, a, b, []float64{fB, fC}, []float64{fA})
 }
 
 // boxX is the mean column of lktest's moving white box in the top third of
@@ -1583,4 +1609,65 @@ func jsonFieldOf(line, key string) (any, bool) {
 	}
 	v, ok := m[key]
 	return v, ok
+}
+
+// TestLiveServerRestart: the LiveKit server dies and comes back on the same
+// address mid-session (every room and participant lost). The recording
+// goes on at its pace throughout; roomcast and the publishers rejoin, and
+// the same two tiles come back (no duplicate, no recorder tile) with their
+// colours and tones.
+func TestLiveServerRestart(t *testing.T) {
+	lktest.SkipIfShort(t)
+	srv := lktest.StartServer(t)
+	const room = "restart"
+	const fA, fB = 400.0, 620.0
+	lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "alice", Name: "Alice", Video: "h264", Color: cRed.hex, Audio: true, ToneHz: int(fA)})
+	lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "bob", Name: "Bob", Video: "vp8", Color: cBlue.hex, Audio: true, ToneHz: int(fB)})
+	s := startSession(t, srv, room, compositor.Config{})
+	s.sleepUntil(3 * time.Second)
+	down := s.at()
+	srv.Restart()
+	up := s.at()
+	// Back when roomcast has four tracks again that deliver frames.
+	deadline := time.Now().Add(30 * time.Second)
+	var back time.Duration
+	for back == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the tracks did not come back within 30 s of the restart: %d tracks", len(s.room.Tracks()))
+		}
+		time.Sleep(100 * time.Millisecond)
+		n := 0
+		for _, tr := range s.room.Tracks() {
+			if tr.Stats().Frames > 30 {
+				n++
+			}
+		}
+		if n == 4 {
+			back = s.at()
+		}
+	}
+	s.sleepUntil(back + 3*time.Second)
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
+	}
+	total := s.rec.Elapsed()
+	t.Logf("server down at %.2f s, up at %.2f s, four tracks delivering again at %.2f s, stopped at %.2f s",
+		down.Seconds(), up.Seconds(), back.Seconds(), total.Seconds())
+	W, H, fps := s.cc.Width, s.cc.Height, s.cc.FPS
+	ts := frameTimes(t, s.out)
+	if want := int(math.Round(total.Seconds() * float64(fps))); absInt(len(ts)-want) > 1 {
+		t.Errorf("%d frames for %v of output, want %d: the output did not keep its pace", len(ts), total, want)
+	}
+	for i := 1; i < len(ts); i++ {
+		if d := ts[i] - ts[i-1]; math.Abs(d-1/float64(fps)) > 1e-3 {
+			t.Errorf("frame %d: PTS step %.4f s: a gap in the output", i, d)
+			break
+		}
+	}
+	end := back.Seconds() + 2.5
+	imgs := grab(t, s.out, W, H, fps, 2, end)
+	checkGrid(t, imgs[0], "t=2s (before the restart)", cRed, cBlue)
+	checkGrid(t, imgs[1], fmt.Sprintf("t=%.1fs (after the restart)", end), cRed, cBlue)
+	x := audioMono(t, s.out)
+	checkTones(t, x, back.Seconds()+0.5, total.Seconds()-0.2, []float64{fA, fB}, nil)
 }
