@@ -36,7 +36,7 @@ import (
 	lksdk "github.com/livekit/server-sdk-go/v2"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/nack"
-	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
@@ -294,21 +294,17 @@ type rawTrack struct {
 	closeMu sync.Once
 }
 
-// joinRaw connects a bare participant (NACK responses and standard RTCP
-// sender reports, as a browser sends) that publishes with publishRaw.
+// joinRaw connects a bare participant (answering NACKs) that publishes with
+// publishRaw; its tracks send their own sender reports.
 func joinRaw(t *testing.T, srv *lktest.Server, roomName, identity, name string) *lksdk.Room {
 	t.Helper()
 	resp, err := nack.NewResponderInterceptor()
 	if err != nil {
 		t.Fatal(err)
 	}
-	sr, err := report.NewSenderInterceptor(report.SenderInterval(250 * time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
 	r, err := lksdk.ConnectToRoomWithToken(srv.URL, srv.Token(roomName, identity, name), nil,
 		lksdk.WithAutoSubscribe(false),
-		lksdk.WithInterceptors([]interceptor.Factory{resp, sr}),
+		lksdk.WithInterceptors([]interceptor.Factory{resp}),
 		lksdk.WithIncludeDefaultInterceptors(false))
 	if err != nil {
 		t.Fatalf("%s join: %v", identity, err)
@@ -395,6 +391,8 @@ func (rt *rawTrack) run() {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	rnd := mrand.New(mrand.NewPCG(mrand.Uint64(), 1))
+	var packets, octets uint32
+	var lastSR time.Time
 	for ; ; k++ {
 		timer.Reset(time.Until(rt.spec.Epoch.Add(time.Duration(k) * rt.dur)))
 		select {
@@ -427,10 +425,33 @@ func (rt *rawTrack) run() {
 			if rt.frozen.Load() {
 				continue // lost on the way
 			}
-			_ = rt.lt.WriteRTP(pkt, opts)
+			if rt.lt.WriteRTP(pkt, opts) == nil {
+				packets++
+				octets += uint32(len(pl))
+			}
 		}
 		rt.sent.Add(1)
+		// Sender reports on the capture clock (RFC 3550 §6.4.1: the NTP
+		// and RTP timestamps name the same instant), so a sender that is
+		// late on a loaded machine still states when it captured. pion's
+		// report interceptor would pair the send time with the RTP time.
+		if !rt.frozen.Load() && time.Since(lastSR) >= 250*time.Millisecond {
+			if pc := rt.room.LocalParticipant.GetPublisherPeerConnection(); pc != nil {
+				_ = pc.WriteRTCP([]rtcp.Packet{&rtcp.SenderReport{
+					SSRC: uint32(rt.lt.SSRC()), NTPTime: ntpTime(rt.spec.Epoch.Add(time.Duration(k) * rt.dur)),
+					RTPTime: rt.base + uint32(k)*per, PacketCount: packets, OctetCount: octets,
+				}})
+				lastSR = time.Now()
+			}
+		}
 	}
+}
+
+// ntpTime is t as a 64-bit NTP timestamp (RFC 5905: seconds since 1900 and
+// a binary fraction).
+func ntpTime(t time.Time) uint64 {
+	const unixToNTP = 2208988800
+	return uint64(t.Unix()+unixToNTP)<<32 | uint64(t.Nanosecond())<<32/1e9
 }
 
 // genVP8 encodes a lavfi video graph as VP8 (a keyframe every second, no
