@@ -917,7 +917,8 @@ func gridTileOf(img *media.Image, n int, c col) (layout.Rect, bool) {
 // camera, one leaves. Each phase of the MP4 shows exactly the publishers
 // present (colours in their tiles, a muted or unpublished camera as a grey
 // placeholder with the name, the screen share as the big tile),
-// the recorder never has a tile of its own, each speaker's tone is in the mix
+// neither the recorder nor another hidden participant (publishing yellow)
+// has a tile, each speaker's tone is in the mix
 // while present, and the media arrived over 127.0.0.1.
 func TestLiveGridFollowsTheRoom(t *testing.T) {
 	lktest.SkipIfShort(t)
@@ -928,6 +929,10 @@ func TestLiveGridFollowsTheRoom(t *testing.T) {
 	)
 	alice := lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "alice", Name: "Alice", Video: "h264", Color: cRed.hex, Audio: true, ToneHz: int(fA), Speaking: true})
 	bob := lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "bob", Name: "Bob", Video: "vp8", Color: cBlue.hex, Audio: true, ToneHz: int(fB)})
+	// Another hidden recorder (an egress, a second roomcast) publishing
+	// yellow: it must get no tile either.
+	lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "ghost", Name: "Ghost", Video: "vp8", Color: cYellow.hex,
+		Token: srv.Token(room, "ghost", "Ghost", lktest.Hidden())})
 	screen := genVP8(t, t.TempDir(), "color=c="+cMagenta.hex+":s=640x360:r=15:d=2", 15)
 
 	s := startSession(t, srv, room, compositor.Config{})
