@@ -365,3 +365,52 @@ func TestRecordJoinErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestRecordSessionControl: a host starts roomcast before anyone is in the
+// room (--wait-first-speaker), the speaker joins 2 s later, talks for 4 s
+// and leaves; roomcast stops 2 s after the room emptied (--empty-timeout)
+// with exit 0 and a finalised MP4 that begins with the speaker, not with
+// the wait.
+func TestRecordSessionControl(t *testing.T) {
+	e2e(t)
+	lktest.SkipIfShort(t)
+	t.Parallel()
+	srv := lktest.StartServer(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "session.mp4")
+	secret := writeSecret(t, dir, "secret", srv.APISecret)
+	p := startRecord(t, nil, "--log-format", "json", "record", "--room", "session", "--livekit-url", srv.URL,
+		"--api-key", srv.APIKey, "--api-secret-file", secret, "--wait-first-speaker", "30s", "--empty-timeout", "2s", "-o", out)
+	p.waitLine(t, `"message":"joined"`, 15*time.Second)
+	time.Sleep(2 * time.Second)
+	alice := lktest.StartPublisher(t, srv, "session", lktest.PublisherOptions{Identity: "alice", Name: "Alice", Video: "h264", Color: recRed.hex, Audio: true, ToneHz: 400})
+	start := p.waitLine(t, `"message":"recording"`, 10*time.Second)
+	time.Sleep(time.Until(start.Add(4 * time.Second)))
+	alice.Close()
+	left := time.Since(start)
+	if code := p.wait(t, 20*time.Second); code != 0 {
+		t.Fatalf("exit %d\n%s", code, tail(p.stderr(), 20))
+	}
+	stopped := time.Since(start)
+	t.Logf("recording started when alice published; she left at %.2f s; roomcast stopped at %.2f s", left.Seconds(), stopped.Seconds())
+	if !strings.Contains(p.stderr(), "room empty: stopping") {
+		t.Errorf("roomcast did not stop for the empty room:\n%s", tail(p.stderr(), 10))
+	}
+	if d := stopped - left; d < 2*time.Second || d > 4*time.Second {
+		t.Errorf("stopped %.2f s after the room emptied, want 2 s (--empty-timeout) plus a little", d.Seconds())
+	}
+	finalised(t, out)
+	n := len(probePackets(t, out, "v"))
+	if got := float64(n) / 30; got < left.Seconds()+1.5 || got > stopped.Seconds()+0.5 {
+		t.Errorf("the recording holds %.2f s, want from alice's arrival to the stop (%.2f–%.2f s)", got, left.Seconds()+2, stopped.Seconds())
+	}
+	// It starts with alice (the wait is not recorded): her colour fills
+	// the single tile within the first second, and stays until she left.
+	imgs := grabFrames(t, out, 1280, 720, 30, int(left.Seconds()*30)-15)
+	for i, img := range imgs {
+		tiles := layout.Compute(layout.Params{Kind: layout.Grid, Width: 1280, Height: 720, Sources: sources(1)})
+		if c := recTile(img, tiles[0].Rect); c != recRed.name {
+			t.Errorf("picture %d: the tile shows %s, want alice (red)", []int{30, int(left.Seconds()*30) - 15}[i], c)
+		}
+	}
+}
