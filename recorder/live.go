@@ -306,6 +306,8 @@ func (s *trackSink) WriteFrame(f livekit.Frame) {
 		// Decode before the start too: the decoder needs its references.
 		if s.live("video") {
 			s.in.PushVideo(fr.Image, fr.PTS)
+		} else {
+			media.PutImage(fr.Image)
 		}
 	}
 }
