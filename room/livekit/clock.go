@@ -77,6 +77,8 @@ type trackClock struct {
 	basePTS   time.Duration
 	haveLast  bool
 	last      time.Duration
+	lastExt   int64
+	corr      time.Duration // still to absorb from a backward step
 	usingSR   bool
 }
 
@@ -113,18 +115,24 @@ func (c *trackClock) ticks(d int64) time.Duration {
 	return time.Duration(float64(d) / c.rate * float64(time.Second))
 }
 
+// slewRate is how fast a backward step of the mapping is absorbed: PTS
+// then advance 10% slower than media time until they meet the new mapping,
+// instead of stalling (a 100 ms step takes 1 s of media). Typical first
+// steps are the publisher's capture-to-arrival latency, 20-100 ms.
+const slewRate = 0.1
+
 // pts returns the room-clock capture time of a frame with RTP timestamp ts
 // whose first packet arrived at arrival. Before the first sender report it
 // is the arrival time of the track's first frame plus RTP time elapsed
-// since; after, the sender's capture clock. It never goes backwards: when
-// the first report moves the mapping back, frames are held at the last PTS
-// (plus 1 µs) until it catches up.
+// since; after, the sender's capture clock. The first report usually moves
+// the mapping back (capture came before arrival by the sender's and the
+// network's latency); PTS never go backwards: the step is slewed away.
 func (c *trackClock) pts(ts uint32, arrival time.Time) time.Duration {
 	ext := c.unwrap(ts)
 	if !c.based {
 		c.based, c.baseExt, c.basePTS = true, ext, c.room.since(arrival)
 	}
-	p := c.basePTS + c.ticks(ext-c.baseExt)
+	raw := c.basePTS + c.ticks(ext-c.baseExt)
 
 	c.mu.Lock()
 	sr := c.sr
@@ -133,12 +141,30 @@ func (c *trackClock) pts(ts uint32, arrival time.Time) time.Duration {
 		srExt := ext + int64(int32(sr.rtp-uint32(ext)))
 		capture := c.room.wall(sr.ntp) + c.ticks(ext-srExt)
 		arrivalPTS := c.room.since(arrival)
-		p = capture + c.part.offsetFor(arrivalPTS-capture, c.maxSkew)
+		raw = capture + c.part.offsetFor(arrivalPTS-capture, c.maxSkew)
 		c.usingSR = true
 	}
-	if c.haveLast && p <= c.last {
+	if !c.haveLast {
+		c.haveLast, c.last, c.lastExt = true, raw, ext
+		return raw
+	}
+	elapsed := max(c.ticks(ext-c.lastExt), 0)
+	c.corr -= time.Duration(float64(elapsed) * slewRate)
+	if c.corr < 0 {
+		c.corr = 0
+	}
+	p := raw + c.corr
+	if target := c.last + time.Duration(float64(elapsed)*(1-slewRate)); p < target {
+		// The mapping stepped back: carry on from where we were.
+		c.corr += target - p
+		p = target
+	}
+	if p <= c.last {
 		p = c.last + time.Microsecond
 	}
-	c.haveLast, c.last = true, p
+	c.last = p
+	if ext > c.lastExt {
+		c.lastExt = ext
+	}
 	return p
 }

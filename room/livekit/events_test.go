@@ -299,8 +299,10 @@ func TestLipSyncFromSenderReports(t *testing.T) {
 	lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "far", Audio: true, SyntheticAudio: true,
 		Epoch: epoch, AudioRTPBase: 4294967295 - 48000, CaptureDelay: 300 * time.Millisecond})
 
-	// LiveKit sends subscribers a sender report every few seconds; judge
-	// the instants captured after both tracks had one.
+	// LiveKit sends subscribers a sender report every few seconds; the
+	// first one moves the far publisher's mapping back by its 300 ms delay,
+	// which is slewed away at 10% (3 s of media). Judge the instants after
+	// that.
 	var srAt time.Time
 	waitFor(t, 15*time.Second, "sender reports on both tracks", func() bool {
 		a, _ := h.track("near", KindAudio)
@@ -311,7 +313,7 @@ func TestLipSyncFromSenderReports(t *testing.T) {
 		srAt = time.Now()
 		return true
 	})
-	time.Sleep(1500 * time.Millisecond)
+	time.Sleep(5 * time.Second)
 	byIndex := func(id string) (map[uint32]time.Duration, map[uint32]time.Time) {
 		_, s := h.track(id, KindAudio)
 		frames, arrivals, _ := s.snapshot()
@@ -328,7 +330,7 @@ func TestLipSyncFromSenderReports(t *testing.T) {
 	pf, af := byIndex("far")
 	var ks []uint32
 	for k := range pn {
-		if _, ok := pf[k]; ok && an[k].After(srAt) {
+		if _, ok := pf[k]; ok && an[k].After(srAt.Add(3500*time.Millisecond)) {
 			ks = append(ks, k)
 		}
 	}
@@ -349,6 +351,22 @@ func TestLipSyncFromSenderReports(t *testing.T) {
 	}
 	if worst > 20*time.Millisecond {
 		t.Fatalf("same capture instant, PTS up to %v apart (want ≤ 20 ms)", worst)
+	}
+	// Moving the mapping back never bunched packets up: once the reports
+	// are in, consecutive 20 ms packets stay at least 18 ms apart (10%
+	// slew). (Before, the server itself may squeeze a timestamp while it
+	// aligns its timeline to the publisher's first report.)
+	for _, id := range []string{"near", "far"} {
+		_, s := h.track(id, KindAudio)
+		frames, arrivals, _ := s.snapshot()
+		for i := 1; i < len(frames); i++ {
+			if arrivals[i-1].Before(srAt) {
+				continue
+			}
+			if d := frames[i].PTS - frames[i-1].PTS; d < 17900*time.Microsecond {
+				t.Fatalf("%s: packets %d and %d only %v apart", id, i-1, i, d)
+			}
+		}
 	}
 	for _, id := range []string{"near", "far"} {
 		tr, _ := h.track(id, KindAudio)

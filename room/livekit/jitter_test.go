@@ -254,13 +254,28 @@ func TestTrackClock(t *testing.T) {
 			t.Fatalf("second track pts %v", p)
 		}
 	})
-	t.Run("PTS never goes backwards", func(t *testing.T) {
+	t.Run("a backward step is slewed away, not stalled", func(t *testing.T) {
 		c := newTrackClock(room, 90000, &participantClock{}, time.Second)
-		p1 := c.pts(0, at(time.Second))
-		c.onSR(ntp(500*time.Millisecond), 0) // says frame 0 was captured 500 ms earlier
-		p2 := c.pts(3000, at(time.Second+33*time.Millisecond))
-		if p2 <= p1 {
-			t.Fatalf("%v then %v", p1, p2)
+		c.pts(0, at(time.Second))
+		// The first report says frames are captured 100 ms before they
+		// arrive.
+		c.onSR(ntp(900*time.Millisecond), 0)
+		last := time.Second
+		var steps []time.Duration
+		for i := 1; i <= 90; i++ {
+			p := c.pts(uint32(i*3000), at(time.Second+time.Duration(i)*33333333))
+			steps = append(steps, p-last)
+			last = p
+		}
+		for i, d := range steps {
+			if d < 29*time.Millisecond || d > 34*time.Millisecond {
+				t.Fatalf("step %d is %v: PTS must keep moving at about the frame rate", i, d)
+			}
+		}
+		// After 1 s of media the 100 ms are absorbed: PTS is the capture time.
+		want := 900*time.Millisecond + 90*33333333
+		if (last - want).Abs() > time.Millisecond {
+			t.Fatalf("after 3 s PTS %v, want %v", last, want)
 		}
 	})
 	t.Run("NTP conversion", func(t *testing.T) {
