@@ -25,6 +25,7 @@ const screenSuffix = "#screen"
 // worker goroutine and pushes pictures and sound onto the compositor's clock.
 type Live struct {
 	comp *compositor.Compositor
+	fit  layout.Fit
 	log  zerolog.Logger
 
 	// offset maps the room clock to the compositor clock: pts = room PTS -
@@ -53,7 +54,7 @@ type Live struct {
 // as compositor.Config.OnTiles (through Live.OnTiles).
 func NewLive(comp *compositor.Compositor, log zerolog.Logger) *Live {
 	return &Live{
-		comp: comp, log: log.With().Str("component", "live").Logger(),
+		comp: comp, fit: comp.Config().Fit, log: log.With().Str("component", "live").Logger(),
 		Events: make(chan livekit.SessionEvent, 64), Closed: make(chan error, 1),
 		inputs: map[string]*compositor.Input{}, names: map[string]string{},
 		video: map[string][]*livekit.Track{}, bySID: map[string]*livekit.Track{},
@@ -142,7 +143,9 @@ func (l *Live) TrackAdded(t *livekit.Track) livekit.TrackSink {
 			rect, shown := l.tiles[id]
 			l.mu.Unlock()
 			if shown {
-				t.SetVideoDimensions(rect.W, rect.H)
+				w, h := l.shownSize(t, rect)
+				s.log.Debug().Int("width", w).Int("height", h).Msg("shown size")
+				t.SetVideoDimensions(w, h)
 			}
 			in.SetVideoMuted(t.Muted)
 			s.waitKey = true
@@ -223,7 +226,9 @@ func (l *Live) OnTiles(tiles []layout.Tile) {
 			continue
 		}
 		for _, t := range l.video[tl.ID] {
-			t.SetVideoDimensions(tl.Rect.W, tl.Rect.H)
+			w, h := l.shownSize(t, tl.Rect)
+			l.log.Debug().Str("track", t.SID).Int("width", w).Int("height", h).Msg("shown size")
+			t.SetVideoDimensions(w, h)
 			if had && tl.Rect.W*tl.Rect.H > old.W*old.H {
 				t.RequestKeyframe()
 			}
@@ -234,6 +239,22 @@ func (l *Live) OnTiles(tiles []layout.Tile) {
 			delete(l.tiles, id)
 		}
 	}
+}
+
+// shownSize is the size t's pictures take when drawn in tile r: what the
+// server should choose a simulcast layer for. It is not the tile's size: a
+// 16:9 camera letterboxed into a tall grid cell (1x2 grid) is shown at half
+// the cell's height, cropped it is scaled past the cell in one direction.
+// Unknown publisher sizes fall back to the tile.
+func (l *Live) shownSize(t *livekit.Track, r layout.Rect) (w, h int) {
+	if t.Width <= 0 || t.Height <= 0 {
+		return r.W, r.H
+	}
+	src, dst := layout.Place(t.Width, t.Height, r, l.fit)
+	if src.Empty() {
+		return r.W, r.H
+	}
+	return t.Width * dst.W / src.W, t.Height * dst.H / src.H
 }
 
 // trackSink decodes one track in its worker goroutine.
@@ -250,6 +271,7 @@ type trackSink struct {
 	clipped int // wild audio samples (see sanitize)
 	added   time.Time
 	pushed  bool // a picture or sound went to the compositor
+	w, h    int  // size of the last picture
 	log     zerolog.Logger
 }
 
@@ -303,6 +325,12 @@ func (s *trackSink) WriteFrame(f livekit.Frame) {
 		return
 	}
 	for _, fr := range frames {
+		if fr.Image.Width != s.w || fr.Image.Height != s.h {
+			// A new stream size: the publisher's first picture, or a
+			// simulcast layer switch after OnTiles asked for another size.
+			s.w, s.h = fr.Image.Width, fr.Image.Height
+			s.log.Info().Int("width", s.w).Int("height", s.h).Msg("picture size")
+		}
 		// Decode before the start too: the decoder needs its references.
 		if s.live("video") {
 			s.in.PushVideo(fr.Image, fr.PTS)

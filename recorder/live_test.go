@@ -1697,3 +1697,59 @@ func TestLiveServerRestart(t *testing.T) {
 	x := audioMono(t, s.out)
 	checkTones(t, x, back.Seconds()+0.5, total.Seconds()-0.2, []float64{fA, fB}, nil)
 }
+
+// TestLiveChromium: a browser speaker (livekit-client in headless Chromium,
+// VP8 with simulcast, fake camera and microphone from files) next to a Go
+// publisher: both colours in their tiles, both tones in the mix; when the
+// browser mutes its camera its tile turns into the placeholder with the name.
+func TestLiveChromium(t *testing.T) {
+	lktest.SkipIfShort(t)
+	srv := lktest.StartServer(t)
+	const room = "browser"
+	const fA, fC = 400.0, 940.0
+	lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "alice", Name: "Alice", Video: "h264", Color: cRed.hex, Audio: true, ToneHz: int(fA)})
+	s := startSession(t, srv, room, compositor.Config{})
+	br := lktest.StartChromium(t, srv, room, lktest.ChromiumOptions{Identity: "carol", Name: "Carol", Color: cYellow.hex, ToneHz: int(fC)})
+	br.WaitFor("published", 30*time.Second)
+	pub := s.at()
+	s.sleepUntil(pub + 5*time.Second)
+	br.Command("mute video")
+	muted := s.at()
+	s.sleepUntil(muted + 3*time.Second)
+	simulcast := false
+	for _, tr := range s.room.Tracks() {
+		t.Logf("%s %s %s simulcast=%v: %+v", tr.ParticipantID, tr.Kind, tr.Codec, tr.Simulcast, tr.Stats())
+		simulcast = simulcast || (tr.ParticipantID == "carol" && tr.Kind == livekit.KindVideo && tr.Simulcast)
+	}
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
+	}
+	// With simulcast, the layer that fits the picture as shown (her 16:9
+	// camera letterboxed into a 320x360 cell of the 2-tile grid: 320x180),
+	// not the largest: the last size carol's pictures had.
+	var sizes []string
+	for _, l := range strings.Split(s.logs.String(), "\n") {
+		if strings.Contains(l, `"message":"picture size"`) && strings.Contains(l, `"participant":"carol"`) {
+			w, _ := jsonFieldOf(l, "width")
+			h, _ := jsonFieldOf(l, "height")
+			sizes = append(sizes, fmt.Sprintf("%vx%v", w, h))
+		}
+	}
+	t.Logf("carol's picture sizes: %v", sizes)
+	if !simulcast {
+		t.Errorf("the browser's camera is not simulcast")
+	} else if len(sizes) == 0 || sizes[len(sizes)-1] != "320x180" {
+		t.Errorf("carol's pictures went %v; want the 320x180 layer at the end (shown at 320x180)", sizes)
+	}
+	t.Logf("chromium published at %.2f s, muted its camera at %.2f s", pub.Seconds(), muted.Seconds())
+	W, H, fps := s.cc.Width, s.cc.Height, s.cc.FPS
+	times := []float64{pub.Seconds() + 4, muted.Seconds() + 2.5}
+	imgs := grab(t, s.out, W, H, fps, times...)
+	checkGrid(t, imgs[0], fmt.Sprintf("t=%.1fs (browser publishing)", times[0]), cRed, cYellow)
+	checkGrid(t, imgs[1], fmt.Sprintf("t=%.1fs (browser camera muted)", times[1]), cRed, cPlaceholder)
+	if r, ok := gridTileOf(imgs[1], 2, cPlaceholder); ok && !hasCentredName(imgs[1], r) {
+		t.Errorf("the browser's placeholder tile %+v carries no name", r)
+	}
+	x := audioMono(t, s.out)
+	checkTones(t, x, pub.Seconds()+1.5, muted.Seconds()+2.8, []float64{fA, fC}, nil)
+}
