@@ -275,6 +275,11 @@ type rawSpec struct {
 	Garbage string
 	// Epoch is the capture time of sample 0 (default now).
 	Epoch time.Time
+	// AnswerPLI makes a video track answer a keyframe request (PLI, FIR) as
+	// a browser's encoder does: the next picture sent is a keyframe. The
+	// samples jump ahead to their next keyframe, so the content leaves
+	// the capture clock (not for sync tests).
+	AnswerPLI bool
 }
 
 type rawTrack struct {
@@ -288,6 +293,7 @@ type rawTrack struct {
 	seq     rtp.Sequencer
 	base    uint32
 	frozen  atomic.Bool
+	keyReq  atomic.Bool
 	sent    atomic.Int64
 	stop    chan struct{}
 	done    chan struct{}
@@ -340,7 +346,12 @@ func publishRaw(t *testing.T, room *lksdk.Room, spec rawSpec) *rawTrack {
 	if spec.Codec != "opus" {
 		rt.dur = time.Second / time.Duration(spec.FPS)
 	}
-	lt, err := lksdk.NewLocalTrack(capab)
+	lt, err := lksdk.NewLocalTrack(capab, lksdk.WithRTCPHandler(func(p rtcp.Packet) {
+		switch p.(type) {
+		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+			rt.keyReq.Store(true)
+		}
+	}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -393,6 +404,7 @@ func (rt *rawTrack) run() {
 	rnd := mrand.New(mrand.NewPCG(mrand.Uint64(), 1))
 	var packets, octets uint32
 	var lastSR time.Time
+	skip := 0 // samples jumped over to answer keyframe requests
 	for ; ; k++ {
 		timer.Reset(time.Until(rt.spec.Epoch.Add(time.Duration(k) * rt.dur)))
 		select {
@@ -400,7 +412,12 @@ func (rt *rawTrack) run() {
 			return
 		case <-timer.C:
 		}
-		data := rt.spec.Samples[k%len(rt.spec.Samples)]
+		if rt.spec.AnswerPLI && rt.keyReq.Swap(false) {
+			if r := (k + skip) % rt.spec.FPS; r != 0 {
+				skip += rt.spec.FPS - r
+			}
+		}
+		data := rt.spec.Samples[(k+skip)%len(rt.spec.Samples)]
 		switch rt.spec.Garbage {
 		case "random":
 			data = make([]byte, 20+rnd.IntN(3000))
@@ -1404,7 +1421,8 @@ func roomcastBinary(t *testing.T) string {
 
 // TestBenchLive is the live benchmark, run by scripts/bench-live.sh (set
 // ROOMCAST_BENCH_LIVE=1): four publishers send 640x360@30 moving patterns
-// (two H.264, two VP8, each with its Opus tone) into a livekit-server on
+// (two H.264, two VP8, each with its Opus tone; keyframes every second and
+// on request, as browsers answer PLIs) into a livekit-server on
 // 127.0.0.1; the roomcast binary records the room for BENCH_LIVE_SECONDS
 // (default 60) at 1280x720@30, libx264 veryfast, --preset stream 3 Mb/s.
 // Then `roomcast compose` of the very same bitstreams (remuxed to MKV) with
@@ -1469,7 +1487,7 @@ func TestBenchLive(t *testing.T) {
 	for i, sp := range speakers {
 		r := joinRaw(t, srv, room, sp.id, strings.ToUpper(sp.id[:1])+sp.id[1:])
 		publishRaw(t, r, rawSpec{Name: "camera", Source: lkproto.TrackSource_CAMERA, Codec: sp.codec, FPS: 30, Width: 640, Height: 360,
-			Samples: gen[i].video, Epoch: epoch})
+			Samples: gen[i].video, Epoch: epoch, AnswerPLI: true})
 		publishRaw(t, r, rawSpec{Name: "microphone", Source: lkproto.TrackSource_MICROPHONE, Codec: "opus", Samples: gen[i].audio, Epoch: epoch})
 	}
 	time.Sleep(time.Second)
