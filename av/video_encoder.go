@@ -169,6 +169,14 @@ func NewVideoEncoder(cfg VideoEncoderConfig) (*VideoEncoder, error) {
 		cc.SetRateControlMaxRate(int64(cfg.Bitrate))
 		cc.SetRateControlBufferSize(2 * cfg.Bitrate)
 		cc.SetMaxBFrames(0)
+		// Slice threads instead of frame threads: no frames of encoder
+		// delay per thread (a live stream's latency) and about 20 MB less
+		// memory at 720p, for ~1-2% of compression.
+		set("x264-params", "sliced-threads=1")
+		// A sixth of a second of rate-control lookahead (5 frames at 30
+		// fps) instead of veryfast's 10: about 15 MB less at 720p and less
+		// latency; CBR needs little foresight.
+		set("rc-lookahead", strconv.Itoa(max(cfg.FPS/6, 3)))
 	}
 	if err := cc.Open(codec, opts); err != nil {
 		cc.Free()

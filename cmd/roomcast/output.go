@@ -39,6 +39,7 @@ func canvasFlags() []cli.Flag {
 		&cli.StringFlag{Name: "video-bitrate", Usage: "video bitrate, e.g. 3M or 2500k (cap for record, target for stream)"},
 		&cli.StringFlag{Name: "audio-bitrate", Value: "128k", Usage: "AAC bitrate"},
 		&cli.DurationFlag{Name: "keyint", Value: 2 * time.Second, Usage: "keyframe interval"},
+		&cli.IntFlag{Name: "encoder-threads", Usage: "libx264 threads (0: x264 decides; fewer threads use less memory)"},
 	}
 }
 
@@ -76,7 +77,7 @@ func pipelineConfig(c *cli.Context, log zerolog.Logger) (recorder.Config, error)
 	}
 	cfg = recorder.Config{Compositor: cc, Log: log, Encoding: recorder.Encoding{
 		Preset: c.String("preset"), X264Preset: c.String("x264-preset"), VideoBitrate: vb, AudioBitrate: ab,
-		KeyframeInterval: c.Duration("keyint"),
+		KeyframeInterval: c.Duration("keyint"), Threads: c.Int("encoder-threads"),
 	}}
 	return cfg, nil
 }
