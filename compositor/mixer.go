@@ -17,6 +17,8 @@ type mixer struct {
 }
 
 const (
+	// maxInput bounds one input's samples (4 = +12 dBFS).
+	maxInput     = 4
 	limitCeiling = 0.95
 	// releasePerBlock: the limiter's gain recovers about 6 dB per second.
 	releasePerBlock = 1.0145
@@ -40,6 +42,12 @@ func (c *Compositor) mixAudio(t time.Duration) error {
 		}
 		var energy float64
 		for i, v := range m.tmp {
+			// A broken input (NaN, absurd values) must not silence or
+			// poison everyone else's sound through the limiter.
+			if v != v {
+				v = 0
+			}
+			v = max(-maxInput, min(maxInput, v))
 			m.sum[i] += v
 			energy += float64(v) * float64(v)
 		}

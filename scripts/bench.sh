@@ -11,7 +11,7 @@
 #    front. Each is timed with GNU time (user+sys CPU seconds, wall, peak
 #    RSS), BENCH_RUNS times alternately; medians are printed with the ratio.
 # 2. The Go benchmarks of the composite step (compositor) and of av.
-# 3. scripts/bench-rtmp.sh, when it exists.
+# 3. scripts/bench-rtmp.sh (issue 3) and scripts/bench-live.sh (issue 4).
 #
 # Environment: BENCH_RUNS (default 3), BENCH_SECONDS (input length, default
 # 60), BENCHTIME (go test -benchtime, default 1s), ROOMCAST_CACHE (inputs are
@@ -133,4 +133,9 @@ if [[ -x scripts/bench-rtmp.sh ]]; then
   echo
   echo "== scripts/bench-rtmp.sh"
   scripts/bench-rtmp.sh
+fi
+if [[ -x scripts/bench-live.sh ]]; then
+  echo
+  echo "== scripts/bench-live.sh"
+  scripts/bench-live.sh
 fi

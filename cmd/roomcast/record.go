@@ -117,10 +117,6 @@ func runRecord(c *cli.Context) error {
 		return err
 	}
 	live = recorder.NewLive(rec.Compositor(), log)
-	if err := attachOutputs(c, rec, log); err != nil {
-		rec.Close()
-		return err
-	}
 	room, err := livekit.New(livekit.Config{
 		URL: server, Room: roomName, Token: token, APIKey: c.String("api-key"), APISecret: apiSecret,
 		ConnectTimeout: c.Duration("connect-timeout"), Handler: live, Logger: log,
@@ -139,6 +135,12 @@ func runRecord(c *cli.Context) error {
 	}
 	defer room.Close()
 	log.Info().Str("room", roomName).Str("identity", room.Identity()).Msg("joined")
+	// Outputs only once joined: a failed join leaves no empty file behind
+	// and takes no stream key's slot.
+	if err := attachOutputs(c, rec, log); err != nil {
+		rec.Close()
+		return err
+	}
 
 	// Wait for the first speaker if asked.
 	if w := c.Duration("wait-first-speaker"); w > 0 {
