@@ -360,7 +360,7 @@ func TestRecordJoinErrors(t *testing.T) {
 				}
 			}
 			if st, err := os.Stat(out); err == nil {
-				t.Logf("a failed join left %s (%d bytes)", out, st.Size())
+				t.Errorf("a failed join left %s (%d bytes)", out, st.Size())
 			}
 		})
 	}
