@@ -135,12 +135,6 @@ func runRecord(c *cli.Context) error {
 	}
 	defer room.Close()
 	log.Info().Str("room", roomName).Str("identity", room.Identity()).Msg("joined")
-	// Outputs only once joined: a failed join leaves no empty file behind
-	// and takes no stream key's slot.
-	if err := attachOutputs(c, rec, log); err != nil {
-		rec.Close()
-		return err
-	}
 
 	// Wait for the first speaker if asked.
 	if w := c.Duration("wait-first-speaker"); w > 0 {
@@ -164,6 +158,13 @@ func runRecord(c *cli.Context) error {
 			}
 		}
 		timer.Stop()
+	}
+	// Outputs only when the recording starts: a failed join or a speaker
+	// who never comes leaves no empty file behind, and an ingest is not
+	// held open without media (most drop such a publisher anyway).
+	if err := attachOutputs(c, rec, log); err != nil {
+		rec.Close()
+		return err
 	}
 	live.SetOffset(room.Now())
 	rec.Start()
