@@ -585,3 +585,67 @@ func TestSecretsNeverLogged(t *testing.T) {
 	}
 	t.Logf("%d bytes of trace log checked", len(out))
 }
+
+func TestLifecycle(t *testing.T) {
+	lktest.SkipIfShort(t)
+	srv := lktest.StartServer(t)
+	cfg := Config{URL: srv.URL, Room: "life", APIKey: srv.APIKey, APISecret: srv.APISecret, Handler: newRecHandler(), Logger: testLogger(t)}
+
+	// Close without Start, twice.
+	r, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_ = r.Close()
+	select {
+	case <-r.Done():
+	default:
+		t.Fatal("Done not closed")
+	}
+	if err := r.Start(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Start after Close: %v", err)
+	}
+
+	// Start twice; Close from another goroutine while joining.
+	r, err = New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Start(context.Background()); !errors.Is(err, ErrConfig) {
+		t.Fatalf("second Start: %v", err)
+	}
+	_ = r.Close()
+	_ = r.Close()
+
+	// Close racing Start at various points of the join.
+	for _, d := range []time.Duration{0, time.Millisecond, 5 * time.Millisecond, 20 * time.Millisecond, 60 * time.Millisecond} {
+		r, err = New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		started := make(chan error, 1)
+		go func() { started <- r.Start(context.Background()) }()
+		time.Sleep(d)
+		_ = r.Close()
+		select {
+		case err := <-started:
+			if err != nil && !errors.Is(err, ErrClosed) {
+				t.Errorf("Close after %v: Start returned %v", d, err)
+			}
+			t.Logf("Close after %v: Start returned %v", d, err)
+		case <-time.After(15 * time.Second):
+			t.Fatal("Start hangs after Close")
+		}
+		select {
+		case <-r.Done():
+		default:
+			t.Fatal("Done not closed after Close")
+		}
+	}
+}

@@ -33,6 +33,11 @@ type Room struct {
 	endOnce   sync.Once
 	errMu     sync.Mutex
 	err       error
+	// started: Start was called (or Close, which forbids it); loopStarted:
+	// the event goroutine runs; joining: Start is joining; abandon: nobody
+	// waits for that join any more (Close or Start's deadline).
+	started, loopStarted, joining, abandon bool
+	cancelJoin                             context.CancelFunc
 
 	mu         sync.Mutex
 	tracks     map[string]*Track // by track SID
@@ -66,50 +71,16 @@ func New(cfg Config) (*Room, error) {
 		partClocks:   map[string]*participantClock{},
 		participants: map[string]bool{},
 		empty:        true,
+		clock:        roomClock{epoch: time.Now()},
 	}
 	r.q.wake = make(chan struct{}, 1)
+	r.lk = lksdk.NewRoom(r.callbacks())
 	return r, nil
 }
 
-// Now is the current time on the room media clock, the clock of every
-// Frame.PTS: zero when Start was called.
-func (r *Room) Now() time.Duration { return r.clock.since(time.Now()) }
-
-// Identity is roomcast's identity in the room (after Start).
-func (r *Room) Identity() string {
-	if r.lk == nil {
-		return r.cfg.Identity
-	}
-	return r.lk.LocalParticipant.Identity()
-}
-
-// Done is closed when the room has ended: Close was called, or the server
-// closed it (then Err says why).
-func (r *Room) Done() <-chan struct{} { return r.done }
-
-// Err is nil while the room runs and after Close; otherwise the reason it
-// ended (wrapping ErrRoomClosed or ErrDisconnected).
-func (r *Room) Err() error {
-	r.errMu.Lock()
-	defer r.errMu.Unlock()
-	return r.err
-}
-
-// Start joins the room and returns once connected, or with an error
-// wrapping ErrUnauthorized, ErrRoomMismatch, ErrRoomNotFound or ErrConnect
-// within Config.ConnectTimeout.
-func (r *Room) Start(ctx context.Context) error {
-	installSDKLogger(r.cfg.Logger)
-	r.clock = roomClock{epoch: time.Now()}
-	token := r.cfg.Token
-	if token == "" {
-		var err error
-		if token, err = mintToken(&r.cfg); err != nil {
-			return err
-		}
-	}
-	r.red.Secrets = append(r.red.Secrets, token)
-
+// callbacks turns the SDK's callbacks (called from its goroutines, some
+// spawned per call) into closures run in order by the event goroutine.
+func (r *Room) callbacks() *lksdk.RoomCallback {
 	cb := lksdk.NewRoomCallback()
 	cb.OnParticipantConnected = func(rp *lksdk.RemoteParticipant) {
 		r.q.push(func() { r.announce(rp) })
@@ -144,11 +115,76 @@ func (r *Room) Start(ctx context.Context) error {
 		r.q.push(r.remoteClosed)
 	}
 
-	r.lk = lksdk.NewRoom(cb)
-	go r.eventLoop()
+	return cb
+}
+
+// Now is the current time on the room media clock, the clock of every
+// Frame.PTS: zero when New returned.
+func (r *Room) Now() time.Duration { return r.clock.since(time.Now()) }
+
+// Identity is roomcast's identity in the room (after Start).
+func (r *Room) Identity() string {
+	if id := r.lk.LocalParticipant.Identity(); id != "" {
+		return id
+	}
+	return r.cfg.Identity
+}
+
+// Done is closed when the room has ended: Close was called, or the server
+// closed it (then Err says why).
+func (r *Room) Done() <-chan struct{} { return r.done }
+
+// Err is nil while the room runs and after Close; otherwise the reason it
+// ended (wrapping ErrRoomClosed or ErrDisconnected).
+func (r *Room) Err() error {
+	r.errMu.Lock()
+	defer r.errMu.Unlock()
+	return r.err
+}
+
+// Start joins the room and returns once connected, or with an error
+// wrapping ErrUnauthorized, ErrRoomMismatch, ErrRoomNotFound or ErrConnect
+// within Config.ConnectTimeout.
+func (r *Room) Start(ctx context.Context) error {
+	r.errMu.Lock()
+	started := r.started
+	r.started = true
+	if !started {
+		// Under the lock, so that Close knows what to wait for.
+		r.loopStarted, r.joining = true, true
+		go r.eventLoop()
+	}
+	r.errMu.Unlock()
+	if started {
+		select {
+		case <-r.done:
+			return ErrClosed
+		default:
+			return fmt.Errorf("%w: Start called twice", ErrConfig)
+		}
+	}
+	installSDKLogger(r.cfg.Logger)
+	token := r.cfg.Token
+	if token == "" {
+		var err error
+		if token, err = mintToken(&r.cfg); err != nil {
+			r.abortStart()
+			return err
+		}
+	}
+	r.red.Secrets = append(r.red.Secrets, token)
 
 	jctx, cancel := context.WithTimeout(ctx, r.cfg.ConnectTimeout)
 	defer cancel()
+	r.errMu.Lock()
+	if r.abandon { // Close came first
+		r.errMu.Unlock()
+		r.abortStart()
+		return ErrClosed
+	}
+	r.cancelJoin = cancel
+	r.errMu.Unlock()
+
 	// The SDK's signal connection may take its timeout and then spend up to
 	// 3 s more asking the server's validate endpoint why it failed; keep the
 	// sum inside ConnectTimeout, and do not wait past it in any case.
@@ -158,24 +194,47 @@ func (r *Room) Start(ctx context.Context) error {
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		joined <- r.lk.JoinWithContextAndToken(jctx, r.cfg.URL, token,
+		err := r.lk.JoinWithContextAndToken(jctx, r.cfg.URL, token,
 			lksdk.WithAutoSubscribe(true),
 			lksdk.WithConnectTimeout(sdkTimeout),
 			lksdk.WithLogger(newSDKLogger(r.log.With().Str("sdk", "room").Logger(), r.red)),
 		)
+		// The SDK is not safe to disconnect while it joins: whoever gave up
+		// on this join (Start's deadline, Close) left the leaving to here.
+		r.errMu.Lock()
+		r.joining = false
+		abandon := r.abandon
+		r.errMu.Unlock()
+		if err != nil || abandon {
+			r.lk.Disconnect()
+		}
+		joined <- err
 	}()
 	var err error
 	select {
 	case err = <-joined:
 	case <-jctx.Done():
+		r.errMu.Lock()
+		stillJoining := r.joining
+		r.abandon = true
+		r.errMu.Unlock()
+		if !stillJoining {
+			// It finished just now, before it could see abandon.
+			if jerr := <-joined; jerr == nil {
+				r.lk.Disconnect()
+			}
+		}
 		err = jctx.Err()
 	}
+	r.errMu.Lock()
+	closed := r.abandon && ctx.Err() == nil && !errors.Is(jctx.Err(), context.DeadlineExceeded)
+	r.errMu.Unlock()
+	if closed {
+		r.abortStart()
+		return ErrClosed
+	}
 	if err != nil {
-		r.lk.Disconnect()
-		r.endLoop()
-		<-r.loopDone
-		r.closeOnce.Do(func() {})
-		r.endOnce.Do(func() { close(r.done) })
+		r.abortStart()
 		err = r.classifyJoinError(err)
 		r.log.Warn().Err(err).Str("url", r.red.String(r.cfg.URL)).Msg("join failed")
 		return err
@@ -188,6 +247,18 @@ func (r *Room) Start(ctx context.Context) error {
 		r.q.push(func() { r.announce(rp) })
 	}
 	return nil
+}
+
+// abortStart ends a Start that failed: the event goroutine stops (the join
+// goroutine disconnects the SDK itself; Close waits for it).
+func (r *Room) abortStart() {
+	r.errMu.Lock()
+	r.joining = false
+	r.errMu.Unlock()
+	r.endLoop()
+	<-r.loopDone
+	r.closeOnce.Do(func() {})
+	r.endOnce.Do(func() { close(r.done) })
 }
 
 func (r *Room) classifyJoinError(err error) error {
@@ -214,13 +285,28 @@ func (r *Room) classifyJoinError(err error) error {
 // all goroutines. It is idempotent. Do not call it from a Handler method
 // (it waits for the goroutine that calls them).
 func (r *Room) Close() error {
+	r.errMu.Lock()
+	loop, joining := r.loopStarted, r.joining
+	r.started = true // a Start after Close fails
+	if joining {
+		// Start is joining: cancel it; its join goroutine disconnects.
+		r.abandon = true
+		if r.cancelJoin != nil {
+			r.cancelJoin()
+		}
+	}
+	r.errMu.Unlock()
 	r.closeOnce.Do(func() {
-		if r.lk != nil {
+		if !loop {
+			r.endOnce.Do(func() { close(r.done) })
+			return
+		}
+		if !joining {
 			r.lk.Disconnect()
 		}
 		r.q.push(func() { r.finish(nil) })
 	})
-	if r.lk != nil {
+	if loop {
 		<-r.loopDone
 	}
 	r.wg.Wait()
