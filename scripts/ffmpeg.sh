@@ -29,8 +29,8 @@ FLAGS=(
   --enable-libfreetype --enable-libharfbuzz --enable-libfontconfig --enable-gnutls
   --enable-decoder=h264,hevc,vp8,vp9,libdav1d,opus,aac,mp3,png,mjpeg,rawvideo,wrapped_avframe,pcm_s16le,pcm_f32le,pcm_s16be,flac,vorbis
   --enable-encoder=libx264,libvpx_vp8,libvpx_vp9,aac,libopus,png,rawvideo,wrapped_avframe,pcm_s16le,pcm_f32le
-  --enable-muxer=mp4,mov,ipod,flv,matroska,webm,hls,segment,null,rawvideo,wav,image2,image2pipe,s16le,f32le,ivf,ogg,opus,adts,h264,yuv4mpegpipe,framemd5,md5
-  --enable-demuxer=mov,matroska,flv,live_flv,hls,ogg,wav,image2,png_pipe,rawvideo,h264,ivf,aac,mp3,concat,yuv4mpegpipe,s16le,f32le,lavfi
+  --enable-muxer=mp4,mov,ipod,flv,matroska,webm,hls,segment,null,rawvideo,wav,image2,image2pipe,pcm_s16le,pcm_f32le,ivf,ogg,opus,adts,h264,yuv4mpegpipe,framemd5,md5
+  --enable-demuxer=mov,matroska,flv,live_flv,hls,ogg,wav,image2,png_pipe,rawvideo,h264,ivf,aac,mp3,concat,yuv4mpegpipe,pcm_s16le,pcm_f32le,lavfi
   --enable-parser=h264,hevc,vp8,vp9,av1,opus,aac,png,mjpeg,mpegaudio,flac,vorbis
   --enable-bsf=h264_mp4toannexb,extract_extradata,aac_adtstoasc,vp9_superframe,vp9_superframe_split,dump_extradata,h264_metadata,null,setts
   --enable-protocol=file,pipe,tcp,tls,rtmp,rtmps,http,https,crypto,data,hls,udp
