@@ -69,7 +69,7 @@ func TestReceivesFramesFromGoPublishers(t *testing.T) {
 	const room = "frames"
 	a := lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "alice", Name: "Alice", Video: "h264", Color: "red", Audio: true, ToneHz: 440})
 	b := lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "bob", Name: "Bob", Video: "vp8", Color: "blue", Audio: true, ToneHz: 660})
-	lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "carl", Name: "Carl", Video: "vp9", Color: "yellow"})
+	lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "carl", Name: "Carl", Video: "vp9", Color: "yellow", ScreenShare: true})
 
 	h := newRecHandler()
 	h.keepData = true
@@ -113,7 +113,11 @@ func TestReceivesFramesFromGoPublishers(t *testing.T) {
 		color     [3]byte
 	}{{"alice", "h264", [3]byte{255, 0, 0}}, {"bob", "vp8", [3]byte{0, 0, 255}}, {"carl", "vp9", [3]byte{255, 255, 0}}} {
 		tr, s := h.track(c.id, KindVideo)
-		if tr.Source != SourceCamera || tr.Codec != c.codec {
+		wantSource := SourceCamera
+		if c.id == "carl" {
+			wantSource = SourceScreenShare
+		}
+		if tr.Source != wantSource || tr.Codec != c.codec {
 			t.Errorf("%s video: source %v codec %q", c.id, tr.Source, tr.Codec)
 		}
 		frames, _, _ := s.snapshot()

@@ -22,6 +22,9 @@ type PublisherOptions struct {
 	Identity, Name string
 	// Video is "h264", "vp8", "vp9" or "" for no video track.
 	Video string
+	// ScreenShare publishes the video as a screen share instead of a
+	// camera.
+	ScreenShare bool
 	// Color of the video (ffmpeg colour name or 0xRRGGBB), default "red".
 	Color string
 	// Width, Height and FPS of the video, default 320x240 at 30.
@@ -205,8 +208,12 @@ func StartPublisher(t testing.TB, s *Server, room string, o PublisherOptions) *P
 	t.Cleanup(p.Close)
 
 	if p.video != nil {
+		name, source := "camera", livekit.TrackSource_CAMERA
+		if o.ScreenShare {
+			name, source = "screen", livekit.TrackSource_SCREEN_SHARE
+		}
 		pub, err := r.LocalParticipant.PublishTrack(p.video.track, &lksdk.TrackPublicationOptions{
-			Name: "camera", Source: livekit.TrackSource_CAMERA, VideoWidth: o.Width, VideoHeight: o.Height,
+			Name: name, Source: source, VideoWidth: o.Width, VideoHeight: o.Height,
 		})
 		if err != nil {
 			t.Fatalf("lktest: publish video: %v", err)
