@@ -201,7 +201,9 @@ func StartChromium(t testing.TB, s *Server, room string, o ChromiumOptions) *Chr
 	}
 	c.cmd = exec.Command(bin, args...)
 	c.cmd.Stdout, c.cmd.Stderr = logf, logf
-	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Own process group (killed as a whole on cleanup); killed by the
+	// kernel if the test binary dies without cleaning up (a -timeout panic).
+	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	c.Started = time.Now()
 	if err := c.cmd.Start(); err != nil {
 		logf.Close()

@@ -180,7 +180,9 @@ func (s *Server) Start() {
 	}
 	cmd := exec.Command(s.bin, "--config", filepath.Join(s.dir, "config.yaml"))
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Own process group (killed as a whole on cleanup); killed by the
+	// kernel if the test binary dies without cleaning up (a -timeout panic).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		s.t.Fatalf("lktest: start livekit-server: %v", err)
