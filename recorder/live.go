@@ -324,6 +324,15 @@ func (s *trackSink) WriteFrame(f livekit.Frame) {
 		s.t.RequestKeyframe()
 		return
 	}
+	// One access unit is one picture in time: a VP9 SVC superframe can
+	// decode to each of its spatial layers, of which the last is the one
+	// to show.
+	if len(frames) > 1 {
+		for _, fr := range frames[:len(frames)-1] {
+			media.PutImage(fr.Image)
+		}
+		frames = frames[len(frames)-1:]
+	}
 	for _, fr := range frames {
 		if fr.Image.Width != s.w || fr.Image.Height != s.h {
 			// A new stream size: the publisher's first picture, or a
