@@ -14,9 +14,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"math"
 	mrand "math/rand/v2"
 	"os"
@@ -40,9 +38,6 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
-	"github.com/pion/webrtc/v4/pkg/media/h264reader"
-	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
-	"github.com/pion/webrtc/v4/pkg/media/oggreader"
 	"github.com/rs/zerolog"
 
 	"github.com/roomcast/roomcast/av"
@@ -477,38 +472,13 @@ func genVP8(t *testing.T, dir, graph string, fps int) [][]byte {
 	t.Helper()
 	path := filepath.Join(dir, fmt.Sprintf("v%d.ivf", mrand.IntN(1e9)))
 	encodeVP8(t, path, graph, fps, "500k")
-	return readIVF(t, path)
+	return lktest.ReadIVF(t, path)
 }
 
 func encodeVP8(t *testing.T, path, graph string, fps int, bitrate string) {
 	t.Helper()
 	ffmpegRun(t, "-f", "lavfi", "-i", graph, "-pix_fmt", "yuv420p", "-c:v", "libvpx", "-deadline", "realtime",
 		"-cpu-used", "8", "-g", strconv.Itoa(fps), "-auto-alt-ref", "0", "-lag-in-frames", "0", "-b:v", bitrate, "-f", "ivf", path)
-}
-
-func readIVF(t *testing.T, path string) [][]byte {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, _, err := ivfreader.NewWith(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out [][]byte
-	for {
-		fr, _, err := r.ParseNextFrame()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, fr)
-	}
-	return out
 }
 
 // genH264 encodes a lavfi video graph as constrained baseline H.264 (a
@@ -518,7 +488,7 @@ func genH264(t *testing.T, dir, graph string, fps int) [][]byte {
 	t.Helper()
 	path := filepath.Join(dir, fmt.Sprintf("v%d.h264", mrand.IntN(1e9)))
 	encodeH264(t, path, graph, fps)
-	return readH264(t, path)
+	return lktest.ReadH264(t, path)
 }
 
 func encodeH264(t *testing.T, path, graph string, fps int) {
@@ -526,42 +496,6 @@ func encodeH264(t *testing.T, path, graph string, fps int) {
 	ffmpegRun(t, "-f", "lavfi", "-i", graph, "-pix_fmt", "yuv420p", "-c:v", "libx264", "-profile:v", "baseline",
 		"-preset", "ultrafast", "-tune", "zerolatency", "-g", strconv.Itoa(fps), "-bf", "0",
 		"-x264-params", "aud=1:repeat-headers=1", "-f", "h264", path)
-}
-
-func readH264(t *testing.T, path string) [][]byte {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := h264reader.NewReader(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var aus [][]byte
-	var cur []byte
-	for {
-		nal, err := r.NextNAL()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if nal.UnitType == h264reader.NalUnitTypeAUD { // x264 (aud=1) starts every picture with one
-			if len(cur) > 0 {
-				aus = append(aus, cur)
-			}
-			cur = nil
-			continue
-		}
-		cur = append(append(cur, 0, 0, 0, 1), nal.Data...)
-	}
-	if len(cur) > 0 {
-		aus = append(aus, cur)
-	}
-	return aus
 }
 
 // movingBox is a lavfi graph: a solid colour with a white 40x40 box moving
@@ -577,41 +511,13 @@ func genOpus(t *testing.T, dir, graph string) [][]byte {
 	t.Helper()
 	path := filepath.Join(dir, fmt.Sprintf("a%d.ogg", mrand.IntN(1e9)))
 	encodeOpus(t, path, graph)
-	return readOgg(t, path)
+	return lktest.ReadOgg(t, path)
 }
 
 func encodeOpus(t *testing.T, path, graph string) {
 	t.Helper()
 	ffmpegRun(t, "-f", "lavfi", "-i", graph, "-ac", "1", "-c:a", "libopus", "-b:a", "64k",
 		"-frame_duration", "20", "-page_duration", "20000", "-f", "ogg", path)
-}
-
-func readOgg(t *testing.T, path string) [][]byte {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, _, err := oggreader.NewWith(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out [][]byte
-	for {
-		page, _, err := r.ParseNextPage()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(page) == 0 || bytes.HasPrefix(page, []byte("OpusTags")) {
-			continue
-		}
-		out = append(out, page)
-	}
-	return out
 }
 
 // ---------------------------------------------------------------------------
@@ -1469,17 +1375,17 @@ func TestBenchLive(t *testing.T) {
 		if sp.codec == "h264" {
 			vpath = filepath.Join(dir, sp.id+".h264")
 			encodeH264(t, vpath, graph, 30)
-			video = readH264(t, vpath)
+			video = lktest.ReadH264(t, vpath)
 		} else {
 			vpath = filepath.Join(dir, sp.id+".ivf")
 			encodeVP8(t, vpath, graph, 30, "800k")
-			video = readIVF(t, vpath)
+			video = lktest.ReadIVF(t, vpath)
 		}
 		// compose reads the same bitstreams from MKV.
 		mkv := filepath.Join(dir, sp.id+".mkv")
 		ffmpegRun(t, "-r", "30", "-i", vpath, "-i", apath, "-map", "0:v", "-map", "1:a", "-c", "copy", mkv)
 		inputs = append(inputs, "file="+mkv+",name="+strings.ToUpper(sp.id[:1])+sp.id[1:])
-		gen = append(gen, media2{video, readOgg(t, apath)})
+		gen = append(gen, media2{video, lktest.ReadOgg(t, apath)})
 	}
 	t.Logf("generated %d × %d s of media in %v", 4, length, time.Since(t0).Round(time.Millisecond))
 

@@ -68,17 +68,17 @@ func GenerateVideo(t testing.TB, dir string, spec VideoSpec) [][]byte {
 		path = filepath.Join(dir, "video.h264")
 		runFFmpeg(t, append(common, "-c:v", "libx264", "-profile:v", "baseline", "-preset", "ultrafast",
 			"-tune", "zerolatency", "-g", g, "-bf", "0", "-x264-params", "aud=1:repeat-headers=1", "-f", "h264", path)...)
-		return readH264(t, path)
+		return ReadH264(t, path)
 	case "vp8":
 		path = filepath.Join(dir, "video.ivf")
 		runFFmpeg(t, append(common, "-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8",
 			"-g", g, "-b:v", "300k", "-f", "ivf", path)...)
-		return readIVF(t, path)
+		return ReadIVF(t, path)
 	case "vp9":
 		path = filepath.Join(dir, "video.ivf")
 		runFFmpeg(t, append(common, "-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8",
 			"-g", g, "-b:v", "300k", "-f", "ivf", path)...)
-		return readIVF(t, path)
+		return ReadIVF(t, path)
 	}
 	t.Fatalf("lktest: unknown video codec %q", spec.Codec)
 	return nil
@@ -98,36 +98,13 @@ func GenerateAudio(t testing.TB, dir string, spec AudioSpec) [][]byte {
 	runFFmpeg(t, "-f", "lavfi", "-i", fmt.Sprintf("sine=frequency=%d:sample_rate=48000", spec.ToneHz),
 		"-t", fmt.Sprint(spec.Seconds), "-ac", "1", "-c:a", "libopus", "-b:a", "32k",
 		"-frame_duration", "20", "-page_duration", "20000", "-f", "ogg", path)
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, _, err := oggreader.NewWith(f)
-	if err != nil {
-		t.Fatalf("lktest: %s: %v", path, err)
-	}
-	var out [][]byte
-	for {
-		page, _, err := r.ParseNextPage()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("lktest: %s: %v", path, err)
-		}
-		if bytes.HasPrefix(page, []byte("OpusTags")) || len(page) == 0 {
-			continue
-		}
-		out = append(out, page)
-	}
-	if len(out) == 0 {
-		t.Fatalf("lktest: %s: no Opus packets", path)
-	}
-	return out
+	return ReadOgg(t, path)
 }
 
-func readH264(t testing.TB, path string) [][]byte {
+// ReadH264 splits an Annex B file whose pictures each start with an access
+// unit delimiter (x264 aud=1) into access units with 4-byte start codes.
+func ReadH264(t testing.TB, path string) [][]byte {
+	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -167,7 +144,9 @@ func readH264(t testing.TB, path string) [][]byte {
 	return aus
 }
 
-func readIVF(t testing.TB, path string) [][]byte {
+// ReadIVF returns the frames of an IVF file.
+func ReadIVF(t testing.TB, path string) [][]byte {
+	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -190,6 +169,39 @@ func readIVF(t testing.TB, path string) [][]byte {
 	}
 	if len(out) == 0 {
 		t.Fatalf("lktest: %s: no frames", path)
+	}
+	return out
+}
+
+// ReadOgg returns the Opus packets of an Ogg file written with one packet
+// per page (ffmpeg -page_duration 20000), without the header pages.
+func ReadOgg(t testing.TB, path string) [][]byte {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, _, err := oggreader.NewWith(f)
+	if err != nil {
+		t.Fatalf("lktest: %s: %v", path, err)
+	}
+	var out [][]byte
+	for {
+		page, _, err := r.ParseNextPage()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("lktest: %s: %v", path, err)
+		}
+		if bytes.HasPrefix(page, []byte("OpusTags")) || len(page) == 0 {
+			continue
+		}
+		out = append(out, page)
+	}
+	if len(out) == 0 {
+		t.Fatalf("lktest: %s: no Opus packets", path)
 	}
 	return out
 }
