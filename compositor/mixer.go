@@ -14,6 +14,8 @@ type mixer struct {
 	sum   []float32
 	tmp   []float32
 	gain  float32 // limiter gain, 1 when idle
+	// levels is scratch for the per-input RMS of the current block.
+	levels map[string]float64
 }
 
 const (
@@ -25,7 +27,7 @@ const (
 )
 
 func newMixer(block int) *mixer {
-	return &mixer{block: block, sum: make([]float32, block*media.Channels), tmp: make([]float32, block*media.Channels), gain: 1}
+	return &mixer{block: block, sum: make([]float32, block*media.Channels), tmp: make([]float32, block*media.Channels), gain: 1, levels: map[string]float64{}}
 }
 
 // mixAudio produces the block starting at t.
@@ -33,7 +35,8 @@ func (c *Compositor) mixAudio(t time.Duration) error {
 	m := c.mixer
 	idx := int64(t) * media.SampleRate / int64(time.Second)
 	clear(m.sum)
-	levels := make(map[string]float64, 8)
+	levels := m.levels
+	clear(levels)
 	for _, in := range c.stage(t) {
 		clear(m.tmp)
 		if !in.takeAudio(idx, m.block, m.tmp) {

@@ -34,12 +34,14 @@ type renderer struct {
 	text   *textCache
 	tiles  []layout.Tile
 	sig    string // what the current tiles were computed from
+	sigBuf []byte // scratch for the signature
+	byID   map[string]*Input
 	// highlight is the tile framed as the active speaker's, if any.
 	highlight string
 }
 
 func newRenderer(cfg *Config) (*renderer, error) {
-	r := &renderer{cfg: cfg, canvas: media.NewImage(cfg.Width, cfg.Height), text: newTextCache()}
+	r := &renderer{cfg: cfg, canvas: media.NewImage(cfg.Width, cfg.Height), text: newTextCache(), byID: map[string]*Input{}}
 	r.bg = media.NewImage(cfg.Width, cfg.Height)
 	r.bg.Fill(*cfg.Background)
 	if bi := cfg.BackgroundImage; bi != nil {
@@ -61,12 +63,12 @@ func (c *Compositor) renderVideo(t time.Duration) error {
 	}
 	c.updateLayout(inputs)
 	r.canvas.CopyFrom(r.bg)
-	byID := make(map[string]*Input, len(inputs))
+	clear(r.byID)
 	for _, in := range inputs {
-		byID[in.id] = in
+		r.byID[in.id] = in
 	}
 	for _, tile := range r.tiles {
-		in := byID[tile.ID]
+		in := r.byID[tile.ID]
 		if in == nil {
 			continue
 		}
@@ -98,23 +100,32 @@ func (c *Compositor) updateLayout(inputs []*Input) {
 	if !c.cfg.ExternalSpeaker && c.autoSpk.current != "" {
 		active = c.autoSpk.current
 	}
-	srcs := make([]layout.Source, 0, len(inputs))
-	sig := make([]byte, 0, 64)
+	// The signature is rebuilt every frame into a reused buffer (no
+	// allocation); the sources only when it changed.
+	r := c.renderer
+	sig := r.sigBuf[:0]
 	screen := false
 	for _, in := range inputs {
-		srcs = append(srcs, layout.Source{ID: in.id, Screen: in.opt.Screen})
 		screen = screen || in.opt.Screen
-		sig = fmt.Appendf(sig, "%s/%t|", in.id, in.opt.Screen)
+		sig = append(sig, in.id...)
+		if in.opt.Screen {
+			sig = append(sig, "/s"...)
+		}
+		sig = append(sig, '|')
 	}
 	if c.cfg.AutoScreenshare && screen {
 		kind = layout.Screenshare
 	}
-	sig = fmt.Appendf(sig, "%s|%s", kind, active)
-	r := c.renderer
+	sig = append(append(append(sig, kind...), '|'), active...)
+	r.sigBuf = sig
 	if string(sig) == r.sig {
 		return
 	}
 	r.sig = string(sig)
+	srcs := make([]layout.Source, len(inputs))
+	for i, in := range inputs {
+		srcs[i] = layout.Source{ID: in.id, Screen: in.opt.Screen}
+	}
 	r.tiles = layout.Compute(layout.Params{Kind: kind, Width: c.cfg.Width, Height: c.cfg.Height, Sources: srcs, Active: active, Gap: c.cfg.Gap})
 	r.highlight = ""
 	if kind == layout.Grid && !c.cfg.NoHighlight && len(r.tiles) > 1 {
