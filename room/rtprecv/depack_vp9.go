@@ -1,4 +1,4 @@
-package livekit
+package rtprecv
 
 // vp9Depacketizer implements RFC 9628 (RTP payload format for VP9), in
 // flexible and non-flexible mode. A picture may hold several spatial layer

@@ -1,4 +1,4 @@
-package livekit
+package rtprecv
 
 import (
 	"bytes"
@@ -138,7 +138,7 @@ func FuzzRTPStream(f *testing.F) {
 		fr := newFramer(codec, d, video)
 		j := newJitterBuffer(64, 50*time.Millisecond)
 		var u seqUnwrapper
-		clock := newTrackClock(roomClock{epoch: t0}, 90000, &participantClock{}, time.Second)
+		clock := newTrackClock(Clock{epoch: t0}, 90000, &ParticipantClock{}, time.Second)
 		var last time.Duration
 		emit := func(r rawFrame) {
 			p := clock.pts(r.ts, r.arrival)

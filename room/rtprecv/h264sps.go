@@ -1,4 +1,4 @@
-package livekit
+package rtprecv
 
 // bitReader reads an H.264 RBSP (emulation prevention bytes already
 // removed) most significant bit first. Reads past the end set err.

@@ -1,4 +1,4 @@
-package livekit
+package rtprecv
 
 // av1Depacketizer implements the AOM "RTP Payload Format for AV1" (v1.0.0):
 // an aggregation header, then OBU elements, each but the last (when W > 0)

@@ -1,4 +1,4 @@
-package livekit
+package rtprecv
 
 // h264Depacketizer implements RFC 6184 in packetization modes 0 (single NAL
 // unit) and 1 (non-interleaved: single NAL, STAP-A, FU-A). It does not trust
