@@ -79,18 +79,6 @@ func FuzzDepacketizeVP8(f *testing.F)  { fuzzDepacketizer(f, "vp8") }
 func FuzzDepacketizeVP9(f *testing.F)  { fuzzDepacketizer(f, "vp9") }
 func FuzzDepacketizeAV1(f *testing.F)  { fuzzDepacketizer(f, "av1") }
 
-func FuzzH264SPS(f *testing.F) {
-	for _, s := range [][]byte{sps320x240Baseline, sps1280x720High, sps640x360Field, lkBlankSPS} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, sps []byte) {
-		w, h, ok := h264SPSSize(sps)
-		if ok && (w <= 0 || h <= 0 || w > 16384+64 || h > 32768+64) {
-			t.Fatalf("implausible size %dx%d", w, h)
-		}
-	})
-}
-
 // rtpStreamSeeds turns the depacketiser table into RTP streams: codec byte,
 // then marshalled packets, in order and shuffled.
 func rtpStreamSeeds() [][]byte {
@@ -214,9 +202,6 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		if tg, ok := targets[c.codec]; ok {
 			write(tg, encodeChunks(c.payloads))
 		}
-	}
-	for _, s := range [][]byte{sps320x240Baseline, sps1280x720High, sps640x360Field, lkBlankSPS} {
-		write("FuzzH264SPS", s)
 	}
 	for _, s := range rtpStreamSeeds() {
 		write("FuzzRTPStream", s)
