@@ -12,6 +12,7 @@ import (
 	"github.com/asticode/go-astiav"
 	"github.com/rs/zerolog"
 
+	"github.com/roomcast/roomcast/bitstream"
 	"github.com/roomcast/roomcast/media"
 )
 
@@ -282,13 +283,14 @@ func FuzzDecodeH264(f *testing.F) {
 	})
 }
 
-// FuzzSplitAnnexB checks the NAL splitter on arbitrary input.
-func FuzzSplitAnnexB(f *testing.F) {
+// FuzzSPSProfileLevel reads profile and level from arbitrary Annex B input
+// (the splitter itself is fuzzed in package bitstream).
+func FuzzSPSProfileLevel(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3})
 	f.Add([]byte{0, 0, 1})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		total := 0
-		for _, n := range splitAnnexB(b) {
+		for _, n := range bitstream.SplitAnnexB(b) {
 			total += len(n)
 		}
 		if total > len(b) {

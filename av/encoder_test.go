@@ -11,6 +11,7 @@ import (
 
 	"github.com/asticode/go-astiav"
 
+	"github.com/roomcast/roomcast/bitstream"
 	"github.com/roomcast/roomcast/media"
 )
 
@@ -112,7 +113,7 @@ func TestVideoEncoderRecord(t *testing.T) {
 		t.Errorf("profile %d level %d, want high (100)", e.Profile(), e.Level())
 	}
 	cfg := e.Config()
-	nals := splitAnnexB(cfg)
+	nals := bitstream.SplitAnnexB(cfg)
 	if len(nals) < 2 || nals[0][0]&0x1f != 7 || nals[1][0]&0x1f != 8 {
 		t.Fatalf("config is not SPS+PPS: % x", cfg)
 	}

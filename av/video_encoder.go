@@ -10,6 +10,7 @@ import (
 
 	"github.com/asticode/go-astiav"
 
+	"github.com/roomcast/roomcast/bitstream"
 	"github.com/roomcast/roomcast/media"
 )
 
@@ -205,38 +206,12 @@ func NewVideoEncoder(cfg VideoEncoderConfig) (*VideoEncoder, error) {
 // Annex B stream (ITU-T H.264 7.3.2.1.1: they are bytes 1 and 3 after the
 // NAL header).
 func spsProfileLevel(annexB []byte) (profile, level int) {
-	for _, nal := range splitAnnexB(annexB) {
-		if len(nal) >= 4 && nal[0]&0x1f == 7 {
+	for _, nal := range bitstream.SplitAnnexB(annexB) {
+		if len(nal) >= 4 && bitstream.H264Type(nal) == bitstream.H264SPS {
 			return int(nal[1]), int(nal[3])
 		}
 	}
 	return 0, 0
-}
-
-// splitAnnexB splits an Annex B byte stream into NAL units (without start
-// codes).
-func splitAnnexB(b []byte) [][]byte {
-	var out [][]byte
-	start := -1
-	for i := 0; i+2 < len(b); {
-		if b[i] == 0 && b[i+1] == 0 && b[i+2] == 1 {
-			if start >= 0 {
-				end := i
-				for end > start && b[end-1] == 0 {
-					end--
-				}
-				out = append(out, b[start:end])
-			}
-			i += 3
-			start = i
-			continue
-		}
-		i++
-	}
-	if start >= 0 && start < len(b) {
-		out = append(out, b[start:])
-	}
-	return out
 }
 
 // Config returns the SPS and PPS as an Annex B byte stream (a copy).

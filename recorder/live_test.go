@@ -4,7 +4,7 @@ package recorder_test
 // started by room/livekit/lktest, Go publishers sending known colours and
 // tones (lktest's, plus rawTrack below for what the kit does not send: screen
 // shares, flash+beep media, network freezes and garbage), and roomcast's own
-// pipeline in-process (livekit.Room → recorder.Live → compositor → x264/AAC →
+// pipeline in-process (livekit.Room → recorder.RoomSink → compositor → x264/AAC →
 // MP4). Every assertion is on the MP4 decoded by the ffmpeg/ffprobe on PATH.
 
 import (
@@ -46,6 +46,7 @@ import (
 	"github.com/roomcast/roomcast/media"
 	"github.com/roomcast/roomcast/mp4"
 	"github.com/roomcast/roomcast/recorder"
+	roomapi "github.com/roomcast/roomcast/room"
 	"github.com/roomcast/roomcast/room/livekit"
 	"github.com/roomcast/roomcast/room/livekit/lktest"
 )
@@ -128,12 +129,12 @@ func (s *syncBuf) String() string {
 }
 
 // session is roomcast recording one room, wired as `roomcast record` wires
-// it: livekit.Room → recorder.Live → recorder.Recorder → MP4.
+// it: livekit.Room → recorder.RoomSink → recorder.Recorder → MP4.
 type session struct {
 	t    *testing.T
 	cc   compositor.Config
 	rec  *recorder.Recorder
-	live *recorder.Live
+	live *recorder.RoomSink
 	room *livekit.Room
 	out  string
 	logs *syncBuf
@@ -164,7 +165,7 @@ func startSession(t *testing.T, srv *lktest.Server, roomName string, cc composit
 	log := zerolog.New(s.logs).Level(lvl).With().Timestamp().Logger()
 	// As the command does: FFmpeg's own complaints go to the log.
 	av.RouteFFmpegLogs(log, zerolog.ErrorLevel)
-	var live *recorder.Live
+	var live *recorder.RoomSink
 	cc.OnTiles = func(ts []layout.Tile) { live.OnTiles(ts) }
 	rec, err := recorder.New(recorder.Config{Compositor: cc, Log: log})
 	if err != nil {
@@ -172,7 +173,7 @@ func startSession(t *testing.T, srv *lktest.Server, roomName string, cc composit
 	}
 	s.rec = rec
 	s.cc = rec.Compositor().Config()
-	live = recorder.NewLive(rec.Compositor(), log)
+	live = recorder.NewRoomSink(rec.Compositor(), log)
 	s.live = live
 	w, err := mp4.Create(s.out, rec.Info(), mp4.Options{Log: log})
 	if err != nil {
@@ -1223,7 +1224,7 @@ func TestLiveGarbage(t *testing.T) {
 	const total = 10 * time.Second
 	s := startSession(t, srv, room, compositor.Config{Duration: total})
 	s.sleepUntil(total - time.Second)
-	stats := map[string]livekit.TrackStats{}
+	stats := map[string]roomapi.TrackStats{}
 	for _, tr := range s.room.Tracks() {
 		stats[tr.ParticipantID+" "+tr.Kind.String()] = tr.Stats()
 	}
@@ -1643,7 +1644,7 @@ func TestLiveChromium(t *testing.T) {
 	simulcast := false
 	for _, tr := range s.room.Tracks() {
 		t.Logf("%s %s %s simulcast=%v: %+v", tr.ParticipantID, tr.Kind, tr.Codec, tr.Simulcast, tr.Stats())
-		simulcast = simulcast || (tr.ParticipantID == "carol" && tr.Kind == livekit.KindVideo && tr.Simulcast)
+		simulcast = simulcast || (tr.ParticipantID == "carol" && tr.Kind == roomapi.KindVideo && tr.Simulcast)
 	}
 	if err := s.stop(); err != nil {
 		t.Fatal(err)

@@ -11,21 +11,21 @@ package rtmp
 // Annex B start codes that encoders emit.
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
 
+	"github.com/roomcast/roomcast/bitstream"
 	"github.com/roomcast/roomcast/media"
 )
 
 // NAL unit types used here (ITU-T H.264 table 7-1).
 const (
-	nalIDR = 5
-	nalSPS = 7
-	nalPPS = 8
-	nalAUD = 9
+	nalIDR = bitstream.H264IDR
+	nalSPS = bitstream.H264SPS
+	nalPPS = bitstream.H264PPS
+	nalAUD = bitstream.H264AUD
 )
 
 // FLV tag body constants (E.4.2.1, E.4.3.1).
@@ -46,46 +46,11 @@ var (
 	errNALTooLarge = errors.New("NAL unit too large")
 )
 
-var startCode = []byte{0, 0, 1}
-
-// splitAnnexB returns the NAL units of an H.264 Annex B byte stream (ITU-T
-// H.264 B.1) without their start codes, sharing b's memory. Bytes before the
-// first start code and trailing zero bytes (the leading zero of a 4-byte
-// start code, trailing_zero_8bits) are not part of any NAL unit. Inside a NAL
-// unit 00 00 01 cannot occur (emulation prevention, 7.4.1), so the search
-// needs no parsing. Empty units are skipped; a stream with no start code
-// yields nil.
-func splitAnnexB(b []byte) [][]byte {
-	i := bytes.Index(b, startCode)
-	if i < 0 {
-		return nil
-	}
-	var nals [][]byte
-	b = b[i+3:]
-	for len(b) > 0 {
-		next := bytes.Index(b, startCode)
-		nal := b
-		if next >= 0 {
-			nal = b[:next]
-			b = b[next+3:]
-		} else {
-			b = nil
-		}
-		for len(nal) > 0 && nal[len(nal)-1] == 0 {
-			nal = nal[:len(nal)-1]
-		}
-		if len(nal) > 0 {
-			nals = append(nals, nal)
-		}
-	}
-	return nals
-}
-
 // appendAVCC appends the NAL units of the Annex B access unit au to dst as
 // AVCC (4-byte lengths). Access unit delimiters are dropped: FLV frames are
 // delimited by tags. It reports whether the unit holds an IDR slice.
 func appendAVCC(dst, au []byte) (out []byte, idr bool, err error) {
-	nals := splitAnnexB(au)
+	nals := bitstream.SplitAnnexB(au)
 	n := 0
 	for _, nal := range nals {
 		if nal[0]&0x1f == nalAUD {
@@ -112,7 +77,7 @@ func appendAVCC(dst, au []byte) (out []byte, idr bool, err error) {
 func inBandParameterSets(au []byte) []byte {
 	var out []byte
 	hasSPS, hasPPS := false, false
-	for _, nal := range splitAnnexB(au) {
+	for _, nal := range bitstream.SplitAnnexB(au) {
 		switch nal[0] & 0x1f {
 		case nalSPS:
 			hasSPS = true
@@ -135,7 +100,7 @@ func inBandParameterSets(au []byte) []byte {
 // chroma format and bit depths read from the SPS, as 5.3.3.1 requires.
 func avcDecoderConfig(annexB []byte) ([]byte, error) {
 	var spss, ppss [][]byte
-	for _, nal := range splitAnnexB(annexB) {
+	for _, nal := range bitstream.SplitAnnexB(annexB) {
 		switch nal[0] & 0x1f {
 		case nalSPS:
 			spss = append(spss, nal)
@@ -171,104 +136,13 @@ func avcDecoderConfig(annexB []byte) ([]byte, error) {
 	}
 	switch sps[1] {
 	case 100, 110, 122, 144:
-		chroma, lumaDepth, chromaDepth, err := spsChroma(sps)
+		chroma, lumaDepth, chromaDepth, err := bitstream.H264SPSChroma(sps)
 		if err != nil {
 			return nil, err
 		}
 		rec = append(rec, 0xfc|byte(chroma), 0xf8|byte(lumaDepth), 0xf8|byte(chromaDepth), 0)
 	}
 	return rec, nil
-}
-
-// spsChroma reads chroma_format_idc and the bit depths (minus 8) from a
-// High-profile SPS NAL unit (H.264 7.3.2.1.1).
-func spsChroma(sps []byte) (chroma, lumaDepth, chromaDepth uint, err error) {
-	r := bitReader{b: unescapeRBSP(sps[4:])} // after header, profile, flags, level
-	if _, err = r.ue(); err != nil {         // seq_parameter_set_id
-		return
-	}
-	if chroma, err = r.ue(); err != nil {
-		return
-	}
-	if chroma > 3 {
-		return 0, 0, 0, fmt.Errorf("SPS: chroma_format_idc %d out of range", chroma)
-	}
-	if chroma == 3 {
-		if _, err = r.bit(); err != nil { // separate_colour_plane_flag
-			return
-		}
-	}
-	if lumaDepth, err = r.ue(); err != nil {
-		return
-	}
-	if chromaDepth, err = r.ue(); err != nil {
-		return
-	}
-	if lumaDepth > 6 || chromaDepth > 6 {
-		return 0, 0, 0, fmt.Errorf("SPS: bit depth out of range")
-	}
-	return chroma, lumaDepth, chromaDepth, nil
-}
-
-// unescapeRBSP removes emulation prevention bytes (00 00 03 -> 00 00, 7.4.1).
-func unescapeRBSP(b []byte) []byte {
-	out := make([]byte, 0, len(b))
-	zeros := 0
-	for _, c := range b {
-		if zeros >= 2 && c == 3 {
-			zeros = 0
-			continue
-		}
-		if c == 0 {
-			zeros++
-		} else {
-			zeros = 0
-		}
-		out = append(out, c)
-	}
-	return out
-}
-
-var errShortSPS = errors.New("SPS: truncated")
-
-type bitReader struct {
-	b   []byte
-	pos int // in bits
-}
-
-func (r *bitReader) bit() (uint, error) {
-	if r.pos >= 8*len(r.b) {
-		return 0, errShortSPS
-	}
-	v := uint(r.b[r.pos/8]>>(7-r.pos%8)) & 1
-	r.pos++
-	return v, nil
-}
-
-// ue reads an unsigned Exp-Golomb code (9.1), limited to 31 leading zeros.
-func (r *bitReader) ue() (uint, error) {
-	zeros := 0
-	for {
-		b, err := r.bit()
-		if err != nil {
-			return 0, err
-		}
-		if b == 1 {
-			break
-		}
-		if zeros++; zeros > 31 {
-			return 0, errors.New("SPS: Exp-Golomb code too long")
-		}
-	}
-	v := uint(0)
-	for range zeros {
-		b, err := r.bit()
-		if err != nil {
-			return 0, err
-		}
-		v = v<<1 | b
-	}
-	return 1<<zeros - 1 + v, nil
 }
 
 // videoSeqHeaderTag is the FLV video body announcing the decoder

@@ -11,6 +11,7 @@ import (
 
 	amf0 "github.com/yutopp/go-amf0"
 
+	"github.com/roomcast/roomcast/bitstream"
 	"github.com/roomcast/roomcast/media"
 )
 
@@ -44,11 +45,12 @@ func annexB(nals ...[]byte) []byte {
 	return b
 }
 
-// annexBCases feeds TestSplitAnnexB, TestAppendAVCC and the fuzz seeds.
+// annexBCases feeds TestAppendAVCC and the fuzz seeds (bitstream's
+// TestSplitAnnexB has the same cases).
 var annexBCases = []struct {
 	name string
 	in   []byte
-	nals [][]byte // expected splitAnnexB result
+	nals [][]byte // expected bitstream.SplitAnnexB result
 }{
 	{"empty", nil, nil},
 	{"no start code", []byte{0x65, 1, 2, 3}, nil},
@@ -64,21 +66,8 @@ var annexBCases = []struct {
 	{"start code at end", []byte{0, 0, 1, 0x41, 1, 0, 0, 1}, [][]byte{{0x41, 1}}},
 }
 
-func TestSplitAnnexB(t *testing.T) {
-	for _, tc := range annexBCases {
-		t.Run(tc.name, func(t *testing.T) {
-			got := splitAnnexB(tc.in)
-			if len(got) != len(tc.nals) {
-				t.Fatalf("got %d NAL units %x, want %d", len(got), got, len(tc.nals))
-			}
-			for i := range got {
-				if !bytes.Equal(got[i], tc.nals[i]) {
-					t.Errorf("NAL %d = %x, want %x", i, got[i], tc.nals[i])
-				}
-			}
-		})
-	}
-}
+// TestSplitAnnexB and FuzzSplitAnnexB live with the splitter in package
+// bitstream (with this table's cases).
 
 // parseAVCC is the inverse of appendAVCC, for tests.
 func parseAVCC(b []byte) ([][]byte, error) {
@@ -259,30 +248,6 @@ func TestOnMetaData(t *testing.T) {
 // Fuzz targets. Seeds: annexBCases (also committed under testdata/fuzz by
 // TestWriteFuzzSeeds) plus what the fuzzer found.
 
-func FuzzSplitAnnexB(f *testing.F) {
-	for _, tc := range annexBCases {
-		f.Add(tc.in)
-	}
-	f.Fuzz(func(t *testing.T, in []byte) {
-		nals := splitAnnexB(in)
-		total := 0
-		for _, n := range nals {
-			if len(n) == 0 || n[len(n)-1] == 0 || bytes.Contains(n, startCode) {
-				t.Fatalf("bad NAL unit %x from %x", n, in)
-			}
-			total += len(n)
-		}
-		if total > len(in) {
-			t.Fatal("NAL units longer than the input")
-		}
-		// Re-joining with start codes must give the same units back.
-		again := splitAnnexB(annexB(nals...))
-		if fmt.Sprintf("%x", again) != fmt.Sprintf("%x", nals) {
-			t.Fatalf("round trip %x != %x", again, nals)
-		}
-	})
-}
-
 func FuzzAnnexBToAVCC(f *testing.F) {
 	for _, tc := range annexBCases {
 		f.Add(tc.in)
@@ -291,7 +256,7 @@ func FuzzAnnexBToAVCC(f *testing.F) {
 		out, idr, err := appendAVCC(nil, in)
 		var want [][]byte
 		wantIDR := false
-		for _, n := range splitAnnexB(in) {
+		for _, n := range bitstream.SplitAnnexB(in) {
 			if n[0]&0x1f != nalAUD {
 				want = append(want, n)
 				wantIDR = wantIDR || n[0]&0x1f == nalIDR
@@ -337,7 +302,7 @@ func TestWriteFuzzSeeds(t *testing.T) {
 	if os.Getenv("ROOMCAST_WRITE_SEEDS") != "1" {
 		t.Skip("set ROOMCAST_WRITE_SEEDS=1 to rewrite testdata/fuzz")
 	}
-	for _, target := range []string{"FuzzSplitAnnexB", "FuzzAnnexBToAVCC", "FuzzAVCDecoderConfig"} {
+	for _, target := range []string{"FuzzAnnexBToAVCC", "FuzzAVCDecoderConfig"} {
 		dir := filepath.Join("testdata", "fuzz", target)
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)

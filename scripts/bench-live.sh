@@ -14,7 +14,7 @@
 #     /proc/<pid>/stat every 250 ms; the ratio to compose's CPU seconds;
 #   - its peak RSS: VmHWM from /proc/<pid>/status (and rusage maxrss);
 #   - join-to-first-frame: from roomcast's "joined" log line to each track's
-#     "first video decoded" line (recorder/live.go), stamped on arrival.
+#     "first video decoded" line (recorder/roomsink.go), stamped on arrival.
 # Targets (issue 4): ≤ 0.6 cores, ≤ 150 MB RSS, first frame ≤ 2 s after join.
 #
 # The harness is recorder.TestBenchLive (skipped unless ROOMCAST_BENCH_LIVE

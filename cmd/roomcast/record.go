@@ -13,7 +13,8 @@ import (
 
 	"github.com/roomcast/roomcast/layout"
 	"github.com/roomcast/roomcast/recorder"
-	"github.com/roomcast/roomcast/room/livekit"
+	"github.com/roomcast/roomcast/room"
+	"github.com/roomcast/roomcast/room/registry"
 )
 
 func recordCommand() *cli.Command {
@@ -58,26 +59,25 @@ func secret(c *cli.Context, flag, fileFlag string) (string, error) {
 	return c.String(flag), nil
 }
 
-func splitRoom(c *cli.Context) (server, room string, err error) {
+// roomURL is the room to join: --room when it is a URL (wss://host/room,
+// or any scheme room/registry knows), else a bare LiveKit room name joined
+// to --livekit-url.
+func roomURL(c *cli.Context) (string, error) {
 	r := c.String("room")
 	if strings.Contains(r, "://") {
-		u, perr := url.Parse(r)
-		if perr != nil || u.Host == "" {
-			return "", "", fmt.Errorf("%w: --room %q is not a URL", errUsage, r)
+		if u, err := url.Parse(r); err != nil || u.Host == "" {
+			return "", fmt.Errorf("%w: --room %q is not a URL", errUsage, r)
 		}
-		p := strings.Trim(u.Path, "/")
-		i := strings.LastIndex(p, "/")
-		room = p[i+1:]
-		u.Path = "/" + p[:max(i, 0)]
-		u.RawQuery = ""
-		server = strings.TrimSuffix(u.String(), "/")
-	} else {
-		server, room = c.String("livekit-url"), r
+		return r, nil
 	}
-	if server == "" || room == "" {
-		return "", "", fmt.Errorf("%w: --room needs a server URL and a room name (wss://host/room, or --livekit-url with a bare name)", errUsage)
+	if _, ok := registry.Lookup(registry.Scheme(r)); ok {
+		return r, nil
 	}
-	return server, room, nil
+	server := strings.TrimSuffix(c.String("livekit-url"), "/")
+	if server == "" || r == "" {
+		return "", fmt.Errorf("%w: --room needs a server URL and a room name (wss://host/room, or --livekit-url with a bare name)", errUsage)
+	}
+	return server + "/" + r, nil
 }
 
 func runRecord(c *cli.Context) error {
@@ -85,7 +85,7 @@ func runRecord(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	server, roomName, err := splitRoom(c)
+	roomAddr, err := roomURL(c)
 	if err != nil {
 		return err
 	}
@@ -110,15 +110,16 @@ func runRecord(c *cli.Context) error {
 	cfg.Compositor.Duration = c.Duration("duration")
 	cfg.Compositor.ExternalSpeaker = true
 	cfg.Compositor.AutoScreenshare = true
-	var live *recorder.Live
+	var live *recorder.RoomSink
 	cfg.Compositor.OnTiles = func(t []layout.Tile) { live.OnTiles(t) }
 	rec, err := recorder.New(cfg)
 	if err != nil {
 		return err
 	}
-	live = recorder.NewLive(rec.Compositor(), log)
-	room, err := livekit.New(livekit.Config{
-		URL: server, Room: roomName, Token: token, APIKey: c.String("api-key"), APISecret: apiSecret,
+	live = recorder.NewRoomSink(rec.Compositor(), log)
+	rm, err := registry.Open(room.Config{
+		URL:            roomAddr,
+		Credentials:    room.Credentials{Token: token, APIKey: c.String("api-key"), APISecret: apiSecret},
 		ConnectTimeout: c.Duration("connect-timeout"), Handler: live, Logger: log,
 	})
 	if err != nil {
@@ -126,15 +127,15 @@ func runRecord(c *cli.Context) error {
 		return roomError(err)
 	}
 	ctx, cancel := context.WithTimeout(c.Context, c.Duration("connect-timeout")+time.Second)
-	err = room.Start(ctx)
+	err = rm.Start(ctx)
 	cancel()
 	if err != nil {
 		rec.Close()
-		room.Close()
+		rm.Close()
 		return roomError(err)
 	}
-	defer room.Close()
-	log.Info().Str("room", roomName).Str("identity", room.Identity()).Msg("joined")
+	defer rm.Close()
+	log.Info().Str("room", roomName(roomAddr)).Str("identity", rm.Identity()).Msg("joined")
 
 	// Wait for the first speaker if asked.
 	if w := c.Duration("wait-first-speaker"); w > 0 {
@@ -143,7 +144,7 @@ func runRecord(c *cli.Context) error {
 		for {
 			select {
 			case e := <-live.Events:
-				if e.Kind == livekit.EventFirstSpeaker {
+				if e.Kind == room.EventFirstSpeaker {
 					break wait
 				}
 			case <-timer.C:
@@ -166,7 +167,7 @@ func runRecord(c *cli.Context) error {
 		rec.Close()
 		return err
 	}
-	live.SetOffset(room.Now())
+	live.SetOffset(rm.Now())
 	rec.Start()
 	log.Info().Msg("recording")
 
@@ -182,7 +183,7 @@ loop:
 			log.Info().Msg("signal: stopping and finalising")
 			break loop
 		case err := <-live.Closed:
-			if errors.Is(err, livekit.ErrRoomClosed) {
+			if errors.Is(err, room.ErrRoomClosed) {
 				log.Info().Err(err).Msg("room closed: stopping")
 			} else {
 				log.Error().Err(err).Msg("lost the room: stopping")
@@ -191,12 +192,12 @@ loop:
 			break loop
 		case e := <-live.Events:
 			switch e.Kind {
-			case livekit.EventRoomEmpty:
+			case room.EventRoomEmpty:
 				if d := c.Duration("empty-timeout"); d > 0 {
 					emptyT = time.NewTimer(d)
 					emptyC = emptyT.C
 				}
-			case livekit.EventRoomOccupied:
+			case room.EventRoomOccupied:
 				if emptyT != nil {
 					emptyT.Stop()
 					emptyC = nil
@@ -208,7 +209,7 @@ loop:
 		}
 	}
 	err = rec.Close()
-	room.Close()
+	rm.Close()
 	if err != nil {
 		return err
 	}
@@ -222,8 +223,21 @@ func roomError(err error) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, livekit.ErrConfig) {
+	if errors.Is(err, room.ErrConfig) {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	return &exitError{exitRoom, err}
+}
+
+// roomName is the last path segment of a room URL, for the log.
+func roomName(roomURL string) string {
+	u, err := url.Parse(roomURL)
+	if err != nil {
+		return ""
+	}
+	p := strings.Trim(u.Path, "/")
+	if p == "" {
+		return u.Opaque
+	}
+	return p[strings.LastIndex(p, "/")+1:]
 }

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/roomcast/roomcast/room"
 	"github.com/roomcast/roomcast/room/livekit/lktest"
 )
 
@@ -19,15 +20,15 @@ func TestChromiumPublisher(t *testing.T) {
 	}{{"vp8", true}, {"h264", false}, {"vp9", false}, {"av1", false}} {
 		t.Run(c.codec, func(t *testing.T) {
 			srv := lktest.StartServer(t)
-			const room = "browser"
+			const roomName = "browser"
 			h := newRecHandler()
 			h.keepData = true
-			r := startRoom(t, srv, room, h)
-			br := lktest.StartChromium(t, srv, room, lktest.ChromiumOptions{Identity: "carol", Name: "Carol", Codec: c.codec, NoSimulcast: !c.simulcast})
+			r := startRoom(t, srv, roomName, h)
+			br := lktest.StartChromium(t, srv, roomName, lktest.ChromiumOptions{Identity: "carol", Name: "Carol", Codec: c.codec, NoSimulcast: !c.simulcast})
 			var firstAudio, firstVideo time.Duration
 			waitFor(t, 20*time.Second, "first frames from chromium", func() bool {
-				_, a := h.track("carol", KindAudio)
-				_, v := h.track("carol", KindVideo)
+				_, a := h.track("carol", room.KindAudio)
+				_, v := h.track("carol", room.KindVideo)
 				if firstAudio == 0 && a != nil && a.count() > 0 {
 					firstAudio = time.Since(br.Started)
 				}
@@ -38,8 +39,8 @@ func TestChromiumPublisher(t *testing.T) {
 			})
 			t.Logf("after launching chromium: first Opus frame %v, first %s frame %v", firstAudio.Round(time.Millisecond), c.codec, firstVideo.Round(time.Millisecond))
 
-			vt, vs := h.track("carol", KindVideo)
-			at, as := h.track("carol", KindAudio)
+			vt, vs := h.track("carol", room.KindVideo)
+			at, as := h.track("carol", room.KindAudio)
 			// The server starts a simulcast subscription on the low layer and
 			// moves up as its bandwidth estimate grows: wait for the full one.
 			waitFor(t, 10*time.Second, "a 640x360 keyframe", func() bool {
@@ -69,7 +70,7 @@ func TestChromiumPublisher(t *testing.T) {
 			if n < len(frames) || n > len(frames)+extra || !near(center, [3]byte{0, 128, 0}, 40) {
 				t.Errorf("decoded %d of %d frames, centre %v, want green", n, len(frames), center)
 			}
-			if vt.Simulcast != c.simulcast || vt.Source != SourceCamera || at.Source != SourceMicrophone {
+			if vt.Simulcast != c.simulcast || vt.Source != room.SourceCamera || at.Source != room.SourceMicrophone {
 				t.Errorf("track info: video %+v audio %+v", vt, at)
 			}
 			t.Logf("video stats: %+v", vt.Stats())

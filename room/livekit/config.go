@@ -12,6 +12,8 @@ import (
 
 	"github.com/livekit/protocol/auth"
 	"github.com/rs/zerolog"
+
+	"github.com/roomcast/roomcast/room"
 )
 
 // Config says where to join and how. Zero values take the documented
@@ -59,7 +61,7 @@ type Config struct {
 	// is aligned to packet arrival instead. It defaults to 1 s.
 	MaxClockSkew time.Duration
 	// Handler receives the events. Required.
-	Handler Handler
+	Handler room.Handler
 	// Logger is used with the field component=livekit. The zero Logger
 	// discards.
 	Logger zerolog.Logger
@@ -172,4 +174,47 @@ func mintToken(c *Config) (string, error) {
 		return "", fmt.Errorf("%w: minting token: %v", ErrConfig, err)
 	}
 	return tok, nil
+}
+
+// Open is the connector's room.Config constructor (room/registry maps
+// ws, wss, http, https, livekit+ws, livekit+wss, livekit+http and
+// livekit+https to it). cfg.URL is the server URL with the room name as its
+// last path segment (wss://livekit.example.org/weekly-webinar); a
+// "livekit+" prefix of the scheme is dropped. Credentials: Token, or
+// APIKey and APISecret. The rest takes Config's defaults.
+func Open(cfg room.Config) (room.Room, error) {
+	server, name, err := SplitURL(cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	r, err := New(Config{
+		URL: server, Room: name,
+		Token: cfg.Credentials.Token, APIKey: cfg.Credentials.APIKey, APISecret: cfg.Credentials.APISecret,
+		Identity: cfg.Identity, Name: cfg.Name, ConnectTimeout: cfg.ConnectTimeout,
+		Handler: cfg.Handler, Logger: cfg.Logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// SplitURL splits a room URL into the server URL and the room name (its
+// last path segment); the query is dropped and a "livekit+" scheme prefix
+// removed.
+func SplitURL(roomURL string) (server, name string, err error) {
+	u, perr := url.Parse(strings.TrimPrefix(roomURL, "livekit+"))
+	if perr != nil || u.Host == "" {
+		return "", "", fmt.Errorf("%w: room URL %q is not a URL", ErrConfig, redactor{}.String(roomURL))
+	}
+	p := strings.Trim(u.Path, "/")
+	i := strings.LastIndex(p, "/")
+	name = p[i+1:]
+	u.Path = "/" + p[:max(i, 0)]
+	u.RawQuery = ""
+	server = strings.TrimSuffix(u.String(), "/")
+	if name == "" {
+		return "", "", fmt.Errorf("%w: room URL %q names no room (wss://host/room)", ErrConfig, redactor{}.String(roomURL))
+	}
+	return server, name, nil
 }

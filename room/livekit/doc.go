@@ -1,16 +1,14 @@
-// Package livekit is roomcast's headless LiveKit participant: it joins a room
-// as a hidden recorder, subscribes to every audio, camera and screen-share
-// track, and hands each track's encoded access units (H.264 Annex B, VP8,
-// VP9, AV1 temporal units, Opus packets) to a consumer with presentation
-// times on one room media clock, so that speakers stay in sync with each
-// other.
+// Package livekit is roomcast's LiveKit connector (a room.Room): it joins a
+// room as a hidden recorder with the LiveKit Go SDK, subscribes to every
+// audio, camera and screen-share track, and reports the room to a
+// room.Handler: participants with their attributes and metadata, tracks,
+// mutes, the server's active speakers, reconnects and the room's end.
 //
-// Data flow per remote track: pion's RTP read loop -> bounded queue (drops
-// counted, never blocks) -> one worker goroutine: jitter buffer (reorder,
-// wait for NACK retransmissions) -> frame assembly and depacketisation ->
-// keyframe gate (PLI when broken) -> RTP->room-clock mapping from RTCP sender
-// reports -> TrackSink.WriteFrame.
+// Only the SDK glue lives here. Each subscribed track's receive path
+// (bounded queue, jitter buffer, depacketisation, keyframe requests, RTCP
+// sender-report lip sync onto the room clock) is an rtprecv.Worker, shared
+// with the other WebRTC connectors.
 //
-// Room-level events (joins, leaves, mutes, active speakers, reconnects, room
-// close) reach the consumer's Handler from one goroutine, in order.
+// Room-level events reach the Handler from one goroutine, in order (the
+// SDK's callbacks, some on goroutines of their own, are queued for it).
 package livekit

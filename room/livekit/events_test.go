@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"maps"
 	"net"
 	"slices"
 	"sort"
@@ -13,15 +14,17 @@ import (
 	"testing"
 	"time"
 
+	lksdk "github.com/livekit/server-sdk-go/v2"
 	"github.com/rs/zerolog"
 
+	"github.com/roomcast/roomcast/room"
 	"github.com/roomcast/roomcast/room/livekit/lktest"
 )
 
-func (h *recHandler) sessionKinds() []SessionEventKind {
+func (h *recHandler) sessionKinds() []room.SessionEventKind {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	var out []SessionEventKind
+	var out []room.SessionEventKind
 	for _, e := range h.sessions {
 		out = append(out, e.Kind)
 	}
@@ -47,27 +50,27 @@ func (h *recHandler) mutesOf(sid string) []bool {
 func TestParticipantAndTrackEvents(t *testing.T) {
 	lktest.SkipIfShort(t)
 	srv := lktest.StartServer(t)
-	const room = "events"
+	const roomName = "events"
 	h := newRecHandler()
-	r := startRoom(t, srv, room, h)
+	r := startRoom(t, srv, roomName, h)
 
 	// Another recorder (visible, recorder grant) and a hidden participant
 	// publish too: neither may become a tile.
-	lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "other-recorder", Audio: true,
-		Token: srv.Token(room, "other-recorder", "Rec", lktest.Recorder())})
-	lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "ghost", Audio: true,
-		Token: srv.Token(room, "ghost", "Ghost", lktest.Hidden())})
+	lktest.StartPublisher(t, srv, roomName, lktest.PublisherOptions{Identity: "other-recorder", Audio: true,
+		Token: srv.Token(roomName, "other-recorder", "Rec", lktest.Recorder())})
+	lktest.StartPublisher(t, srv, roomName, lktest.PublisherOptions{Identity: "ghost", Audio: true,
+		Token: srv.Token(roomName, "ghost", "Ghost", lktest.Hidden())})
 
-	a := lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "alice", Name: "Alice", Video: "vp8", Audio: true})
+	a := lktest.StartPublisher(t, srv, roomName, lktest.PublisherOptions{Identity: "alice", Name: "Alice", Video: "vp8", Audio: true})
 	waitFor(t, 10*time.Second, "alice's tracks", func() bool {
-		_, v := h.track("alice", KindVideo)
-		_, s := h.track("alice", KindAudio)
+		_, v := h.track("alice", room.KindVideo)
+		_, s := h.track("alice", room.KindAudio)
 		return v != nil && s != nil && v.count() > 10
 	})
-	if k := h.sessionKinds(); len(k) == 0 || k[0] != EventFirstSpeaker {
+	if k := h.sessionKinds(); len(k) == 0 || k[0] != room.EventFirstSpeaker {
 		t.Fatalf("session events %v, want first_speaker first", k)
 	}
-	vt, vs := h.track("alice", KindVideo)
+	vt, vs := h.track("alice", room.KindVideo)
 
 	// Mute video: the event arrives, frames stop, LiveKit's blank
 	// keyframes are swallowed; unmute: frames resume from a keyframe.
@@ -112,7 +115,7 @@ func TestParticipantAndTrackEvents(t *testing.T) {
 	}
 
 	// Alice leaves: ParticipantLeft, audio sink closed, room empty.
-	_, as := h.track("alice", KindAudio)
+	_, as := h.track("alice", room.KindAudio)
 	a.Close()
 	waitFor(t, 10*time.Second, "alice left", func() bool {
 		h.mu.Lock()
@@ -120,11 +123,11 @@ func TestParticipantAndTrackEvents(t *testing.T) {
 		return slices.Contains(h.left, "alice")
 	})
 	waitFor(t, 5*time.Second, "audio sink closed", func() bool { _, _, c := as.snapshot(); return c })
-	waitFor(t, 5*time.Second, "room empty", func() bool { return slices.Contains(h.sessionKinds(), EventRoomEmpty) })
+	waitFor(t, 5*time.Second, "room empty", func() bool { return slices.Contains(h.sessionKinds(), room.EventRoomEmpty) })
 
 	// Bob comes: the room is occupied again.
-	lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "bob", Audio: true})
-	waitFor(t, 10*time.Second, "room occupied", func() bool { return slices.Contains(h.sessionKinds(), EventRoomOccupied) })
+	lktest.StartPublisher(t, srv, roomName, lktest.PublisherOptions{Identity: "bob", Audio: true})
+	waitFor(t, 10*time.Second, "room occupied", func() bool { return slices.Contains(h.sessionKinds(), room.EventRoomOccupied) })
 
 	if ids := h.joinedIDs(); !slices.Equal(ids, []string{"alice", "bob"}) {
 		t.Errorf("joined %v, want [alice bob] (no recorder, hidden participant or self)", ids)
@@ -138,11 +141,11 @@ func TestParticipantAndTrackEvents(t *testing.T) {
 func TestActiveSpeakers(t *testing.T) {
 	lktest.SkipIfShort(t)
 	srv := lktest.StartServer(t)
-	const room = "speakers"
+	const roomName = "speakers"
 	h := newRecHandler()
-	startRoom(t, srv, room, h)
-	a := lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "alice", Audio: true, Speaking: true})
-	b := lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "bob", Audio: true})
+	startRoom(t, srv, roomName, h)
+	a := lktest.StartPublisher(t, srv, roomName, lktest.PublisherOptions{Identity: "alice", Audio: true, Speaking: true})
+	b := lktest.StartPublisher(t, srv, roomName, lktest.PublisherOptions{Identity: "bob", Audio: true})
 	last := func() []string {
 		h.mu.Lock()
 		defer h.mu.Unlock()
@@ -241,7 +244,7 @@ func TestSelectedCandidatePairIsLoopback(t *testing.T) {
 	h := newRecHandler()
 	r := startRoom(t, srv, "ice", h)
 	lktest.StartPublisher(t, srv, "ice", lktest.PublisherOptions{Identity: "alice", Audio: true})
-	waitFor(t, 10*time.Second, "audio", func() bool { _, s := h.track("alice", KindAudio); return s != nil && s.count() > 5 })
+	waitFor(t, 10*time.Second, "audio", func() bool { _, s := h.track("alice", room.KindAudio); return s != nil && s.count() > 5 })
 	pair, err := r.SelectedCandidatePair()
 	if err != nil {
 		t.Fatal(err)
@@ -258,7 +261,7 @@ func TestRoomClosedByServer(t *testing.T) {
 	h := newRecHandler()
 	r := startRoom(t, srv, "closing", h)
 	lktest.StartPublisher(t, srv, "closing", lktest.PublisherOptions{Identity: "alice", Audio: true})
-	waitFor(t, 10*time.Second, "audio", func() bool { _, s := h.track("alice", KindAudio); return s != nil && s.count() > 5 })
+	waitFor(t, 10*time.Second, "audio", func() bool { _, s := h.track("alice", room.KindAudio); return s != nil && s.count() > 5 })
 	srv.DeleteRoom("closing")
 	select {
 	case <-r.Done():
@@ -274,7 +277,7 @@ func TestRoomClosedByServer(t *testing.T) {
 	if !errors.Is(closed, ErrRoomClosed) {
 		t.Fatalf("RoomClosed(%v)", closed)
 	}
-	_, s := h.track("alice", KindAudio)
+	_, s := h.track("alice", room.KindAudio)
 	waitFor(t, 5*time.Second, "sink closed", func() bool { _, _, c := s.snapshot(); return c })
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
@@ -289,14 +292,14 @@ func TestRoomClosedByServer(t *testing.T) {
 func TestLipSyncFromSenderReports(t *testing.T) {
 	lktest.SkipIfShort(t)
 	srv := lktest.StartServer(t)
-	const room = "sync"
+	const roomName = "sync"
 	h := newRecHandler()
 	h.keepData = true
-	startRoom(t, srv, room, h)
+	startRoom(t, srv, roomName, h)
 	epoch := time.Now().Add(200 * time.Millisecond)
-	lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "near", Audio: true, SyntheticAudio: true,
+	lktest.StartPublisher(t, srv, roomName, lktest.PublisherOptions{Identity: "near", Audio: true, SyntheticAudio: true,
 		Epoch: epoch, AudioRTPBase: 12345})
-	lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "far", Audio: true, SyntheticAudio: true,
+	lktest.StartPublisher(t, srv, roomName, lktest.PublisherOptions{Identity: "far", Audio: true, SyntheticAudio: true,
 		Epoch: epoch, AudioRTPBase: 4294967295 - 48000, CaptureDelay: 300 * time.Millisecond})
 
 	// LiveKit sends subscribers a sender report every few seconds; the
@@ -305,8 +308,8 @@ func TestLipSyncFromSenderReports(t *testing.T) {
 	// that.
 	var srAt time.Time
 	waitFor(t, 15*time.Second, "sender reports on both tracks", func() bool {
-		a, _ := h.track("near", KindAudio)
-		b, _ := h.track("far", KindAudio)
+		a, _ := h.track("near", room.KindAudio)
+		b, _ := h.track("far", room.KindAudio)
 		if a == nil || b == nil || a.Stats().SenderReports == 0 || b.Stats().SenderReports == 0 {
 			return false
 		}
@@ -315,7 +318,7 @@ func TestLipSyncFromSenderReports(t *testing.T) {
 	})
 	time.Sleep(5 * time.Second)
 	byIndex := func(id string) (map[uint32]time.Duration, map[uint32]time.Time) {
-		_, s := h.track(id, KindAudio)
+		_, s := h.track(id, room.KindAudio)
 		frames, arrivals, _ := s.snapshot()
 		pts, arr := map[uint32]time.Duration{}, map[uint32]time.Time{}
 		for i, f := range frames {
@@ -357,7 +360,7 @@ func TestLipSyncFromSenderReports(t *testing.T) {
 	// slew). (Before, the server itself may squeeze a timestamp while it
 	// aligns its timeline to the publisher's first report.)
 	for _, id := range []string{"near", "far"} {
-		_, s := h.track(id, KindAudio)
+		_, s := h.track(id, room.KindAudio)
 		frames, arrivals, _ := s.snapshot()
 		for i := 1; i < len(frames); i++ {
 			if arrivals[i-1].Before(srAt) {
@@ -369,7 +372,7 @@ func TestLipSyncFromSenderReports(t *testing.T) {
 		}
 	}
 	for _, id := range []string{"near", "far"} {
-		tr, _ := h.track(id, KindAudio)
+		tr, _ := h.track(id, room.KindAudio)
 		if st := tr.Stats(); st.SenderReports == 0 {
 			t.Errorf("%s: no sender reports: %+v", id, st)
 		}
@@ -382,17 +385,17 @@ func TestLipSyncFromSenderReports(t *testing.T) {
 func TestServerRestart(t *testing.T) {
 	lktest.SkipIfShort(t)
 	srv := lktest.StartServer(t)
-	const room = "restart"
+	const roomName = "restart"
 	h := newRecHandler()
-	r := startRoom(t, srv, room, h)
-	lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "alice", Video: "h264", Audio: true})
-	bob := lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "bob", Audio: true})
+	r := startRoom(t, srv, roomName, h)
+	lktest.StartPublisher(t, srv, roomName, lktest.PublisherOptions{Identity: "alice", Video: "h264", Audio: true})
+	bob := lktest.StartPublisher(t, srv, roomName, lktest.PublisherOptions{Identity: "bob", Audio: true})
 	waitFor(t, 10*time.Second, "frames before the restart", func() bool {
-		_, v := h.track("alice", KindVideo)
-		_, b := h.track("bob", KindAudio)
+		_, v := h.track("alice", room.KindVideo)
+		_, b := h.track("bob", room.KindAudio)
 		return v != nil && v.count() > 20 && b != nil && b.count() > 20
 	})
-	oldVideo, _ := h.track("alice", KindVideo)
+	oldVideo, _ := h.track("alice", room.KindVideo)
 
 	// Bob leaves while the server is down: he never rejoins.
 	killed := time.Now()
@@ -402,22 +405,22 @@ func TestServerRestart(t *testing.T) {
 	t.Logf("server restarted in %v", time.Since(killed).Round(time.Millisecond))
 
 	waitFor(t, 40*time.Second, "frames on a new video track", func() bool {
-		v, s := h.track("alice", KindVideo)
+		v, s := h.track("alice", room.KindVideo)
 		return v != nil && v != oldVideo && s.count() > 10
 	})
 	resumed := time.Since(killed)
-	_, s := h.track("alice", KindVideo)
+	_, s := h.track("alice", room.KindVideo)
 	frames, _, _ := s.snapshot()
 	if !frames[0].Keyframe {
 		t.Errorf("first frame after the restart is not a keyframe")
 	}
-	_, a := h.track("alice", KindAudio)
+	_, a := h.track("alice", room.KindAudio)
 	waitFor(t, 10*time.Second, "audio after the restart", func() bool { return a != nil && a.count() > 10 })
 	kinds := h.sessionKinds()
 	h.mu.Lock()
 	t.Logf("frames resumed %v after the kill; events: %s", resumed.Round(time.Millisecond), strings.Join(h.log, ", "))
 	h.mu.Unlock()
-	if !slices.Contains(kinds, EventReconnecting) || !slices.Contains(kinds, EventReconnected) {
+	if !slices.Contains(kinds, room.EventReconnecting) || !slices.Contains(kinds, room.EventReconnected) {
 		t.Errorf("session events %v, want reconnecting and reconnected", kinds)
 	}
 	waitFor(t, 15*time.Second, "bob reported gone", func() bool {
@@ -442,20 +445,20 @@ func TestServerRestart(t *testing.T) {
 func TestGarbageDoesNotStall(t *testing.T) {
 	lktest.SkipIfShort(t)
 	srv := lktest.StartServer(t)
-	const room = "garbage"
+	const roomName = "garbage"
 	h := newRecHandler()
-	r := startRoom(t, srv, room, h)
-	lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "mallory-vp8", Video: "vp8", Garbage: true, Audio: true})
-	lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "mallory-h264", Video: "h264", Garbage: true})
-	lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "alice", Video: "vp8", Audio: true})
-	waitFor(t, 10*time.Second, "alice's video", func() bool { _, s := h.track("alice", KindVideo); return s != nil && s.count() > 5 })
-	_, s := h.track("alice", KindVideo)
+	r := startRoom(t, srv, roomName, h)
+	lktest.StartPublisher(t, srv, roomName, lktest.PublisherOptions{Identity: "mallory-vp8", Video: "vp8", Garbage: true, Audio: true})
+	lktest.StartPublisher(t, srv, roomName, lktest.PublisherOptions{Identity: "mallory-h264", Video: "h264", Garbage: true})
+	lktest.StartPublisher(t, srv, roomName, lktest.PublisherOptions{Identity: "alice", Video: "vp8", Audio: true})
+	waitFor(t, 10*time.Second, "alice's video", func() bool { _, s := h.track("alice", room.KindVideo); return s != nil && s.count() > 5 })
+	_, s := h.track("alice", room.KindVideo)
 	n := s.count()
 	time.Sleep(4 * time.Second)
 	frames, _, _ := s.snapshot()
 	checkRate(t, "alice next to garbage", frames[n:], 30)
 	for _, id := range []string{"mallory-vp8", "mallory-h264"} {
-		tr, _ := h.track(id, KindVideo)
+		tr, _ := h.track(id, room.KindVideo)
 		if tr == nil {
 			t.Fatalf("%s: no track", id)
 		}
@@ -480,13 +483,13 @@ func TestGarbageDoesNotStall(t *testing.T) {
 func TestLossRecovery(t *testing.T) {
 	lktest.SkipIfShort(t)
 	srv := lktest.StartServer(t)
-	const room = "loss"
+	const roomName = "loss"
 	h := newRecHandler()
-	startRoom(t, srv, room, h)
-	lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "lossy", Video: "h264", Width: 640, Height: 360, DropVideo: 0.03})
-	waitFor(t, 10*time.Second, "video", func() bool { _, s := h.track("lossy", KindVideo); return s != nil && s.count() > 0 })
+	startRoom(t, srv, roomName, h)
+	lktest.StartPublisher(t, srv, roomName, lktest.PublisherOptions{Identity: "lossy", Video: "h264", Width: 640, Height: 360, DropVideo: 0.03})
+	waitFor(t, 10*time.Second, "video", func() bool { _, s := h.track("lossy", room.KindVideo); return s != nil && s.count() > 0 })
 	time.Sleep(5 * time.Second)
-	tr, s := h.track("lossy", KindVideo)
+	tr, s := h.track("lossy", room.KindVideo)
 	frames, _, _ := s.snapshot()
 	st := tr.Stats()
 	t.Logf("%d frames; %+v", len(frames), st)
@@ -564,7 +567,7 @@ func TestSecretsNeverLogged(t *testing.T) {
 			t.Fatal(err)
 		}
 		if err := r.Start(context.Background()); err == nil {
-			waitFor(t, 10*time.Second, "audio", func() bool { _, s := h.track("alice", KindAudio); return s != nil && s.count() > 10 })
+			waitFor(t, 10*time.Second, "audio", func() bool { _, s := h.track("alice", room.KindAudio); return s != nil && s.count() > 10 })
 		} else {
 			log.Error().Err(err).Msg("start failed")
 		}
@@ -648,4 +651,49 @@ func TestLifecycle(t *testing.T) {
 			t.Fatal("Done not closed after Close")
 		}
 	}
+}
+
+// TestParticipantAttributes: a participant's attributes and metadata from
+// its token reach ParticipantJoined, and a later change of its attributes
+// comes as ParticipantUpdated with the whole current set.
+func TestParticipantAttributes(t *testing.T) {
+	lktest.SkipIfShort(t)
+	srv := lktest.StartServer(t)
+	const roomName = "attributes"
+	h := newRecHandler()
+	startRoom(t, srv, roomName, h)
+
+	tok := srv.Token(roomName, "dora", "Dora",
+		lktest.Attributes(map[string]string{"consent": "no", "role": "guest"}), lktest.Metadata(`{"seat":"1A"}`))
+	p, err := lksdk.ConnectToRoomWithToken(srv.URL, tok, nil, lksdk.WithAutoSubscribe(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(p.Disconnect)
+	waitFor(t, 10*time.Second, "dora joined", func() bool { return slices.Contains(h.joinedIDs(), "dora") })
+	h.mu.Lock()
+	var joined room.Participant
+	for _, j := range h.joined {
+		if j.ID == "dora" {
+			joined = j
+		}
+	}
+	h.mu.Unlock()
+	if joined.Name != "Dora" || joined.Metadata != `{"seat":"1A"}` ||
+		!maps.Equal(joined.Attributes, map[string]string{"consent": "no", "role": "guest"}) {
+		t.Fatalf("joined %+v", joined)
+	}
+
+	p.LocalParticipant.SetAttributes(map[string]string{"consent": "yes"})
+	want := map[string]string{"consent": "yes", "role": "guest"}
+	waitFor(t, 10*time.Second, "attributes update", func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		for _, u := range h.updated {
+			if u.ID == "dora" && maps.Equal(u.Attributes, want) {
+				return true
+			}
+		}
+		return false
+	})
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/roomcast/roomcast/room"
 )
 
 // testLogger writes to the test log at debug level when ROOMCAST_TEST_LOG is
@@ -29,12 +31,12 @@ func testLogger(t testing.TB) zerolog.Logger {
 type recSink struct {
 	keep     bool
 	mu       sync.Mutex
-	frames   []Frame
+	frames   []room.Frame
 	arrivals []time.Time
 	closed   bool
 }
 
-func (s *recSink) WriteFrame(f Frame) {
+func (s *recSink) WriteFrame(f room.Frame) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.keep {
@@ -50,7 +52,7 @@ func (s *recSink) Close() {
 	s.mu.Unlock()
 }
 
-func (s *recSink) snapshot() ([]Frame, []time.Time, bool) {
+func (s *recSink) snapshot() ([]room.Frame, []time.Time, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.frames), slices.Clone(s.arrivals), s.closed
@@ -66,13 +68,14 @@ func (s *recSink) count() int {
 type recHandler struct {
 	mu       sync.Mutex
 	log      []string
-	joined   []Participant
+	joined   []room.Participant
+	updated  []room.Participant
 	left     []string
-	tracks   []*Track
+	tracks   []*room.Track
 	sinks    map[string]*recSink
 	mutes    map[string][]bool
 	speakers [][]string
-	sessions []SessionEvent
+	sessions []room.SessionEvent
 	closed   error
 	keepData bool
 	changed  chan struct{}
@@ -89,10 +92,18 @@ func (h *recHandler) poke() {
 	}
 }
 
-func (h *recHandler) ParticipantJoined(p Participant) {
+func (h *recHandler) ParticipantJoined(p room.Participant) {
 	h.mu.Lock()
 	h.joined = append(h.joined, p)
 	h.log = append(h.log, "join "+p.ID)
+	h.mu.Unlock()
+	h.poke()
+}
+
+func (h *recHandler) ParticipantUpdated(p room.Participant) {
+	h.mu.Lock()
+	h.updated = append(h.updated, p)
+	h.log = append(h.log, "update "+p.ID)
 	h.mu.Unlock()
 	h.poke()
 }
@@ -105,7 +116,7 @@ func (h *recHandler) ParticipantLeft(id string) {
 	h.poke()
 }
 
-func (h *recHandler) TrackAdded(t *Track) TrackSink {
+func (h *recHandler) TrackAdded(t *room.Track) room.TrackSink {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	s := &recSink{keep: h.keepData}
@@ -130,7 +141,7 @@ func (h *recHandler) ActiveSpeakers(ids []string) {
 	h.poke()
 }
 
-func (h *recHandler) Session(e SessionEvent) {
+func (h *recHandler) Session(e room.SessionEvent) {
 	h.mu.Lock()
 	h.sessions = append(h.sessions, e)
 	h.log = append(h.log, "session "+e.Kind.String())
@@ -146,7 +157,7 @@ func (h *recHandler) RoomClosed(reason error) {
 }
 
 // track finds the track of participant id and kind.
-func (h *recHandler) track(id string, k Kind) (*Track, *recSink) {
+func (h *recHandler) track(id string, k room.Kind) (*room.Track, *recSink) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for i := len(h.tracks) - 1; i >= 0; i-- {
@@ -174,7 +185,7 @@ func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool)
 // and AV1), decodes it with the ffmpeg CLI to RGB at the first keyframe's
 // size, and returns how many pictures decoded and the colour of the centre
 // pixel of the last one.
-func decodeVideo(t *testing.T, codec string, frames []Frame) (n int, center [3]byte) {
+func decodeVideo(t *testing.T, codec string, frames []room.Frame) (n int, center [3]byte) {
 	t.Helper()
 	var w, h int
 	for _, f := range frames {

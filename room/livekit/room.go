@@ -13,15 +13,21 @@ import (
 	lksdk "github.com/livekit/server-sdk-go/v2"
 	"github.com/pion/webrtc/v4"
 	"github.com/rs/zerolog"
+
+	"github.com/roomcast/roomcast/room"
+	"github.com/roomcast/roomcast/room/rtprecv"
 )
 
-// Room is roomcast's participant in one LiveKit room. Create it with New,
-// join with Start, leave with Close. Events go to Config.Handler.
+var _ room.Room = (*Room)(nil)
+
+// Room is roomcast's participant in one LiveKit room, a room.Room. Create it
+// with New (or Open), join with Start, leave with Close. Events go to
+// Config.Handler, following room's threading contract.
 type Room struct {
 	cfg   Config
 	log   zerolog.Logger
 	red   redactor
-	clock roomClock
+	clock rtprecv.Clock
 
 	lk *lksdk.Room
 
@@ -40,8 +46,8 @@ type Room struct {
 	cancelJoin                             context.CancelFunc
 
 	mu         sync.Mutex
-	tracks     map[string]*Track // by track SID
-	partClocks map[string]*participantClock
+	tracks     map[string]*track // by track SID
+	partClocks map[string]*rtprecv.ParticipantClock
 
 	// Owned by the event goroutine.
 	participants map[string]bool
@@ -67,11 +73,11 @@ func New(cfg Config) (*Room, error) {
 		red:          redactor{Secrets: []string{cfg.Token, cfg.APISecret}},
 		loopDone:     make(chan struct{}),
 		done:         make(chan struct{}),
-		tracks:       map[string]*Track{},
-		partClocks:   map[string]*participantClock{},
+		tracks:       map[string]*track{},
+		partClocks:   map[string]*rtprecv.ParticipantClock{},
 		participants: map[string]bool{},
 		empty:        true,
-		clock:        roomClock{epoch: time.Now()},
+		clock:        rtprecv.NewClock(time.Now()),
 	}
 	r.q.wake = make(chan struct{}, 1)
 	r.lk = lksdk.NewRoom(r.callbacks())
@@ -96,6 +102,16 @@ func (r *Room) callbacks() *lksdk.RoomCallback {
 		sid := pub.SID()
 		r.q.push(func() { r.removeTrack(sid, track) })
 	}
+	cb.OnMetadataChanged = func(_ string, p lksdk.Participant) {
+		if rp, ok := p.(*lksdk.RemoteParticipant); ok {
+			r.q.push(func() { r.updated(rp) })
+		}
+	}
+	cb.OnAttributesChanged = func(_ map[string]string, p lksdk.Participant) {
+		if rp, ok := p.(*lksdk.RemoteParticipant); ok {
+			r.q.push(func() { r.updated(rp) })
+		}
+	}
 	cb.OnTrackMuted = func(pub lksdk.TrackPublication, _ lksdk.Participant) {
 		sid := pub.SID()
 		r.q.push(func() { r.muted(sid, true) })
@@ -109,8 +125,8 @@ func (r *Room) callbacks() *lksdk.RoomCallback {
 		// overtake each other: read the current list when handling instead.
 		r.q.push(r.speakers)
 	}
-	cb.OnReconnecting = func() { r.q.push(func() { r.session(EventReconnecting) }) }
-	cb.OnReconnected = func() { r.q.push(func() { r.session(EventReconnected) }) }
+	cb.OnReconnecting = func() { r.q.push(func() { r.session(room.EventReconnecting) }) }
+	cb.OnReconnected = func() { r.q.push(func() { r.session(room.EventReconnected) }) }
 	cb.OnDisconnectedWithReason = func(lksdk.DisconnectionReason) {
 		r.q.push(r.remoteClosed)
 	}
@@ -120,7 +136,7 @@ func (r *Room) callbacks() *lksdk.RoomCallback {
 
 // Now is the current time on the room media clock, the clock of every
 // Frame.PTS: zero when New returned.
-func (r *Room) Now() time.Duration { return r.clock.since(time.Now()) }
+func (r *Room) Now() time.Duration { return r.clock.Since(time.Now()) }
 
 // Identity is roomcast's identity in the room (after Start).
 func (r *Room) Identity() string {
@@ -270,11 +286,11 @@ func (r *Room) classifyJoinError(err error) error {
 		strings.Contains(low, "invalid token"), strings.Contains(low, "permission"):
 		return fmt.Errorf("%w: %s", ErrUnauthorized, msg)
 	case strings.Contains(low, "not found") || strings.Contains(low, "404"):
-		room := r.cfg.Room
-		if room == "" {
-			room, _ = tokenRoom(r.cfg.Token)
+		name := r.cfg.Room
+		if name == "" {
+			name, _ = tokenRoom(r.cfg.Token)
 		}
-		return fmt.Errorf("%w: %q (the server does not create rooms on join)", ErrRoomNotFound, room)
+		return fmt.Errorf("%w: %q (the server does not create rooms on join)", ErrRoomNotFound, name)
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, lksdk.ErrConnectionTimeout):
 		return fmt.Errorf("%w: no connection within %v: %s", ErrConnect, r.cfg.ConnectTimeout, msg)
 	}
@@ -342,14 +358,14 @@ func (r *Room) endLoop() { r.q.close() }
 func (r *Room) finish(reason error) {
 	r.endOnce.Do(func() {
 		r.mu.Lock()
-		tracks := make([]*Track, 0, len(r.tracks))
+		tracks := make([]*track, 0, len(r.tracks))
 		for sid, t := range r.tracks {
 			tracks = append(tracks, t)
 			delete(r.tracks, sid)
 		}
 		r.mu.Unlock()
 		for _, t := range tracks {
-			t.w.halt(t.remote)
+			t.w.Halt()
 		}
 		if reason != nil {
 			r.errMu.Lock()
@@ -402,13 +418,32 @@ func (r *Room) announce(rp *lksdk.RemoteParticipant) {
 		name = id
 	}
 	r.log.Info().Str("participant", id).Str("name", name).Msg("participant joined")
-	r.cfg.Handler.ParticipantJoined(Participant{ID: id, Name: name})
+	r.cfg.Handler.ParticipantJoined(participant(rp))
 	if r.empty {
 		r.empty = false
 		if r.firstSpeaker {
-			r.session(EventRoomOccupied)
+			r.session(room.EventRoomOccupied)
 		}
 	}
+}
+
+// participant describes rp for the Handler.
+func participant(rp *lksdk.RemoteParticipant) room.Participant {
+	name := rp.Name()
+	if name == "" {
+		name = rp.Identity()
+	}
+	return room.Participant{ID: rp.Identity(), Name: name, Metadata: rp.Metadata(), Attributes: rp.Attributes()}
+}
+
+// updated reports changed metadata or attributes of a joined participant.
+func (r *Room) updated(rp *lksdk.RemoteParticipant) {
+	if !r.participants[rp.Identity()] {
+		return
+	}
+	p := participant(rp)
+	r.log.Debug().Str("participant", p.ID).Msg("participant updated")
+	r.cfg.Handler.ParticipantUpdated(p)
 }
 
 func (r *Room) leave(id string) {
@@ -424,13 +459,13 @@ func (r *Room) leave(id string) {
 func (r *Room) checkEmpty() {
 	if len(r.participants) == 0 && !r.empty && !r.reconnecting {
 		r.empty = true
-		r.session(EventRoomEmpty)
+		r.session(room.EventRoomEmpty)
 	}
 }
 
-func (r *Room) session(k SessionEventKind) {
+func (r *Room) session(k room.SessionEventKind) {
 	switch k {
-	case EventReconnecting:
+	case room.EventReconnecting:
 		if r.reconnecting {
 			return
 		}
@@ -443,14 +478,14 @@ func (r *Room) session(k SessionEventKind) {
 			}
 		}
 		r.log.Warn().Msg("connection lost, reconnecting")
-	case EventReconnected:
+	case room.EventReconnected:
 		r.reconnecting = false
 		r.log.Info().Msg("reconnected")
 		// After a rejoin participants come back one by one; judge who is
 		// gone once they had time to.
 		time.AfterFunc(reconcileDelay, func() { r.q.push(r.reconcile) })
 	}
-	r.cfg.Handler.Session(SessionEvent{Kind: k, At: r.Now()})
+	r.cfg.Handler.Session(room.SessionEvent{Kind: k, At: r.Now()})
 }
 
 // reconcileDelay is how long after a reconnect roomcast waits before
@@ -478,12 +513,12 @@ func (r *Room) reconcile() {
 	r.checkEmpty()
 }
 
-func (r *Room) participantClock(id string) *participantClock {
+func (r *Room) participantClock(id string) *rtprecv.ParticipantClock {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	pc := r.partClocks[id]
 	if pc == nil {
-		pc = &participantClock{}
+		pc = &rtprecv.ParticipantClock{}
 		r.partClocks[id] = pc
 	}
 	return pc
@@ -496,10 +531,10 @@ func (r *Room) addTrack(remote *webrtc.TrackRemote, pub *lksdk.RemoteTrackPublic
 		return
 	}
 	r.announce(rp)
-	codec, d := newDepacketizer(remote.Codec().MimeType)
+	codec := rtprecv.Codec(remote.Codec().MimeType)
 	log := r.log.With().Str("participant", rp.Identity()).Str("track", pub.SID()).
 		Str("kind", string(pub.Kind())).Str("codec", remote.Codec().MimeType).Logger()
-	if d == nil {
+	if codec == "" {
 		log.Warn().Msg("unsupported codec, track ignored")
 		return
 	}
@@ -508,52 +543,62 @@ func (r *Room) addTrack(remote *webrtc.TrackRemote, pub *lksdk.RemoteTrackPublic
 	if name == "" {
 		name = rp.Identity()
 	}
-	t := &Track{
-		SID:             pub.SID(),
-		ParticipantID:   rp.Identity(),
-		ParticipantName: name,
-		Kind:            kindOf(pub.Kind()),
-		Source:          sourceOf(pub.Source()),
-		Codec:           codec,
-		Muted:           pub.IsMuted(),
-		pub:             pub,
-		rp:              rp,
-		remote:          remote,
+	t := &track{
+		info: &room.Track{
+			SID:             pub.SID(),
+			ParticipantID:   rp.Identity(),
+			ParticipantName: name,
+			Kind:            kindOf(pub.Kind()),
+			Source:          sourceOf(pub.Source()),
+			Codec:           codec,
+			Muted:           pub.IsMuted(),
+		},
+		pub:    pub,
+		remote: remote,
 	}
+	t.info.Control = t
 	if info != nil {
-		t.Width, t.Height, t.Simulcast = int(info.Width), int(info.Height), info.Simulcast
+		t.info.Width, t.info.Height, t.info.Simulcast = int(info.Width), int(info.Height), info.Simulcast
 	}
 	latency := r.cfg.AudioLatency
-	if t.Kind == KindVideo {
+	if t.info.Kind == room.KindVideo {
 		latency = r.cfg.VideoLatency
 	}
-	clock := newTrackClock(r.clock, remote.Codec().ClockRate, r.participantClock(t.ParticipantID), r.cfg.MaxClockSkew)
 	ssrc := remote.SSRC()
-	t.w = newTrackWorker(t, nil, d, clock, workerConfig{
-		queue:       r.cfg.QueuePackets,
-		latency:     latency,
-		pliInterval: r.cfg.KeyframeInterval,
-	}, func() { rp.WritePLI(ssrc) }, log, &r.wg)
+	t.w = rtprecv.NewWorker(rtprecv.Config{
+		Kind:             t.info.Kind,
+		Codec:            codec,
+		ClockRate:        remote.Codec().ClockRate,
+		SSRC:             uint32(ssrc),
+		Clock:            r.clock,
+		Participant:      r.participantClock(t.info.ParticipantID),
+		MaxClockSkew:     r.cfg.MaxClockSkew,
+		Queue:            r.cfg.QueuePackets,
+		Latency:          latency,
+		KeyframeInterval: r.cfg.KeyframeInterval,
+		WritePLI:         func() { rp.WritePLI(ssrc) },
+		WaitGroup:        &r.wg,
+		Log:              log,
+	})
 
 	r.mu.Lock()
-	old := r.tracks[t.SID]
-	r.tracks[t.SID] = t
+	old := r.tracks[t.info.SID]
+	r.tracks[t.info.SID] = t
 	r.mu.Unlock()
 	if old != nil {
-		old.w.halt(old.remote)
+		old.w.Halt()
 	}
 
-	log.Info().Str("source", t.Source.String()).Bool("muted", t.Muted).
-		Int("width", t.Width).Int("height", t.Height).Bool("simulcast", t.Simulcast).Msg("track added")
-	t.w.sink = r.cfg.Handler.TrackAdded(t)
+	log.Info().Str("source", t.info.Source.String()).Bool("muted", t.info.Muted).
+		Int("width", t.info.Width).Int("height", t.info.Height).Bool("simulcast", t.info.Simulcast).Msg("track added")
+	sink := r.cfg.Handler.TrackAdded(t.info)
+	pub.OnRTCP(t.w.OnRTCP)
 	// A track whose RTP stream ended (its connection closed) leaves the
 	// list even when the SDK reports no unsubscription.
-	t.w.onExit = func() { r.q.push(func() { r.forget(t) }) }
-	pub.OnRTCP(t.w.onRTCP)
-	t.w.start(remote)
+	t.w.Start(remote, sink, func() { r.q.push(func() { r.forget(t) }) })
 	if !r.firstSpeaker {
 		r.firstSpeaker = true
-		r.cfg.Handler.Session(SessionEvent{Kind: EventFirstSpeaker, At: r.Now(), Participant: t.ParticipantID})
+		r.cfg.Handler.Session(room.SessionEvent{Kind: room.EventFirstSpeaker, At: r.Now(), Participant: t.info.ParticipantID})
 	}
 }
 
@@ -566,14 +611,14 @@ func (r *Room) removeTrack(sid string, remote *webrtc.TrackRemote) {
 	}
 	delete(r.tracks, sid)
 	r.mu.Unlock()
-	t.w.halt(t.remote)
-	r.log.Info().Str("track", sid).Str("participant", t.ParticipantID).Msg("track removed")
+	t.w.Halt()
+	r.log.Info().Str("track", sid).Str("participant", t.info.ParticipantID).Msg("track removed")
 }
 
-func (r *Room) forget(t *Track) {
+func (r *Room) forget(t *track) {
 	r.mu.Lock()
-	if r.tracks[t.SID] == t {
-		delete(r.tracks, t.SID)
+	if r.tracks[t.info.SID] == t {
+		delete(r.tracks, t.info.SID)
 	}
 	r.mu.Unlock()
 }
@@ -602,15 +647,15 @@ func (r *Room) speakers() {
 	r.cfg.Handler.ActiveSpeakers(slices.Clone(ids))
 }
 
-// Tracks returns the tracks currently subscribed.
-func (r *Room) Tracks() []*Track {
+// Tracks returns the tracks currently subscribed, by SID.
+func (r *Room) Tracks() []*room.Track {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make([]*Track, 0, len(r.tracks))
+	out := make([]*room.Track, 0, len(r.tracks))
 	for _, t := range r.tracks {
-		out = append(out, t)
+		out = append(out, t.info)
 	}
-	slices.SortFunc(out, func(a, b *Track) int { return strings.Compare(a.SID, b.SID) })
+	slices.SortFunc(out, func(a, b *room.Track) int { return strings.Compare(a.SID, b.SID) })
 	return out
 }
 
@@ -627,7 +672,14 @@ type CandidatePair struct {
 // pair (read from a subscribed track's transport), for diagnostics and for
 // tests that check media stays on loopback.
 func (r *Room) SelectedCandidatePair() (CandidatePair, error) {
-	for _, t := range r.Tracks() {
+	r.mu.Lock()
+	tracks := make([]*track, 0, len(r.tracks))
+	for _, t := range r.tracks {
+		tracks = append(tracks, t)
+	}
+	r.mu.Unlock()
+	slices.SortFunc(tracks, func(a, b *track) int { return strings.Compare(a.info.SID, b.info.SID) })
+	for _, t := range tracks {
 		rcv := t.pub.Receiver()
 		if rcv == nil || rcv.Transport() == nil {
 			continue

@@ -5,11 +5,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/roomcast/roomcast/room"
 	"github.com/roomcast/roomcast/room/livekit/lktest"
 )
 
 // startRoom joins roomName on srv with a minted hidden token.
-func startRoom(t *testing.T, srv *lktest.Server, roomName string, h Handler) *Room {
+func startRoom(t *testing.T, srv *lktest.Server, roomName string, h room.Handler) *Room {
 	t.Helper()
 	r, err := New(Config{
 		URL: srv.URL, Room: roomName, APIKey: srv.APIKey, APISecret: srv.APISecret,
@@ -27,7 +28,7 @@ func startRoom(t *testing.T, srv *lktest.Server, roomName string, h Handler) *Ro
 
 // checkFrames asserts what every live track must satisfy: the right codec,
 // a keyframe first, strictly increasing PTS, and a rate near the sender's.
-func checkFrames(t *testing.T, name string, frames []Frame, codec string, wantRate float64) {
+func checkFrames(t *testing.T, name string, frames []room.Frame, codec string, wantRate float64) {
 	t.Helper()
 	if len(frames) < 10 {
 		t.Fatalf("%s: only %d frames", name, len(frames))
@@ -50,7 +51,7 @@ func checkFrames(t *testing.T, name string, frames []Frame, codec string, wantRa
 }
 
 // checkRate asserts the frame rate (by PTS) is within 15% of wantRate.
-func checkRate(t *testing.T, name string, frames []Frame, wantRate float64) {
+func checkRate(t *testing.T, name string, frames []room.Frame, wantRate float64) {
 	t.Helper()
 	if len(frames) < 2 {
 		t.Fatalf("%s: %d frames", name, len(frames))
@@ -66,21 +67,21 @@ func checkRate(t *testing.T, name string, frames []Frame, wantRate float64) {
 func TestReceivesFramesFromGoPublishers(t *testing.T) {
 	lktest.SkipIfShort(t)
 	srv := lktest.StartServer(t)
-	const room = "frames"
-	a := lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "alice", Name: "Alice", Video: "h264", Color: "red", Audio: true, ToneHz: 440})
-	b := lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "bob", Name: "Bob", Video: "vp8", Color: "blue", Audio: true, ToneHz: 660})
-	lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "carl", Name: "Carl", Video: "vp9", Color: "yellow", ScreenShare: true})
+	const roomName = "frames"
+	a := lktest.StartPublisher(t, srv, roomName, lktest.PublisherOptions{Identity: "alice", Name: "Alice", Video: "h264", Color: "red", Audio: true, ToneHz: 440})
+	b := lktest.StartPublisher(t, srv, roomName, lktest.PublisherOptions{Identity: "bob", Name: "Bob", Video: "vp8", Color: "blue", Audio: true, ToneHz: 660})
+	lktest.StartPublisher(t, srv, roomName, lktest.PublisherOptions{Identity: "carl", Name: "Carl", Video: "vp9", Color: "yellow", ScreenShare: true})
 
 	h := newRecHandler()
 	h.keepData = true
 	start := time.Now()
-	r := startRoom(t, srv, room, h)
+	r := startRoom(t, srv, roomName, h)
 	joined := time.Since(start)
 
 	var firstFrame time.Duration
 	waitFor(t, 10*time.Second, "first video frame", func() bool {
 		for _, id := range []string{"alice", "bob"} {
-			if _, s := h.track(id, KindVideo); s != nil && s.count() > 0 {
+			if _, s := h.track(id, room.KindVideo); s != nil && s.count() > 0 {
 				firstFrame = time.Since(start)
 				return true
 			}
@@ -90,14 +91,14 @@ func TestReceivesFramesFromGoPublishers(t *testing.T) {
 	t.Logf("join took %v; first video frame %v after Start", joined, firstFrame)
 
 	waitFor(t, 15*time.Second, "3 s of media on 5 tracks", func() bool {
-		if _, s := h.track("carl", KindVideo); s == nil || s.count() < 90 {
+		if _, s := h.track("carl", room.KindVideo); s == nil || s.count() < 90 {
 			return false
 		}
 		for _, id := range []string{"alice", "bob"} {
-			for _, k := range []Kind{KindVideo, KindAudio} {
+			for _, k := range []room.Kind{room.KindVideo, room.KindAudio} {
 				_, s := h.track(id, k)
 				want := 90
-				if k == KindAudio {
+				if k == room.KindAudio {
 					want = 150
 				}
 				if s == nil || s.count() < want {
@@ -112,10 +113,10 @@ func TestReceivesFramesFromGoPublishers(t *testing.T) {
 		id, codec string
 		color     [3]byte
 	}{{"alice", "h264", [3]byte{255, 0, 0}}, {"bob", "vp8", [3]byte{0, 0, 255}}, {"carl", "vp9", [3]byte{255, 255, 0}}} {
-		tr, s := h.track(c.id, KindVideo)
-		wantSource := SourceCamera
+		tr, s := h.track(c.id, room.KindVideo)
+		wantSource := room.SourceCamera
 		if c.id == "carl" {
-			wantSource = SourceScreenShare
+			wantSource = room.SourceScreenShare
 		}
 		if tr.Source != wantSource || tr.Codec != c.codec {
 			t.Errorf("%s video: source %v codec %q", c.id, tr.Source, tr.Codec)
@@ -134,8 +135,8 @@ func TestReceivesFramesFromGoPublishers(t *testing.T) {
 		if c.id == "carl" {
 			continue // video only
 		}
-		ta, sa := h.track(c.id, KindAudio)
-		if ta.Source != SourceMicrophone {
+		ta, sa := h.track(c.id, room.KindAudio)
+		if ta.Source != room.SourceMicrophone {
 			t.Errorf("%s audio: source %v", c.id, ta.Source)
 		}
 		af, _, _ := sa.snapshot()

@@ -265,6 +265,20 @@ func Recorder() TokenOption {
 	return func(_ *auth.AccessToken, g *auth.VideoGrant) { g.Recorder = true }
 }
 
+// Attributes gives the participant key/value attributes at join and lets
+// it change them (and its metadata) later.
+func Attributes(attrs map[string]string) TokenOption {
+	return func(at *auth.AccessToken, g *auth.VideoGrant) {
+		at.SetAttributes(attrs)
+		g.SetCanUpdateOwnMetadata(true)
+	}
+}
+
+// Metadata gives the participant metadata at join.
+func Metadata(md string) TokenOption {
+	return func(at *auth.AccessToken, _ *auth.VideoGrant) { at.SetMetadata(md) }
+}
+
 // ValidFor sets the token lifetime (default 1 h).
 func ValidFor(d time.Duration) TokenOption {
 	return func(at *auth.AccessToken, _ *auth.VideoGrant) { at.SetValidFor(d) }

@@ -1,4 +1,6 @@
-package livekit
+package rtprecv
+
+import "github.com/roomcast/roomcast/bitstream"
 
 // vp9Depacketizer implements RFC 9628 (RTP payload format for VP9), in
 // flexible and non-flexible mode. A picture may hold several spatial layer
@@ -205,34 +207,34 @@ func (vp9Depacketizer) assemble(dst []byte, payloads [][]byte) ([]byte, frameInf
 // vp9KeyframeSize reads frame_width/height from a key frame's uncompressed
 // header (VP9 bitstream spec 6.2); 0, 0 when it cannot.
 func vp9KeyframeSize(f []byte) (int, int) {
-	r := &bitReader{b: f}
-	if r.bits(2) != 2 { // frame_marker
+	r := bitstream.NewReader(f)
+	if r.Bits(2) != 2 { // frame_marker
 		return 0, 0
 	}
-	profile := r.bit() | r.bit()<<1
+	profile := r.Bit() | r.Bit()<<1
 	if profile == 3 {
-		r.bit()
+		r.Bit()
 	}
-	if r.bit() == 1 || r.bit() != 0 { // show_existing_frame, frame_type (0 = key)
+	if r.Bit() == 1 || r.Bit() != 0 { // show_existing_frame, frame_type (0 = key)
 		return 0, 0
 	}
-	r.bits(2) // show_frame, error_resilient_mode
-	if r.bits(24) != 0x498342 {
+	r.Bits(2) // show_frame, error_resilient_mode
+	if r.Bits(24) != 0x498342 {
 		return 0, 0
 	}
 	if profile >= 2 {
-		r.bit() // ten_or_twelve_bit
+		r.Bit() // ten_or_twelve_bit
 	}
-	if r.bits(3) != 7 { // color_space != CS_RGB
-		r.bit() // color_range
+	if r.Bits(3) != 7 { // color_space != CS_RGB
+		r.Bit() // color_range
 		if profile == 1 || profile == 3 {
-			r.bits(3)
+			r.Bits(3)
 		}
 	} else if profile == 1 || profile == 3 {
-		r.bit()
+		r.Bit()
 	}
-	w, h := int(r.bits(16))+1, int(r.bits(16))+1
-	if r.err {
+	w, h := int(r.Bits(16))+1, int(r.Bits(16))+1
+	if r.Err() != nil {
 		return 0, 0
 	}
 	return w, h

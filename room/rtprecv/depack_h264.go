@@ -1,4 +1,6 @@
-package livekit
+package rtprecv
+
+import "github.com/roomcast/roomcast/bitstream"
 
 // h264Depacketizer implements RFC 6184 in packetization modes 0 (single NAL
 // unit) and 1 (non-interleaved: single NAL, STAP-A, FU-A). It does not trust
@@ -17,12 +19,12 @@ type h264Depacketizer struct {
 
 // NAL unit types (ITU-T H.264 table 7-1) and RFC 6184 packet types.
 const (
-	h264NonIDR = 1
-	h264IDR    = 5
-	h264SEI    = 6
-	h264SPS    = 7
-	h264PPS    = 8
-	h264AUD    = 9
+	h264NonIDR = bitstream.H264NonIDR
+	h264IDR    = bitstream.H264IDR
+	h264SEI    = bitstream.H264SEI
+	h264SPS    = bitstream.H264SPS
+	h264PPS    = bitstream.H264PPS
+	h264AUD    = bitstream.H264AUD
 	h264STAPA  = 24
 	h264FUA    = 28
 )
@@ -164,7 +166,7 @@ func (d *h264Depacketizer) assemble(dst []byte, payloads [][]byte) ([]byte, fram
 		out = append(pre, out...)
 	}
 	if d.sps != nil {
-		if w, h, ok := h264SPSSize(d.sps); ok {
+		if w, h, ok := bitstream.H264SPSSize(d.sps); ok {
 			info.width, info.height = w, h
 		}
 	}

@@ -1,4 +1,4 @@
-package livekit
+package rtprecv
 
 import (
 	"bytes"
@@ -21,8 +21,6 @@ func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 var (
 	sps320x240Baseline = unhex("6742c00dda0507ec04400000030040000 00f03c50aa8")
 	pps320x240Baseline = unhex("68ce0fc8")
-	sps1280x720High    = unhex("6764001facd9405005bb011000000300100000 0303c0f1831960")
-	sps640x360Field    = unhex("6764001eacd940a063f3e02200000300020000 0300783e28532c")
 	idrSlice           = unhex("6588840021ffff0123456789abcdef00112233445566778899aabbccddeeff")
 	pSlice             = unhex("419a2238ffee0102030405060708")
 	sei                = unhex("0605ffff00112233")
@@ -286,28 +284,9 @@ func TestH264ParameterSetsPrependedToIDR(t *testing.T) {
 	}
 }
 
-func TestH264SPSSize(t *testing.T) {
-	for _, c := range []struct {
-		name string
-		sps  []byte
-		w, h int
-	}{
-		{"baseline 320x240", sps320x240Baseline, 320, 240},
-		{"high 1280x720 (cropped from 736)", sps1280x720High, 1280, 720},
-		{"high interlaced 640x360", sps640x360Field, 640, 360},
-		{"LiveKit blank", lkBlankSPS, 2, 2},
-	} {
-		w, h, ok := h264SPSSize(c.sps)
-		if !ok || w != c.w || h != c.h {
-			t.Errorf("%s: %dx%d ok=%v, want %dx%d", c.name, w, h, ok, c.w, c.h)
-		}
-	}
-	for _, bad := range [][]byte{nil, {0x67}, {0x68, 1, 2, 3, 4}, sps320x240Baseline[:5]} {
-		if _, _, ok := h264SPSSize(bad); ok {
-			t.Errorf("% x parsed", bad)
-		}
-	}
-}
+// The SPS size parser and its cases are bitstream.H264SPSSize's
+// (bitstream/h264sps_test.go); the depacketiser cases above check that the
+// size reaches frameInfo.
 
 func TestFrameStart(t *testing.T) {
 	h := &h264Depacketizer{}

@@ -1,30 +1,37 @@
-package livekit
+package room
 
 import (
 	"fmt"
 	"time"
 )
 
-// Handler receives the room's events. All calls come from one goroutine, in
-// the order the events happened, so an implementation needs no locking of
-// its own for them; they should return quickly (frames do not wait on them,
-// but later events do).
+// Handler receives a room's events. All calls come from the Room's one
+// event goroutine, in the order the events happened, so an implementation
+// needs no locking of its own for them; they should return quickly (frames
+// do not wait on them, but later events do). A Handler must not call the
+// Room's Close.
 type Handler interface {
 	// ParticipantJoined reports a remote participant (never roomcast itself,
 	// hidden participants or other recorders). It comes before the
 	// participant's first TrackAdded.
 	ParticipantJoined(p Participant)
+	// ParticipantUpdated reports a changed display name, metadata or
+	// attributes of a joined participant (p holds all of them, current).
+	// Connectors whose server has no such notion never call it.
+	ParticipantUpdated(p Participant)
 	// ParticipantLeft reports that the participant with identity id left.
 	// Its tracks' sinks are closed by their workers, possibly just after.
 	ParticipantLeft(id string)
 	// TrackAdded reports a newly subscribed track. The returned sink gets
-	// the track's frames from the track's own goroutine and is closed when
-	// the track ends; a nil sink discards them.
+	// the track's frames from the track's own worker goroutine and is
+	// closed when the track ends (unpublished, participant gone, Room
+	// closed); a nil sink discards them.
 	TrackAdded(t *Track) TrackSink
 	// TrackMuted reports that a publisher muted or unmuted a track.
 	TrackMuted(trackSID string, muted bool)
 	// ActiveSpeakers reports the server's active-speaker list by identity,
-	// loudest first; empty when nobody speaks.
+	// loudest first; empty when nobody speaks. Connectors whose server does
+	// not say never call it (the consumer then judges from the sound).
 	ActiveSpeakers(ids []string)
 	// Session reports connection and occupancy changes for session control.
 	Session(e SessionEvent)
@@ -35,9 +42,9 @@ type Handler interface {
 }
 
 // TrackSink consumes one track's frames. WriteFrame and Close are called
-// from the track's worker goroutine only; WriteFrame may block that worker
-// (not the network), in which case packets queue and, past the queue size,
-// are dropped and counted.
+// from the track's worker goroutine only, never concurrently; WriteFrame may
+// block that worker (not the network), in which case packets queue and,
+// past the queue size, are dropped and counted.
 type TrackSink interface {
 	WriteFrame(f Frame)
 	Close()
@@ -71,10 +78,19 @@ type Frame struct {
 
 // Participant describes a remote participant.
 type Participant struct {
-	// ID is the participant's identity, stable across reconnects.
+	// ID is the participant's identity, unique in the room and stable
+	// across reconnects (LiveKit identity, Janus feed ID).
 	ID string
-	// Name is the display name (falls back to the identity when empty).
+	// Name is the display name (the connector falls back to the identity
+	// when the server has none).
 	Name string
+	// Metadata is the participant's free-form metadata (LiveKit), "" where
+	// the server has none.
+	Metadata string
+	// Attributes are the participant's key/value attributes (LiveKit
+	// participant attributes), nil where the server has none (Janus). The
+	// map is the receiver's: the connector passes a fresh copy each call.
+	Attributes map[string]string
 }
 
 // Kind is a track's media kind.

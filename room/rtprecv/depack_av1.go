@@ -1,4 +1,6 @@
-package livekit
+package rtprecv
+
+import "github.com/roomcast/roomcast/bitstream"
 
 // av1Depacketizer implements the AOM "RTP Payload Format for AV1" (v1.0.0):
 // an aggregation header, then OBU elements, each but the last (when W > 0)
@@ -144,53 +146,53 @@ func appendOBU(out, obu []byte, info *frameInfo) ([]byte, error) {
 // payload (AV1 spec 5.5.1), skipping the timing and operating-point fields
 // in front of them.
 func av1MaxFrameSize(p []byte) (int, int, bool) {
-	r := &bitReader{b: p}
-	r.bits(3)         // seq_profile
-	r.bit()           // still_picture
-	if r.bit() == 1 { // reduced_still_picture_header
-		r.bits(5) // seq_level_idx[0]
+	r := bitstream.NewReader(p)
+	r.Bits(3)         // seq_profile
+	r.Bit()           // still_picture
+	if r.Bit() == 1 { // reduced_still_picture_header
+		r.Bits(5) // seq_level_idx[0]
 	} else {
 		decoderModel, bufferDelayBits := false, 0
-		if r.bit() == 1 { // timing_info_present_flag
-			r.bits(32)        // num_units_in_display_tick
-			r.bits(32)        // time_scale
-			if r.bit() == 1 { // equal_picture_interval: uvlc()
+		if r.Bit() == 1 { // timing_info_present_flag
+			r.Bits(32)        // num_units_in_display_tick
+			r.Bits(32)        // time_scale
+			if r.Bit() == 1 { // equal_picture_interval: uvlc()
 				lz := 0
-				for r.bit() == 0 && !r.err {
+				for r.Bit() == 0 && r.Err() == nil {
 					if lz++; lz >= 32 {
 						return 0, 0, false
 					}
 				}
-				r.bits(lz)
+				r.Bits(lz)
 			}
-			if r.bit() == 1 { // decoder_model_info_present_flag
+			if r.Bit() == 1 { // decoder_model_info_present_flag
 				decoderModel = true
-				bufferDelayBits = int(r.bits(5)) + 1
-				r.bits(32) // num_units_in_decoding_tick
-				r.bits(5)  // buffer_removal_time_length_minus_1
-				r.bits(5)  // frame_presentation_time_length_minus_1
+				bufferDelayBits = int(r.Bits(5)) + 1
+				r.Bits(32) // num_units_in_decoding_tick
+				r.Bits(5)  // buffer_removal_time_length_minus_1
+				r.Bits(5)  // frame_presentation_time_length_minus_1
 			}
 		}
-		initialDisplayDelay := r.bit() == 1
-		ops := int(r.bits(5)) + 1
-		for i := 0; i < ops && !r.err; i++ {
-			r.bits(12)         // operating_point_idc
-			if r.bits(5) > 7 { // seq_level_idx
-				r.bit() // seq_tier
+		initialDisplayDelay := r.Bit() == 1
+		ops := int(r.Bits(5)) + 1
+		for i := 0; i < ops && r.Err() == nil; i++ {
+			r.Bits(12)         // operating_point_idc
+			if r.Bits(5) > 7 { // seq_level_idx
+				r.Bit() // seq_tier
 			}
-			if decoderModel && r.bit() == 1 {
-				r.bits(bufferDelayBits) // decoder_buffer_delay
-				r.bits(bufferDelayBits) // encoder_buffer_delay
-				r.bit()                 // low_delay_mode_flag
+			if decoderModel && r.Bit() == 1 {
+				r.Bits(bufferDelayBits) // decoder_buffer_delay
+				r.Bits(bufferDelayBits) // encoder_buffer_delay
+				r.Bit()                 // low_delay_mode_flag
 			}
-			if initialDisplayDelay && r.bit() == 1 {
-				r.bits(4)
+			if initialDisplayDelay && r.Bit() == 1 {
+				r.Bits(4)
 			}
 		}
 	}
-	wb, hb := int(r.bits(4))+1, int(r.bits(4))+1
-	w, h := int(r.bits(wb))+1, int(r.bits(hb))+1
-	if r.err {
+	wb, hb := int(r.Bits(4))+1, int(r.Bits(4))+1
+	w, h := int(r.Bits(wb))+1, int(r.Bits(hb))+1
+	if r.Err() != nil {
 		return 0, 0, false
 	}
 	return w, h, true

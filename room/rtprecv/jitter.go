@@ -1,4 +1,4 @@
-package livekit
+package rtprecv
 
 import "time"
 

@@ -1,4 +1,4 @@
-package livekit
+package rtprecv
 
 import (
 	"errors"
@@ -9,7 +9,7 @@ import (
 // cannot be depacketised: truncated headers, fragments out of order,
 // packetisations roomcast does not accept. The frame is dropped and, for
 // video, a keyframe requested.
-var errBadPayload = errors.New("livekit: malformed RTP payload")
+var errBadPayload = errors.New("rtprecv: malformed RTP payload")
 
 // frameInfo is what a depacketiser learns about a frame besides its bytes.
 type frameInfo struct {

@@ -1,4 +1,4 @@
-package livekit
+package rtprecv
 
 // vp8Depacketizer implements RFC 7741 (RTP payload format for VP8).
 type vp8Depacketizer struct{}

@@ -1,4 +1,4 @@
-package livekit
+package rtprecv
 
 import (
 	"testing"
@@ -16,7 +16,7 @@ func BenchmarkWorkerPipelineH264(b *testing.B) {
 	j := newJitterBuffer(512, 150*time.Millisecond)
 	f := newFramer("h264", &h264Depacketizer{}, true)
 	f.needKey = false
-	clock := newTrackClock(roomClock{epoch: t0}, 90000, &participantClock{}, time.Second)
+	clock := newTrackClock(Clock{epoch: t0}, 90000, &ParticipantClock{}, time.Second)
 	var u seqUnwrapper
 	seq := uint16(0)
 	var sink int
@@ -46,7 +46,7 @@ func BenchmarkWorkerPipelineH264(b *testing.B) {
 func BenchmarkWorkerPipelineOpus(b *testing.B) {
 	j := newJitterBuffer(128, 40*time.Millisecond)
 	f := newFramer("opus", opusDepacketizer{}, false)
-	clock := newTrackClock(roomClock{epoch: t0}, 48000, &participantClock{}, time.Second)
+	clock := newTrackClock(Clock{epoch: t0}, 48000, &ParticipantClock{}, time.Second)
 	var u seqUnwrapper
 	payload := make([]byte, 120)
 	payload[0] = 0xfc

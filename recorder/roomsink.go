@@ -13,17 +13,20 @@ import (
 	"github.com/roomcast/roomcast/compositor"
 	"github.com/roomcast/roomcast/layout"
 	"github.com/roomcast/roomcast/media"
-	"github.com/roomcast/roomcast/room/livekit"
+	"github.com/roomcast/roomcast/room"
 )
 
 // screenSuffix distinguishes a participant's screen share input from its camera.
 const screenSuffix = "#screen"
 
-// Live connects a LiveKit room to a compositor: it is the room's Handler,
-// gives each participant a tile (camera, or a placeholder with the name),
-// each screen share its own tile, decodes every track in that track's own
-// worker goroutine and pushes pictures and sound onto the compositor's clock.
-type Live struct {
+// RoomSink connects a room (any connector) to a compositor: it is the
+// room's room.Handler, gives each participant a tile (camera, or a
+// placeholder with the name), each screen share its own tile, decodes every
+// track in that track's own worker goroutine (its room.TrackSink) and pushes
+// pictures and sound onto the compositor's clock. Its Handler methods follow
+// room's threading contract; SetOffset and OnTiles are safe from any
+// goroutine.
+type RoomSink struct {
 	comp *compositor.Compositor
 	fit  layout.Fit
 	log  zerolog.Logger
@@ -37,27 +40,27 @@ type Live struct {
 	started atomic.Int64
 
 	// Events is where session events go (buffered; drops when full).
-	Events chan livekit.SessionEvent
+	Events chan room.SessionEvent
 	// Closed receives the reason when the room ends by itself.
 	Closed chan error
 
 	mu     sync.Mutex
 	inputs map[string]*compositor.Input // by input ID (identity, identity#screen)
 	names  map[string]string            // identity -> display name
-	video  map[string][]*livekit.Track  // input ID -> video tracks
-	bySID  map[string]*livekit.Track    // track SID -> track
+	video  map[string][]*room.Track     // input ID -> video tracks
+	bySID  map[string]*room.Track       // track SID -> track
 	tiles  map[string]layout.Rect       // input ID -> last tile
 	stats  map[string]*atomic.Int64     // decode errors per track SID
 }
 
-// NewLive prepares the glue for comp; pass it as livekit.Config.Handler and
-// as compositor.Config.OnTiles (through Live.OnTiles).
-func NewLive(comp *compositor.Compositor, log zerolog.Logger) *Live {
-	return &Live{
+// NewRoomSink prepares the glue for comp; pass it as room.Config.Handler
+// and as compositor.Config.OnTiles (through RoomSink.OnTiles).
+func NewRoomSink(comp *compositor.Compositor, log zerolog.Logger) *RoomSink {
+	return &RoomSink{
 		comp: comp, fit: comp.Config().Fit, log: log.With().Str("component", "live").Logger(),
-		Events: make(chan livekit.SessionEvent, 64), Closed: make(chan error, 1),
+		Events: make(chan room.SessionEvent, 64), Closed: make(chan error, 1),
 		inputs: map[string]*compositor.Input{}, names: map[string]string{},
-		video: map[string][]*livekit.Track{}, bySID: map[string]*livekit.Track{},
+		video: map[string][]*room.Track{}, bySID: map[string]*room.Track{},
 		tiles: map[string]layout.Rect{}, stats: map[string]*atomic.Int64{},
 	}
 }
@@ -65,17 +68,17 @@ func NewLive(comp *compositor.Compositor, log zerolog.Logger) *Live {
 // SetOffset sets the room-clock time at which the compositor's clock is
 // zero; call it when the compositor starts. Pictures and sound decoded before
 // are dropped.
-func (l *Live) SetOffset(roomNow time.Duration) {
+func (l *RoomSink) SetOffset(roomNow time.Duration) {
 	l.offset.Store(int64(roomNow))
 	l.started.Store(time.Now().UnixNano())
 }
 
-func (l *Live) pts(roomPTS time.Duration) time.Duration {
+func (l *RoomSink) pts(roomPTS time.Duration) time.Duration {
 	return roomPTS - time.Duration(l.offset.Load())
 }
 
 // input returns (creating) the compositor input with that ID.
-func (l *Live) input(id, name string, screen bool) *compositor.Input {
+func (l *RoomSink) input(id, name string, screen bool) *compositor.Input {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if in, ok := l.inputs[id]; ok {
@@ -86,11 +89,11 @@ func (l *Live) input(id, name string, screen bool) *compositor.Input {
 	return in
 }
 
-func (l *Live) remove(id string) { l.removeInput(id, nil) }
+func (l *RoomSink) remove(id string) { l.removeInput(id, nil) }
 
 // removeInput removes the input with that ID if it is only (or any, when
 // only is nil).
-func (l *Live) removeInput(id string, only *compositor.Input) {
+func (l *RoomSink) removeInput(id string, only *compositor.Input) {
 	l.mu.Lock()
 	in := l.inputs[id]
 	if in == nil || (only != nil && in != only) {
@@ -106,15 +109,19 @@ func (l *Live) removeInput(id string, only *compositor.Input) {
 
 // ParticipantJoined gives the participant a tile at once (placeholder with
 // the name until video arrives; audio-only speakers keep it).
-func (l *Live) ParticipantJoined(p livekit.Participant) {
+func (l *RoomSink) ParticipantJoined(p room.Participant) {
 	l.mu.Lock()
 	l.names[p.ID] = p.Name
 	l.mu.Unlock()
 	l.input(p.ID, p.Name, false)
 }
 
+// ParticipantUpdated changes nothing: a tile keeps the name it was given
+// when the participant joined.
+func (l *RoomSink) ParticipantUpdated(room.Participant) {}
+
 // ParticipantLeft removes the participant's tiles.
-func (l *Live) ParticipantLeft(id string) {
+func (l *RoomSink) ParticipantLeft(id string) {
 	l.remove(id)
 	l.remove(id + screenSuffix)
 	l.mu.Lock()
@@ -123,8 +130,8 @@ func (l *Live) ParticipantLeft(id string) {
 }
 
 // TrackAdded returns a decoding sink that feeds the right input.
-func (l *Live) TrackAdded(t *livekit.Track) livekit.TrackSink {
-	screen := t.Source == livekit.SourceScreenShare || t.Source == livekit.SourceScreenShareAudio
+func (l *RoomSink) TrackAdded(t *room.Track) room.TrackSink {
+	screen := t.Source == room.SourceScreenShare || t.Source == room.SourceScreenShareAudio
 	id, name := t.ParticipantID, t.ParticipantName
 	if screen {
 		id += screenSuffix
@@ -134,7 +141,7 @@ func (l *Live) TrackAdded(t *livekit.Track) livekit.TrackSink {
 	s := &trackSink{l: l, t: t, in: in, inputID: id, screen: screen, added: time.Now(),
 		log: l.log.With().Str("track", t.SID).Str("participant", t.ParticipantID).Str("codec", t.Codec).Logger()}
 	var err error
-	if t.Kind == livekit.KindVideo {
+	if t.Kind == room.KindVideo {
 		s.vdec, err = av.NewVideoDecoder(t.Codec)
 		if err == nil {
 			l.mu.Lock()
@@ -166,13 +173,13 @@ func (l *Live) TrackAdded(t *livekit.Track) livekit.TrackSink {
 }
 
 // TrackMuted shows the placeholder for a muted camera.
-func (l *Live) TrackMuted(sid string, muted bool) {
+func (l *RoomSink) TrackMuted(sid string, muted bool) {
 	l.mu.Lock()
 	t := l.bySID[sid]
 	var in *compositor.Input
-	if t != nil && t.Kind == livekit.KindVideo {
+	if t != nil && t.Kind == room.KindVideo {
 		id := t.ParticipantID
-		if t.Source == livekit.SourceScreenShare {
+		if t.Source == room.SourceScreenShare {
 			id += screenSuffix
 		}
 		in = l.inputs[id]
@@ -188,7 +195,7 @@ func (l *Live) TrackMuted(sid string, muted bool) {
 
 // ActiveSpeakers moves the main tile to the loudest speaker; silence keeps
 // the last one (the big tile does not jump back and forth).
-func (l *Live) ActiveSpeakers(ids []string) {
+func (l *RoomSink) ActiveSpeakers(ids []string) {
 	l.log.Debug().Strs("speakers", ids).Msg("active speakers")
 	if len(ids) > 0 {
 		l.comp.SetActiveSpeaker(ids[0])
@@ -196,7 +203,7 @@ func (l *Live) ActiveSpeakers(ids []string) {
 }
 
 // Session forwards session events for the command's stop rules.
-func (l *Live) Session(e livekit.SessionEvent) {
+func (l *RoomSink) Session(e room.SessionEvent) {
 	l.log.Info().Str("event", e.Kind.String()).Str("participant", e.Participant).Msg("session")
 	select {
 	case l.Events <- e:
@@ -205,7 +212,7 @@ func (l *Live) Session(e livekit.SessionEvent) {
 }
 
 // RoomClosed reports the end of the room.
-func (l *Live) RoomClosed(reason error) {
+func (l *RoomSink) RoomClosed(reason error) {
 	select {
 	case l.Closed <- reason:
 	default:
@@ -214,7 +221,7 @@ func (l *Live) RoomClosed(reason error) {
 
 // OnTiles asks every shown video track for the simulcast layer that fits
 // its tile, and for a keyframe when its tile grew (a sharper layer comes).
-func (l *Live) OnTiles(tiles []layout.Tile) {
+func (l *RoomSink) OnTiles(tiles []layout.Tile) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	seen := make(map[string]bool, len(tiles))
@@ -246,7 +253,7 @@ func (l *Live) OnTiles(tiles []layout.Tile) {
 // 16:9 camera letterboxed into a tall grid cell (1x2 grid) is shown at half
 // the cell's height, cropped it is scaled past the cell in one direction.
 // Unknown publisher sizes fall back to the tile.
-func (l *Live) shownSize(t *livekit.Track, r layout.Rect) (w, h int) {
+func (l *RoomSink) shownSize(t *room.Track, r layout.Rect) (w, h int) {
 	if t.Width <= 0 || t.Height <= 0 {
 		return r.W, r.H
 	}
@@ -259,8 +266,8 @@ func (l *Live) shownSize(t *livekit.Track, r layout.Rect) (w, h int) {
 
 // trackSink decodes one track in its worker goroutine.
 type trackSink struct {
-	l       *Live
-	t       *livekit.Track
+	l       *RoomSink
+	t       *room.Track
 	in      *compositor.Input
 	inputID string
 	screen  bool
@@ -292,7 +299,7 @@ func (s *trackSink) live(kind string) bool {
 	return true
 }
 
-func (s *trackSink) WriteFrame(f livekit.Frame) {
+func (s *trackSink) WriteFrame(f room.Frame) {
 	pts := s.l.pts(f.PTS)
 	if s.adec != nil {
 		a, err := s.adec.Decode(f.Data, pts)

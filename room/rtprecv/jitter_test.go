@@ -1,4 +1,4 @@
-package livekit
+package rtprecv
 
 import (
 	"slices"
@@ -211,12 +211,12 @@ func TestFramerAudio(t *testing.T) {
 }
 
 func TestTrackClock(t *testing.T) {
-	room := roomClock{epoch: t0}
+	room := Clock{epoch: t0}
 	at := func(d time.Duration) time.Time { return t0.Add(d) }
 	ntp := func(d time.Duration) uint64 { return toNTPForTest(t0.Add(d)) }
 
 	t.Run("before a sender report: arrival of the first frame plus RTP time", func(t *testing.T) {
-		c := newTrackClock(room, 90000, &participantClock{}, time.Second)
+		c := newTrackClock(room, 90000, &ParticipantClock{}, time.Second)
 		if p := c.pts(1000, at(500*time.Millisecond)); p != 500*time.Millisecond {
 			t.Fatalf("pts %v", p)
 		}
@@ -228,8 +228,8 @@ func TestTrackClock(t *testing.T) {
 	t.Run("sender reports put two participants on one clock", func(t *testing.T) {
 		// Two tracks with unrelated RTP bases; both capture something at
 		// wall time 2 s; the second is sent 300 ms later.
-		a := newTrackClock(room, 48000, &participantClock{}, time.Second)
-		b := newTrackClock(room, 90000, &participantClock{}, time.Second)
+		a := newTrackClock(room, 48000, &ParticipantClock{}, time.Second)
+		b := newTrackClock(room, 90000, &ParticipantClock{}, time.Second)
 		a.onSR(ntp(time.Second), 1_000_000)
 		b.onSR(ntp(time.Second), 4_294_000_000) // wraps before the event
 		pa := a.pts(1_000_000+48000, at(2*time.Second+5*time.Millisecond))
@@ -239,7 +239,7 @@ func TestTrackClock(t *testing.T) {
 		}
 	})
 	t.Run("a sender clock far off is aligned to arrival", func(t *testing.T) {
-		pc := &participantClock{}
+		pc := &ParticipantClock{}
 		c := newTrackClock(room, 90000, pc, time.Second)
 		c.onSR(ntp(-time.Hour), 0) // sender's clock is an hour behind
 		p := c.pts(90000, at(10*time.Second))
@@ -255,7 +255,7 @@ func TestTrackClock(t *testing.T) {
 		}
 	})
 	t.Run("a backward step is slewed away, not stalled", func(t *testing.T) {
-		c := newTrackClock(room, 90000, &participantClock{}, time.Second)
+		c := newTrackClock(room, 90000, &ParticipantClock{}, time.Second)
 		c.pts(0, at(time.Second))
 		// The first report says frames are captured 100 ms before they
 		// arrive.

@@ -1,4 +1,4 @@
-package livekit
+package rtprecv
 
 import (
 	"bytes"
@@ -79,18 +79,6 @@ func FuzzDepacketizeVP8(f *testing.F)  { fuzzDepacketizer(f, "vp8") }
 func FuzzDepacketizeVP9(f *testing.F)  { fuzzDepacketizer(f, "vp9") }
 func FuzzDepacketizeAV1(f *testing.F)  { fuzzDepacketizer(f, "av1") }
 
-func FuzzH264SPS(f *testing.F) {
-	for _, s := range [][]byte{sps320x240Baseline, sps1280x720High, sps640x360Field, lkBlankSPS} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, sps []byte) {
-		w, h, ok := h264SPSSize(sps)
-		if ok && (w <= 0 || h <= 0 || w > 16384+64 || h > 32768+64) {
-			t.Fatalf("implausible size %dx%d", w, h)
-		}
-	})
-}
-
 // rtpStreamSeeds turns the depacketiser table into RTP streams: codec byte,
 // then marshalled packets, in order and shuffled.
 func rtpStreamSeeds() [][]byte {
@@ -138,7 +126,7 @@ func FuzzRTPStream(f *testing.F) {
 		fr := newFramer(codec, d, video)
 		j := newJitterBuffer(64, 50*time.Millisecond)
 		var u seqUnwrapper
-		clock := newTrackClock(roomClock{epoch: t0}, 90000, &participantClock{}, time.Second)
+		clock := newTrackClock(Clock{epoch: t0}, 90000, &ParticipantClock{}, time.Second)
 		var last time.Duration
 		emit := func(r rawFrame) {
 			p := clock.pts(r.ts, r.arrival)
@@ -214,9 +202,6 @@ func TestWriteFuzzSeeds(t *testing.T) {
 		if tg, ok := targets[c.codec]; ok {
 			write(tg, encodeChunks(c.payloads))
 		}
-	}
-	for _, s := range [][]byte{sps320x240Baseline, sps1280x720High, sps640x360Field, lkBlankSPS} {
-		write("FuzzH264SPS", s)
 	}
 	for _, s := range rtpStreamSeeds() {
 		write("FuzzRTPStream", s)

@@ -1,20 +1,28 @@
-package livekit
+package rtprecv
 
 import (
 	"sync"
 	"time"
 )
 
-// roomClock is the media clock every PTS is on: time since the Room
-// started. Arrival times use Go's monotonic clock; sender-report times are
-// wall-clock (NTP) instants and are compared with the epoch's wall time.
-type roomClock struct {
+// Clock is a room's media clock, the one every PTS is on: time since the
+// Room started. Arrival times use Go's monotonic clock; sender-report times
+// are wall-clock (NTP) instants and are compared with the epoch's wall time.
+// A connector makes one per Room (NewClock) and gives it to every worker.
+type Clock struct {
 	epoch time.Time
 }
 
-func (c roomClock) since(t time.Time) time.Duration { return t.Sub(c.epoch) }
+// NewClock returns the clock that is zero at epoch (usually time.Now()).
+func NewClock(epoch time.Time) Clock { return Clock{epoch: epoch} }
 
-func (c roomClock) wall(t time.Time) time.Duration { return t.Sub(c.epoch.Round(0)) }
+// Since is t on the room clock: the connector's Room.Now is
+// Since(time.Now()).
+func (c Clock) Since(t time.Time) time.Duration { return c.since(t) }
+
+func (c Clock) since(t time.Time) time.Duration { return t.Sub(c.epoch) }
+
+func (c Clock) wall(t time.Time) time.Duration { return t.Sub(c.epoch.Round(0)) }
 
 // ntpTime converts a 64-bit NTP timestamp (RFC 3550 section 4: seconds since
 // 1900 in the high 32 bits, fraction in the low) to a time.Time.
@@ -25,20 +33,21 @@ func ntpTime(ntp uint64) time.Time {
 	return time.Unix(secs, int64(frac))
 }
 
-// participantClock holds how a participant's sender clock relates to ours,
+// ParticipantClock holds how a participant's sender clock relates to ours,
 // shared by all its tracks so that its audio and video keep their relative
 // timing. It is decided once, at the first sender report of any of its
 // tracks: when the sender's wall clock agrees with ours within maxSkew
 // (both synchronised by NTP, as usual) its capture times are used as they
 // are, which keeps different participants in sync; otherwise the sender's
-// clock is shifted onto our arrival clock.
-type participantClock struct {
+// clock is shifted onto our arrival clock. The zero value is ready: a
+// connector keeps one per publisher and passes it to each of its workers.
+type ParticipantClock struct {
 	mu      sync.Mutex
 	decided bool
 	offset  time.Duration
 }
 
-func (p *participantClock) offsetFor(arrivalMinusCapture, maxSkew time.Duration) time.Duration {
+func (p *ParticipantClock) offsetFor(arrivalMinusCapture, maxSkew time.Duration) time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if !p.decided {
@@ -61,9 +70,9 @@ type senderReport struct {
 // trackClock maps one track's RTP timestamps to the room clock. onSR is
 // called from the SDK's RTCP goroutine, pts from the track worker.
 type trackClock struct {
-	room    roomClock
+	room    Clock
 	rate    float64 // RTP clock rate, Hz
-	part    *participantClock
+	part    *ParticipantClock
 	maxSkew time.Duration
 
 	mu sync.Mutex
@@ -82,7 +91,7 @@ type trackClock struct {
 	usingSR   bool
 }
 
-func newTrackClock(room roomClock, rate uint32, part *participantClock, maxSkew time.Duration) *trackClock {
+func newTrackClock(room Clock, rate uint32, part *ParticipantClock, maxSkew time.Duration) *trackClock {
 	if rate == 0 {
 		rate = 90000
 	}
