@@ -6,7 +6,7 @@
 #include <libavutil/log.h>
 #include "_cgo_export.h"
 
-static int rc_log_max = AV_LOG_WARNING;
+static int rc_log_max = AV_LOG_INFO;
 
 void rc_log_set_max(int level) { __atomic_store_n(&rc_log_max, level, __ATOMIC_RELAXED); }
 

@@ -49,7 +49,7 @@ var ffLog = struct {
 
 func installLogCallback() {
 	ffLog.once.Do(func() {
-		C.rc_log_set_max(C.AV_LOG_WARNING)
+		C.rc_log_set_max(C.AV_LOG_INFO)
 		C.rc_log_install()
 	})
 }
