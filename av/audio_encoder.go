@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/asticode/go-astiav"
+	"github.com/rs/zerolog"
 
 	"github.com/roomcast/roomcast/media"
 )
@@ -21,6 +22,9 @@ var audioTB = astiav.NewRational(1, media.SampleRate)
 type AudioEncoderConfig struct {
 	// Bitrate in bits/s; it defaults to DefaultAudioBitrate.
 	Bitrate int
+	// Log receives FFmpeg's lines for this encoder (see RouteFFmpegLogs).
+	// The zero Logger leaves them to the process logger.
+	Log zerolog.Logger
 }
 
 // AudioEncoder encodes media.Audio (48 kHz stereo) to AAC-LC with FFmpeg's
@@ -45,6 +49,7 @@ type AudioEncoder struct {
 	sent    int64 // samples given to the encoder
 	flushed bool
 	closed  bool
+	unreg   func()
 }
 
 // NewAudioEncoder opens an AAC encoder.
@@ -60,6 +65,7 @@ func NewAudioEncoder(cfg AudioEncoderConfig) (*AudioEncoder, error) {
 	if cc == nil {
 		return nil, errors.New("av: cannot allocate encoder")
 	}
+	unreg := logOption(cfg.Log).register(cc.UnsafePointer())
 	cc.SetSampleRate(media.SampleRate)
 	cc.SetChannelLayout(astiav.ChannelLayoutStereo)
 	cc.SetSampleFormat(astiav.SampleFormatFltp)
@@ -68,12 +74,13 @@ func NewAudioEncoder(cfg AudioEncoderConfig) (*AudioEncoder, error) {
 	cc.SetFlags(cc.Flags().Add(astiav.CodecContextFlagGlobalHeader))
 	if err := cc.Open(codec, nil); err != nil {
 		cc.Free()
+		unreg()
 		return nil, fmt.Errorf("audio encoder: %w: %v", ErrUnsupported, err)
 	}
 	e := &AudioEncoder{
 		cc: cc, bitrate: cfg.Bitrate, frameSize: cc.FrameSize(),
 		config: cc.ExtraData(), priming: initialPadding(cc),
-		pkt: astiav.AllocPacket(), frame: astiav.AllocFrame(),
+		pkt: astiav.AllocPacket(), frame: astiav.AllocFrame(), unreg: unreg,
 	}
 	if e.frameSize <= 0 {
 		e.frameSize = 1024
@@ -201,6 +208,7 @@ func (e *AudioEncoder) Close() error {
 	}
 	e.closed = true
 	e.cc.Free()
+	e.unreg()
 	e.frame.Free()
 	e.pkt.Free()
 	return nil

@@ -12,11 +12,8 @@ package av
 import (
 	"errors"
 	"fmt"
-	"strings"
-	"sync"
 
 	"github.com/asticode/go-astiav"
-	"github.com/rs/zerolog"
 )
 
 // Sentinel errors; wrapped with %w together with the path or codec and a
@@ -33,69 +30,6 @@ var (
 	// or setting is not available in this FFmpeg build.
 	ErrUnsupported = errors.New("unsupported media")
 )
-
-// RouteFFmpegLogs sends FFmpeg's own messages at level or more severe to log
-// (field component=ffmpeg) instead of stderr; zerolog.Disabled silences
-// FFmpeg. FFmpeg's log callback is process-global, so main should call this
-// once; library code must not. FFmpeg's per-packet "errors" are logged as
-// warnings: this package decides what is fatal.
-func RouteFFmpegLogs(log zerolog.Logger, level zerolog.Level) {
-	l := log.With().Str("component", "ffmpeg").Logger()
-	var lv astiav.LogLevel
-	switch {
-	case level >= zerolog.Disabled || level == zerolog.NoLevel:
-		lv = astiav.LogLevelQuiet
-	case level >= zerolog.ErrorLevel:
-		lv = astiav.LogLevelError
-	case level == zerolog.WarnLevel:
-		lv = astiav.LogLevelWarning
-	case level == zerolog.InfoLevel:
-		lv = astiav.LogLevelInfo
-	case level == zerolog.DebugLevel:
-		lv = astiav.LogLevelVerbose
-	default:
-		lv = astiav.LogLevelDebug
-	}
-	astiav.SetLogLevel(lv)
-	if lv == astiav.LogLevelQuiet {
-		astiav.ResetLogCallback()
-		return
-	}
-	maxLv := lv
-	var mu sync.Mutex
-	var line strings.Builder
-	astiav.SetLogCallback(func(c astiav.Classer, lv astiav.LogLevel, _, msg string) {
-		if lv > maxLv {
-			return
-		}
-		// FFmpeg may emit one line in several calls; only complete lines are logged.
-		mu.Lock()
-		line.WriteString(msg)
-		if !strings.HasSuffix(msg, "\n") {
-			mu.Unlock()
-			return
-		}
-		s := strings.TrimSpace(line.String())
-		line.Reset()
-		mu.Unlock()
-		if s == "" {
-			return
-		}
-		ev := l.Debug()
-		switch {
-		case lv <= astiav.LogLevelWarning:
-			ev = l.Warn()
-		case lv <= astiav.LogLevelInfo:
-			ev = l.Info()
-		}
-		if c != nil {
-			if cl := c.Class(); cl != nil {
-				ev = ev.Str("class", cl.Name())
-			}
-		}
-		ev.Msg(s)
-	})
-}
 
 // avErr wraps an FFmpeg error with a sentinel and context.
 func avErr(sentinel error, what string, err error) error {

@@ -131,10 +131,11 @@ type swsKey struct {
 
 // swsCtx wraps one SwsContext. It converts into yuv420p limited range.
 type swsCtx struct {
-	c *C.struct_SwsContext
+	c     *C.struct_SwsContext
+	unreg func()
 }
 
-func newSwsCtx(k swsKey) (*swsCtx, error) {
+func newSwsCtx(k swsKey, o options) (*swsCtx, error) {
 	// Bilinear, with swscale's filter widened to the ratio when shrinking so
 	// a 1080p camera in a small tile does not alias. When nothing shrinks
 	// the filter is two taps either way and the fast variant gives the same
@@ -149,16 +150,18 @@ func newSwsCtx(k swsKey) (*swsCtx, error) {
 		return nil, fmt.Errorf("av: cannot convert %s %dx%d to yuv420p %dx%d",
 			k.srcFmt, k.srcW, k.srcH, k.dstW, k.dstH)
 	}
+	unreg := o.register(unsafe.Pointer(c))
 	if k.srcFull {
 		C.rc_set_src_range(c, 1)
 	}
-	return &swsCtx{c: c}, nil
+	return &swsCtx{c: c, unreg: unreg}, nil
 }
 
 func (s *swsCtx) free() {
 	if s != nil && s.c != nil {
 		C.sws_freeContext(s.c)
 		s.c = nil
+		s.unreg()
 	}
 }
 
@@ -190,7 +193,7 @@ func (s *swsCtx) scaleFrame(dst *media.Image, f *astiav.Frame) error {
 // picture at the frame's size rounded up to even. Plain limited-range
 // yuv420p with even sizes is copied plane by plane; anything else goes
 // through swscale (cached in *conv).
-func frameToImage(f *astiav.Frame, conv **swsCtx, convKey *swsKey) (*media.Image, error) {
+func frameToImage(f *astiav.Frame, conv **swsCtx, convKey *swsKey, o options) (*media.Image, error) {
 	cf := cframe(f)
 	w, h := int(cf.width), int(cf.height)
 	if w <= 0 || h <= 0 {
@@ -210,7 +213,7 @@ func frameToImage(f *astiav.Frame, conv **swsCtx, convKey *swsKey) (*media.Image
 	if *conv == nil || *convKey != k {
 		(*conv).free()
 		*conv = nil
-		c, err := newSwsCtx(k)
+		c, err := newSwsCtx(k, o)
 		if err != nil {
 			return nil, err
 		}

@@ -35,6 +35,8 @@ type VideoDecoder struct {
 	conv    *swsCtx
 	convKey swsKey
 	closed  bool
+	opt     options
+	unreg   func()
 }
 
 // videoDecoders maps the WebRTC codec names we accept to FFmpeg decoders.
@@ -43,7 +45,8 @@ var videoDecoders = map[string]string{"h264": "h264", "vp8": "vp8", "vp9": "vp9"
 
 // NewVideoDecoder returns a decoder for codec: "h264", "vp8", "vp9" or "av1".
 // Unknown names wrap ErrUnsupported.
-func NewVideoDecoder(codec string) (*VideoDecoder, error) {
+func NewVideoDecoder(codec string, opts ...Option) (*VideoDecoder, error) {
+	o := applyOptions(opts)
 	name, ok := videoDecoders[codec]
 	if !ok {
 		return nil, fmt.Errorf("video codec %q: %w", codec, ErrUnsupported)
@@ -56,6 +59,7 @@ func NewVideoDecoder(codec string) (*VideoDecoder, error) {
 	if cc == nil {
 		return nil, errors.New("av: cannot allocate decoder")
 	}
+	unreg := o.register(cc.UnsafePointer())
 	cc.SetTimeBase(nsTB)
 	setPktTimebase(cc, nsTB)
 	// Slice threads only: frame threading would hold back one picture per
@@ -69,17 +73,18 @@ func NewVideoDecoder(codec string) (*VideoDecoder, error) {
 	// and drop pictures of streams that do reorder, while streams that do
 	// not (WebRTC's constrained baseline, or any SPS whose VUI says
 	// num_reorder_frames=0) already come out of the same Decode call.
-	opts := astiav.NewDictionary()
-	defer opts.Free()
+	dict := astiav.NewDictionary()
+	defer dict.Free()
 	if name == "libdav1d" {
 		// dav1d otherwise pipelines several frames across its threads.
-		_ = opts.Set("max_frame_delay", "1", 0)
+		_ = dict.Set("max_frame_delay", "1", 0)
 	}
-	if err := cc.Open(c, opts); err != nil {
+	if err := cc.Open(c, dict); err != nil {
 		cc.Free()
+		unreg()
 		return nil, fmt.Errorf("video codec %q: %w", codec, err)
 	}
-	return &VideoDecoder{codec: codec, cc: cc, pkt: newCPacket(), frame: astiav.AllocFrame()}, nil
+	return &VideoDecoder{codec: codec, cc: cc, pkt: newCPacket(), frame: astiav.AllocFrame(), opt: o, unreg: unreg}, nil
 }
 
 // Decode decodes one packet and returns the pictures it completed (usually
@@ -138,7 +143,7 @@ func (d *VideoDecoder) receive(pts time.Duration) ([]VideoFrame, error) {
 		if ts := frameBestEffortTS(d.frame); ts != astiav.NoPtsValue {
 			fpts = tsToDuration(ts, nsTB)
 		}
-		img, cerr := frameToImage(d.frame, &d.conv, &d.convKey)
+		img, cerr := frameToImage(d.frame, &d.conv, &d.convKey, d.opt)
 		d.frame.Unref()
 		if cerr != nil {
 			if bad == nil {
@@ -161,6 +166,7 @@ func (d *VideoDecoder) Close() error {
 	}
 	d.closed = true
 	d.cc.Free()
+	d.unreg()
 	d.pkt.free()
 	d.frame.Free()
 	d.conv.free()
@@ -176,10 +182,12 @@ type AudioDecoder struct {
 	frame  *astiav.Frame
 	rs     resampler
 	closed bool
+	unreg  func()
 }
 
 // NewAudioDecoder returns a decoder for codec; only "opus" is supported.
-func NewAudioDecoder(codec string) (*AudioDecoder, error) {
+func NewAudioDecoder(codec string, opts ...Option) (*AudioDecoder, error) {
+	o := applyOptions(opts)
 	if codec != "opus" {
 		return nil, fmt.Errorf("audio codec %q: %w", codec, ErrUnsupported)
 	}
@@ -191,6 +199,7 @@ func NewAudioDecoder(codec string) (*AudioDecoder, error) {
 	if cc == nil {
 		return nil, errors.New("av: cannot allocate decoder")
 	}
+	unreg := o.register(cc.UnsafePointer())
 	cc.SetTimeBase(nsTB)
 	setPktTimebase(cc, nsTB)
 	// WebRTC Opus has no in-band header: RFC 7587 fixes the clock at 48 kHz
@@ -200,9 +209,10 @@ func NewAudioDecoder(codec string) (*AudioDecoder, error) {
 	cc.SetChannelLayout(astiav.ChannelLayoutStereo)
 	if err := cc.Open(c, nil); err != nil {
 		cc.Free()
+		unreg()
 		return nil, fmt.Errorf("audio codec %q: %w", codec, err)
 	}
-	return &AudioDecoder{codec: codec, cc: cc, pkt: newCPacket(), frame: astiav.AllocFrame()}, nil
+	return &AudioDecoder{codec: codec, cc: cc, pkt: newCPacket(), frame: astiav.AllocFrame(), unreg: unreg}, nil
 }
 
 // Decode decodes one Opus packet into 48 kHz interleaved stereo. pts is
@@ -248,6 +258,7 @@ func (d *AudioDecoder) Close() error {
 	}
 	d.closed = true
 	d.cc.Free()
+	d.unreg()
 	d.pkt.free()
 	d.frame.Free()
 	d.rs.free()

@@ -370,3 +370,54 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.b.String()
 }
+
+// FFmpeg has one log callback per process; each line must still reach the
+// logger of the component whose context logged it (two sessions, two logs).
+func TestFFmpegLogsRoutedByOwner(t *testing.T) {
+	var a, b, fallback syncBuffer
+	RouteFFmpegLogs(zerolog.New(&fallback), zerolog.WarnLevel)
+	t.Cleanup(func() { RouteFFmpegLogs(zerolog.Nop(), zerolog.ErrorLevel) })
+	da, err := NewVideoDecoder("h264", WithLog(zerolog.New(&a).Level(zerolog.DebugLevel).With().Str("session", "A").Logger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer da.Close()
+	db, err := NewVideoDecoder("h264", WithLog(zerolog.New(&b).Level(zerolog.DebugLevel).With().Str("session", "B").Logger()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	bad := []byte{0, 0, 0, 1, 0x65, 0x88, 0x84, 0x21, 0xa0} // a slice without SPS/PPS
+	da.Decode(bad, 0)
+	da.Decode(bad, 0)
+	db.Decode(bad, 0)
+	if s := a.String(); !strings.Contains(s, `"session":"A"`) || !strings.Contains(s, `"component":"ffmpeg"`) || strings.Contains(s, `"B"`) {
+		t.Errorf("session A's log: %q", s)
+	}
+	if s := b.String(); !strings.Contains(s, `"session":"B"`) || strings.Contains(s, `"A"`) {
+		t.Errorf("session B's log: %q", s)
+	}
+	if s := fallback.String(); s != "" {
+		t.Errorf("owned lines reached the process logger: %q", s)
+	}
+	// An owner whose logger is not at debug level hides FFmpeg's noise.
+	var quiet syncBuffer
+	dq, err := NewVideoDecoder("h264", WithLog(zerolog.New(&quiet).Level(zerolog.InfoLevel)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dq.Close()
+	dq.Decode(bad, 0)
+	if s := quiet.String() + fallback.String(); s != "" {
+		t.Errorf("FFmpeg lines logged at info level: %q", s)
+	}
+	// After Close the context is forgotten.
+	pa := uintptr(da.cc.UnsafePointer())
+	da.Close()
+	ffLog.mu.RLock()
+	_, still := ffLog.owners[pa]
+	ffLog.mu.RUnlock()
+	if still {
+		t.Error("a closed decoder's context is still registered")
+	}
+}

@@ -63,6 +63,8 @@ type FileReader struct {
 	closed    bool
 	opened    bool // OpenInput succeeded, CloseInput is due
 	readErrs  int  // consecutive read errors
+	opt       options
+	unregs    []func()
 }
 
 // maxReadErrors consecutive demuxer errors end a file.
@@ -95,6 +97,7 @@ func OpenFile(path string, log zerolog.Logger) (*FileReader, error) {
 	r := &FileReader{
 		path: path,
 		log:  log.With().Str("component", "av").Str("file", path).Logger(),
+		opt:  logOption(log),
 	}
 	if err := r.open(); err != nil {
 		r.Close()
@@ -112,6 +115,7 @@ func (r *FileReader) open() error {
 	if r.fc == nil {
 		return errors.New("av: cannot allocate format context")
 	}
+	r.unregs = append(r.unregs, r.opt.registerClasser(r.fc))
 	if err := r.fc.OpenInput(r.path, nil, nil); err != nil {
 		if errors.Is(err, astiav.ErrEperm) || errors.Is(err, astiav.Error(-13)) { // EACCES
 			return fmt.Errorf("%s: cannot open: %w", r.path, err)
@@ -197,6 +201,7 @@ func (r *FileReader) openStream(s *astiav.Stream) (*fileStream, error) {
 	if cc == nil {
 		return nil, errors.New("cannot allocate decoder")
 	}
+	r.unregs = append(r.unregs, r.opt.register(cc.UnsafePointer()))
 	if err := cp.ToCodecContext(cc); err != nil {
 		cc.Free()
 		return nil, err
@@ -316,7 +321,7 @@ func (r *FileReader) emit(s *fileStream) {
 			// Concealed damage: the picture is still worth showing.
 			r.bad(errors.New("decoder concealed damage"))
 		}
-		img, err := frameToImage(r.frame, &s.conv, &s.convKey)
+		img, err := frameToImage(r.frame, &s.conv, &s.convKey, r.opt)
 		if err != nil {
 			r.bad(err)
 			return
@@ -409,6 +414,9 @@ func (r *FileReader) Close() error {
 			r.fc.CloseInput()
 		}
 		r.fc.Free()
+	}
+	for _, u := range r.unregs {
+		u()
 	}
 	r.queue = nil
 	return nil

@@ -17,10 +17,13 @@ type scaleKey struct{ sw, sh, dw, dh int }
 // give each goroutine its own. Close frees the contexts.
 type Scaler struct {
 	ctxs map[scaleKey]*swsCtx
+	opt  options
 }
 
 // NewScaler returns an empty Scaler.
-func NewScaler() *Scaler { return &Scaler{ctxs: make(map[scaleKey]*swsCtx)} }
+func NewScaler(opts ...Option) *Scaler {
+	return &Scaler{ctxs: make(map[scaleKey]*swsCtx), opt: applyOptions(opts)}
+}
 
 // Scale resizes the whole of src into the whole of dst, which may be views
 // made with media.Image.Sub (the pixels are read and written in place, no
@@ -44,7 +47,7 @@ func (s *Scaler) Scale(dst, src *media.Image) error {
 			s.ctxs = make(map[scaleKey]*swsCtx)
 		}
 		var err error
-		c, err = newSwsCtx(swsKey{srcFmt: pixFmtYUV420P, srcW: src.Width, srcH: src.Height, dstW: dst.Width, dstH: dst.Height})
+		c, err = newSwsCtx(swsKey{srcFmt: pixFmtYUV420P, srcW: src.Width, srcH: src.Height, dstW: dst.Width, dstH: dst.Height}, s.opt)
 		if err != nil {
 			return err
 		}

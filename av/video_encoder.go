@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/asticode/go-astiav"
+	"github.com/rs/zerolog"
 
 	"github.com/roomcast/roomcast/bitstream"
 	"github.com/roomcast/roomcast/media"
@@ -64,6 +65,9 @@ type VideoEncoderConfig struct {
 	Profile string
 	// Threads is x264's thread count; 0 lets x264 choose.
 	Threads int
+	// Log receives libx264's and FFmpeg's lines for this encoder (see
+	// RouteFFmpegLogs). The zero Logger leaves them to the process logger.
+	Log zerolog.Logger
 }
 
 func (c *VideoEncoderConfig) defaults() error {
@@ -116,6 +120,7 @@ type VideoEncoder struct {
 	profile  int
 	level    int
 	forceKey atomic.Bool
+	unreg    func()
 	flushed  bool
 	closed   bool
 	lastPTS  int64
@@ -135,7 +140,8 @@ func NewVideoEncoder(cfg VideoEncoderConfig) (*VideoEncoder, error) {
 	if cc == nil {
 		return nil, errors.New("av: cannot allocate encoder")
 	}
-	e := &VideoEncoder{cfg: cfg, cc: cc}
+	unreg := logOption(cfg.Log).register(cc.UnsafePointer())
+	e := &VideoEncoder{cfg: cfg, cc: cc, unreg: unreg}
 	cc.SetWidth(cfg.Width)
 	cc.SetHeight(cfg.Height)
 	cc.SetPixelFormat(astiav.PixelFormatYuv420P)
@@ -181,10 +187,12 @@ func NewVideoEncoder(cfg VideoEncoderConfig) (*VideoEncoder, error) {
 	}
 	if err := cc.Open(codec, opts); err != nil {
 		cc.Free()
+		unreg()
 		return nil, fmt.Errorf("video encoder: %w: %v (preset %q, profile %q)", ErrUnsupported, err, cfg.X264Preset, cfg.Profile)
 	}
 	if left := leftover(opts); len(left) > 0 {
 		cc.Free()
+		unreg()
 		return nil, fmt.Errorf("video encoder: %w: options not recognised: %v", ErrUnsupported, left)
 	}
 	e.config = cc.ExtraData()
@@ -310,6 +318,7 @@ func (e *VideoEncoder) Close() error {
 	e.closed = true
 	if e.cc != nil {
 		e.cc.Free()
+		e.unreg()
 	}
 	if e.frame != nil {
 		e.frame.Free()

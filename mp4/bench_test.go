@@ -1,6 +1,7 @@
 package mp4
 
 import (
+	"github.com/rs/zerolog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -57,7 +58,7 @@ func BenchmarkFinalise(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StartTimer()
-		if _, err := finalise(path); err != nil {
+		if _, err := finalise(path, zerolog.Nop()); err != nil {
 			b.Fatal(err)
 		}
 	}

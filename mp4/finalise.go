@@ -7,6 +7,9 @@ import (
 	"path/filepath"
 
 	"github.com/asticode/go-astiav"
+	"github.com/rs/zerolog"
+
+	"github.com/roomcast/roomcast/av"
 )
 
 // finalise remuxes the fragmented MP4 at path into a regular MP4 with the
@@ -15,7 +18,7 @@ import (
 // to a temporary file in the same directory, so the rename is atomic and a
 // crash while finalising leaves the fragmented file untouched (plus a
 // ".finalise-*.tmp" file that can be deleted). It returns the new size.
-func finalise(path string) (int64, error) {
+func finalise(path string, log zerolog.Logger) (int64, error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -39,7 +42,7 @@ func finalise(path string) (int64, error) {
 		}
 	}()
 
-	if err := remux(path, tmpPath); err != nil {
+	if err := remux(path, tmpPath, log); err != nil {
 		return 0, err
 	}
 	f, err := os.Open(tmpPath)
@@ -72,12 +75,13 @@ func finaliseError(what string, err error) error {
 }
 
 // remux copies every packet of src into a faststart MP4 at dst.
-func remux(src, dst string) (err error) {
+func remux(src, dst string, log zerolog.Logger) (err error) {
 	in := astiav.AllocFormatContext()
 	if in == nil {
 		return finaliseError("allocating demuxer", errors.New("out of memory"))
 	}
 	defer in.Free()
+	defer av.RegisterLogClasser(in, log)()
 	if err := in.OpenInput(src, nil, nil); err != nil {
 		return finaliseError("opening "+src, err)
 	}
@@ -93,6 +97,7 @@ func remux(src, dst string) (err error) {
 		return finaliseError("allocating muxer", err)
 	}
 	defer out.Free()
+	defer av.RegisterLogClasser(out, log)()
 	ins := in.Streams()
 	outs := make([]*astiav.Stream, len(ins))
 	for i, is := range ins {

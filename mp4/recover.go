@@ -43,7 +43,7 @@ func Recover(path string, log zerolog.Logger) error {
 		return nil
 	}
 	start := time.Now()
-	size, err := finalise(path)
+	size, err := finalise(path, log)
 	if err != nil {
 		return err
 	}

@@ -43,6 +43,7 @@ import (
 	"github.com/asticode/go-astiav"
 	"github.com/rs/zerolog"
 
+	"github.com/roomcast/roomcast/av"
 	"github.com/roomcast/roomcast/media"
 )
 
@@ -121,6 +122,7 @@ type Writer struct {
 	done    bool
 	doneErr error
 
+	unregs   []func() // FFmpeg log routing (av.RegisterLogContext)
 	bytes    atomic.Int64
 	duration atomic.Int64
 }
@@ -225,6 +227,7 @@ func newWriter(path string, f file, info media.StreamInfo, opts Options) (w *Wri
 	if w.fc, err = astiav.AllocOutputFormatContext(nil, "mp4", ""); err != nil {
 		return nil, fmt.Errorf("%w: allocating muxer: %w", ErrCreate, err)
 	}
+	w.unregs = append(w.unregs, av.RegisterLogClasser(w.fc, w.opts.Log))
 	if hasVideo {
 		st := w.fc.NewStream(nil)
 		cp := st.CodecParameters()
@@ -266,6 +269,8 @@ func newWriter(path string, f file, info media.StreamInfo, opts Options) (w *Wri
 	if w.ioc, err = astiav.AllocIOContext(64<<10, true, nil, w.sink.seek, w.sink.write); err != nil {
 		return nil, fmt.Errorf("%w: allocating I/O context: %w", ErrCreate, err)
 	}
+	// The custom AVIOContext has no AVClass (FFmpeg logs its I/O errors
+	// for the format context, registered above).
 	w.fc.SetPb(w.ioc)
 
 	d := astiav.NewDictionary()
@@ -502,7 +507,7 @@ func (w *Writer) Close() error {
 		errs = append(errs, fmt.Errorf("%w: close: %w", ErrWrite, err))
 	}
 	start := time.Now()
-	size, err := finalise(w.path)
+	size, err := finalise(w.path, w.log)
 	if err != nil {
 		w.log.Error().Err(err).Msg("finalising failed; the fragmented file is kept")
 		errs = append(errs, err)
@@ -544,4 +549,8 @@ func (w *Writer) free() {
 		w.ioc.Free()
 		w.ioc = nil
 	}
+	for _, u := range w.unregs {
+		u()
+	}
+	w.unregs = nil
 }

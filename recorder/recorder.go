@@ -65,27 +65,25 @@ type Recorder struct {
 	aenc *av.AudioEncoder
 	info media.StreamInfo
 
+	offline bool
+
 	mu      sync.Mutex
-	outputs []*output
+	outputs []*outputQueue
 	inter   interleaver
 	closed  bool
 	closeMu sync.Mutex
 	err     error
-}
 
-type output struct {
-	name     string
-	o        Output
-	critical bool
-	failed   error
-	packets  int64
+	// Counters of the encoded stream, for status pages (atomics: read from
+	// any goroutine).
+	stats encStats
 }
 
 // New builds the encoders and the compositor; add inputs through
 // Compositor() and outputs with AddOutput before Start.
 func New(cfg Config) (*Recorder, error) {
-	r := &Recorder{log: cfg.Log.With().Str("component", "recorder").Logger()}
-	r.sc = av.NewScaler()
+	r := &Recorder{log: cfg.Log.With().Str("component", "recorder").Logger(), offline: cfg.Compositor.Offline}
+	r.sc = av.NewScaler(av.WithLog(cfg.Log))
 	cc := cfg.Compositor
 	cc.Scaler = r.sc
 	cc.Log = cfg.Log
@@ -105,13 +103,13 @@ func New(cfg Config) (*Recorder, error) {
 	}
 	r.venc, err = av.NewVideoEncoder(av.VideoEncoderConfig{
 		Width: cc.Width, Height: cc.Height, FPS: cc.FPS, Preset: e.Preset, X264Preset: e.X264Preset,
-		Bitrate: e.VideoBitrate, KeyframeInterval: e.KeyframeInterval, Profile: e.Profile, Threads: e.Threads,
+		Bitrate: e.VideoBitrate, KeyframeInterval: e.KeyframeInterval, Profile: e.Profile, Threads: e.Threads, Log: cfg.Log,
 	})
 	if err != nil {
 		r.sc.Close()
 		return nil, fmt.Errorf("video encoder: %w", err)
 	}
-	r.aenc, err = av.NewAudioEncoder(av.AudioEncoderConfig{Bitrate: e.AudioBitrate})
+	r.aenc, err = av.NewAudioEncoder(av.AudioEncoderConfig{Bitrate: e.AudioBitrate, Log: cfg.Log})
 	if err != nil {
 		r.venc.Close()
 		r.sc.Close()
@@ -137,11 +135,34 @@ func (r *Recorder) Info() media.StreamInfo { return r.info }
 func (r *Recorder) RequestKeyframe() { r.venc.ForceKeyframe() }
 
 // AddOutput attaches an output. A critical output's failure stops the run
-// (the recording); a non-critical one (a stream) is dropped and logged.
+// (the recording, PolicyRecord); a non-critical one (a stream, PolicyStream)
+// is dropped and logged. Each output is written by its own goroutine.
 func (r *Recorder) AddOutput(name string, o Output, critical bool) {
+	opt := OutputOptions{Critical: critical, Policy: PolicyStream}
+	if critical {
+		opt.Policy = PolicyRecord
+	}
+	r.AddOutputWith(name, o, opt)
+}
+
+// AddOutputWith attaches an output with explicit queue options.
+func (r *Recorder) AddOutputWith(name string, o Output, opt OutputOptions) {
+	q := newOutputQueue(name, o, opt, r.offline, r.RequestKeyframe, r.log)
 	r.mu.Lock()
-	r.outputs = append(r.outputs, &output{name: name, o: o, critical: critical})
+	r.outputs = append(r.outputs, q)
 	r.mu.Unlock()
+}
+
+// Health reports every output, in the order they were added.
+func (r *Recorder) Health() []Health {
+	r.mu.Lock()
+	outs := append([]*outputQueue(nil), r.outputs...)
+	r.mu.Unlock()
+	h := make([]Health, len(outs))
+	for i, o := range outs {
+		h[i] = o.health()
+	}
+	return h
 }
 
 // Start begins the composition.
@@ -181,14 +202,32 @@ func (r *Recorder) Close() error {
 		err = r.firstCritical()
 	}
 	r.mu.Lock()
-	outs := append([]*output(nil), r.outputs...)
+	outs := append([]*outputQueue(nil), r.outputs...)
 	r.mu.Unlock()
-	for _, o := range outs {
-		if cerr := o.o.Close(); cerr != nil {
-			r.log.Error().Err(cerr).Str("output", o.name).Msg("closing output")
-			if o.critical && err == nil {
-				err = fmt.Errorf("%w: %s: %w", ErrOutput, o.name, cerr)
+	// Each queue is written out by its goroutine (the recording gets every
+	// packet), then the output is closed (the MP4 finalised).
+	var wg sync.WaitGroup
+	errs := make([]error, len(outs))
+	for i, o := range outs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			qerr := o.close()
+			if qerr != nil && o.opt.Critical {
+				errs[i] = fmt.Errorf("%w: %s: %w", ErrOutput, o.name, qerr)
 			}
+			if cerr := o.o.Close(); cerr != nil {
+				r.log.Error().Err(cerr).Str("output", o.name).Msg("closing output")
+				if o.opt.Critical && errs[i] == nil {
+					errs[i] = fmt.Errorf("%w: %s: %w", ErrOutput, o.name, cerr)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, e := range errs {
+		if err == nil && e != nil {
+			err = e
 		}
 	}
 	r.venc.Close()
@@ -202,39 +241,32 @@ func (r *Recorder) firstCritical() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, o := range r.outputs {
-		if o.critical && o.failed != nil {
-			return fmt.Errorf("%w: %s: %w", ErrOutput, o.name, o.failed)
+		if err := o.err(); o.opt.Critical && err != nil {
+			return fmt.Errorf("%w: %s: %w", ErrOutput, o.name, err)
 		}
 	}
 	return nil
 }
 
-// emit writes packets to every live output. A critical failure is returned
-// so the compositor stops.
+// emit queues packets for every live output; it never waits for one (in a
+// live run). A critical failure is returned so the compositor stops.
 func (r *Recorder) emit(pkts ...media.Packet) error {
 	if len(pkts) == 0 {
 		return nil
 	}
+	r.stats.add(pkts)
 	r.mu.Lock()
 	outs := r.outputs
 	r.mu.Unlock()
 	var crit error
 	for _, o := range outs {
-		if o.failed != nil {
-			continue
-		}
 		for _, p := range pkts {
-			if err := o.o.WritePacket(p); err != nil {
-				o.failed = err
-				if o.critical {
-					r.log.Error().Err(err).Str("output", o.name).Msg("recording output failed; stopping")
+			if err := o.push(p); err != nil {
+				if o.opt.Critical && crit == nil {
 					crit = fmt.Errorf("%w: %s: %w", ErrOutput, o.name, err)
-				} else {
-					r.log.Error().Err(err).Str("output", o.name).Msg("output failed; the others continue")
 				}
 				break
 			}
-			o.packets++
 		}
 	}
 	return crit

@@ -116,6 +116,14 @@ func (l *RoomSink) ParticipantJoined(p room.Participant) {
 	l.input(p.ID, p.Name, false)
 }
 
+// Participants is how many participants are in the room (those with a
+// tile, hidden recorders excluded). Safe from any goroutine.
+func (l *RoomSink) Participants() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.names)
+}
+
 // ParticipantUpdated changes nothing: a tile keeps the name it was given
 // when the participant joined.
 func (l *RoomSink) ParticipantUpdated(room.Participant) {}
@@ -142,7 +150,7 @@ func (l *RoomSink) TrackAdded(t *room.Track) room.TrackSink {
 		log: l.log.With().Str("track", t.SID).Str("participant", t.ParticipantID).Str("codec", t.Codec).Logger()}
 	var err error
 	if t.Kind == room.KindVideo {
-		s.vdec, err = av.NewVideoDecoder(t.Codec)
+		s.vdec, err = av.NewVideoDecoder(t.Codec, av.WithLog(s.log))
 		if err == nil {
 			l.mu.Lock()
 			l.video[id] = append(l.video[id], t)
@@ -159,7 +167,7 @@ func (l *RoomSink) TrackAdded(t *room.Track) room.TrackSink {
 			t.RequestKeyframe()
 		}
 	} else {
-		s.adec, err = av.NewAudioDecoder(t.Codec)
+		s.adec, err = av.NewAudioDecoder(t.Codec, av.WithLog(s.log))
 		l.mu.Lock()
 		l.bySID[t.SID] = t
 		l.mu.Unlock()

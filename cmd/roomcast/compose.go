@@ -117,7 +117,7 @@ func runCompose(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := attachMP4(rec, c.String("output"), c.Bool("overwrite"), log); err != nil {
+	if err := attachMP4(c, rec, c.String("output"), c.Bool("overwrite"), log); err != nil {
 		rec.Close()
 		return err
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/roomcast/roomcast/av"
 	"github.com/roomcast/roomcast/mp4"
 	"github.com/roomcast/roomcast/recorder"
+	"github.com/roomcast/roomcast/room/livekit/sdklog"
 )
 
 // Exit codes.
@@ -177,5 +178,7 @@ func logger(c *cli.Context) (zerolog.Logger, error) {
 		fl = zerolog.WarnLevel
 	}
 	av.RouteFFmpegLogs(log, fl)
+	// LiveKit SDK (pion) lines that name no room go to the process log.
+	sdklog.SetProcessLogger(log)
 	return log, nil
 }

@@ -6,7 +6,6 @@ import (
 	_ "image/jpeg" // background images
 	_ "image/png"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -17,8 +16,8 @@ import (
 	"github.com/roomcast/roomcast/compositor"
 	"github.com/roomcast/roomcast/layout"
 	"github.com/roomcast/roomcast/media"
-	"github.com/roomcast/roomcast/mp4"
 	"github.com/roomcast/roomcast/recorder"
+	"github.com/roomcast/roomcast/session"
 )
 
 // canvasFlags: what the output looks like and how it is encoded; shared by
@@ -157,27 +156,28 @@ func fromImage(img image.Image) *media.Image {
 	return m
 }
 
+// outputsConfig reads the output flags (--output, --overwrite, --stream…).
+func outputsConfig(c *cli.Context) session.Outputs {
+	o := session.Outputs{MP4: c.String("output"), Overwrite: c.Bool("overwrite")}
+	for _, v := range c.StringSlice("stream") {
+		o.Streams = append(o.Streams, session.Stream{URL: v, InsecureTLS: c.Bool("insecure-tls"),
+			GiveUpAfter: c.Duration("stream-give-up")})
+	}
+	return o
+}
+
 // attachMP4 creates the recording file and attaches it as the critical output.
-func attachMP4(rec *recorder.Recorder, path string, overwrite bool, log zerolog.Logger) (*mp4.Writer, error) {
+func attachMP4(c *cli.Context, rec *recorder.Recorder, path string, overwrite bool, log zerolog.Logger) error {
 	if path == "" {
-		return nil, nil
+		return nil
 	}
-	if abs, err := filepath.Abs(path); err == nil {
-		path = abs
-	}
-	w, err := mp4.Create(path, rec.Info(), mp4.Options{Log: log, Overwrite: overwrite})
-	if err != nil {
-		return nil, err
-	}
-	rec.AddOutput("mp4", w, true)
-	return w, nil
+	_, err := session.Outputs{MP4: path, Overwrite: overwrite}.Attach(c.Context, rec, log)
+	return sessionError(err)
 }
 
 // attachOutputs attaches every output the flags ask for: the recording
-// first, then the streams.
+// first, then the streams (which must all start: exit 6 otherwise).
 func attachOutputs(c *cli.Context, rec *recorder.Recorder, log zerolog.Logger) error {
-	if _, err := attachMP4(rec, c.String("output"), c.Bool("overwrite"), log); err != nil {
-		return err
-	}
-	return attachStreams(c, rec, log)
+	_, err := outputsConfig(c).Attach(c.Context, rec, log)
+	return sessionError(err)
 }

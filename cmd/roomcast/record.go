@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/url"
@@ -11,10 +10,9 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/roomcast/roomcast/layout"
-	"github.com/roomcast/roomcast/recorder"
 	"github.com/roomcast/roomcast/room"
 	"github.com/roomcast/roomcast/room/registry"
+	"github.com/roomcast/roomcast/session"
 )
 
 func recordCommand() *cli.Command {
@@ -70,6 +68,9 @@ func roomURL(c *cli.Context) (string, error) {
 		}
 		return r, nil
 	}
+	if registry.Scheme(r) == "demo" { // the synthetic room (session)
+		return r, nil
+	}
 	if _, ok := registry.Lookup(registry.Scheme(r)); ok {
 		return r, nil
 	}
@@ -107,137 +108,39 @@ func runRecord(c *cli.Context) error {
 	if err := applyStreamPreset(c, &cfg); err != nil {
 		return err
 	}
-	cfg.Compositor.Duration = c.Duration("duration")
-	cfg.Compositor.ExternalSpeaker = true
-	cfg.Compositor.AutoScreenshare = true
-	var live *recorder.RoomSink
-	cfg.Compositor.OnTiles = func(t []layout.Tile) { live.OnTiles(t) }
-	rec, err := recorder.New(cfg)
-	if err != nil {
-		return err
-	}
-	live = recorder.NewRoomSink(rec.Compositor(), log)
-	rm, err := registry.Open(room.Config{
-		URL:            roomAddr,
-		Credentials:    room.Credentials{Token: token, APIKey: c.String("api-key"), APISecret: apiSecret},
-		ConnectTimeout: c.Duration("connect-timeout"), Handler: live, Logger: log,
+	sess, err := session.New(session.Config{
+		Room:             roomAddr,
+		Credentials:      room.Credentials{Token: token, APIKey: c.String("api-key"), APISecret: apiSecret},
+		ConnectTimeout:   c.Duration("connect-timeout"),
+		Pipeline:         cfg,
+		Outputs:          outputsConfig(c),
+		Duration:         c.Duration("duration"),
+		WaitFirstSpeaker: c.Duration("wait-first-speaker"),
+		EmptyTimeout:     c.Duration("empty-timeout"),
+		Log:              log,
 	})
 	if err != nil {
-		rec.Close()
-		return roomError(err)
+		return sessionError(err)
 	}
-	ctx, cancel := context.WithTimeout(c.Context, c.Duration("connect-timeout")+time.Second)
-	err = rm.Start(ctx)
-	cancel()
-	if err != nil {
-		rec.Close()
-		rm.Close()
-		return roomError(err)
+	// The signal context stops the session, which then finalises.
+	if err := sess.Start(c.Context); err != nil {
+		return sessionError(err)
 	}
-	defer rm.Close()
-	log.Info().Str("room", roomName(roomAddr)).Str("identity", rm.Identity()).Msg("joined")
-
-	// Wait for the first speaker if asked.
-	if w := c.Duration("wait-first-speaker"); w > 0 {
-		timer := time.NewTimer(w)
-	wait:
-		for {
-			select {
-			case e := <-live.Events:
-				if e.Kind == room.EventFirstSpeaker {
-					break wait
-				}
-			case <-timer.C:
-				rec.Close()
-				return &exitError{exitRoom, fmt.Errorf("no speaker published within %s", w)}
-			case err := <-live.Closed:
-				rec.Close()
-				return roomError(err)
-			case <-c.Done():
-				rec.Close()
-				return nil
-			}
-		}
-		timer.Stop()
-	}
-	// Outputs only when the recording starts: a failed join or a speaker
-	// who never comes leaves no empty file behind, and an ingest is not
-	// held open without media (most drop such a publisher anyway).
-	if err := attachOutputs(c, rec, log); err != nil {
-		rec.Close()
-		return err
-	}
-	live.SetOffset(rm.Now())
-	rec.Start()
-	log.Info().Msg("recording")
-
-	var emptyC <-chan time.Time
-	var emptyT *time.Timer
-	var endErr error
-loop:
-	for {
-		select {
-		case <-rec.Done():
-			break loop
-		case <-c.Done():
-			log.Info().Msg("signal: stopping and finalising")
-			break loop
-		case err := <-live.Closed:
-			if errors.Is(err, room.ErrRoomClosed) {
-				log.Info().Err(err).Msg("room closed: stopping")
-			} else {
-				log.Error().Err(err).Msg("lost the room: stopping")
-				endErr = roomError(err)
-			}
-			break loop
-		case e := <-live.Events:
-			switch e.Kind {
-			case room.EventRoomEmpty:
-				if d := c.Duration("empty-timeout"); d > 0 {
-					emptyT = time.NewTimer(d)
-					emptyC = emptyT.C
-				}
-			case room.EventRoomOccupied:
-				if emptyT != nil {
-					emptyT.Stop()
-					emptyC = nil
-				}
-			}
-		case <-emptyC:
-			log.Info().Dur("empty_for", c.Duration("empty-timeout")).Msg("room empty: stopping")
-			break loop
-		}
-	}
-	err = rec.Close()
-	rm.Close()
-	if err != nil {
-		return err
-	}
-	log.Info().Dur("duration", rec.Elapsed()).Msg("recording done")
-	return endErr
+	return sessionError(sess.Wait())
 }
 
-// roomError maps room failures to exit codes: configuration mistakes are
-// usage errors, the rest room errors.
-func roomError(err error) error {
-	if err == nil {
+// sessionError maps a session's error classes to exit codes, keeping the
+// message (configuration mistakes read "usage: …" as every usage error).
+func sessionError(err error) error {
+	switch {
+	case err == nil:
 		return nil
-	}
-	if errors.Is(err, room.ErrConfig) {
+	case errors.Is(err, session.ErrConfig):
 		return fmt.Errorf("%w: %w", errUsage, err)
+	case errors.Is(err, session.ErrRoom), errors.Is(err, session.ErrNoSpeaker):
+		return &exitError{exitRoom, err}
+	case errors.Is(err, session.ErrStream):
+		return &exitError{exitStream, err}
 	}
-	return &exitError{exitRoom, err}
-}
-
-// roomName is the last path segment of a room URL, for the log.
-func roomName(roomURL string) string {
-	u, err := url.Parse(roomURL)
-	if err != nil {
-		return ""
-	}
-	p := strings.Trim(u.Path, "/")
-	if p == "" {
-		return u.Opaque
-	}
-	return p[strings.LastIndex(p, "/")+1:]
+	return err // output errors: classify finds mp4's and recorder's sentinels
 }

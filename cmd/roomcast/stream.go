@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"time"
@@ -74,51 +73,3 @@ func publisher(c *cli.Context, value string, info media.StreamInfo, rec *recorde
 	}
 	return p, nil
 }
-
-// attachStreams starts every destination and attaches it to the recorder.
-// A destination that cannot start is a clear error (exit 6): the host must
-// fix the key or URL before the event. Later failures reconnect and never
-// disturb the recording or the other destinations.
-func attachStreams(c *cli.Context, rec *recorder.Recorder, log zerolog.Logger) error {
-	var pubs []*rtmp.Publisher
-	for _, v := range c.StringSlice("stream") {
-		p, err := publisher(c, v, rec.Info(), rec, log)
-		if err != nil {
-			return err
-		}
-		pubs = append(pubs, p)
-	}
-	if len(pubs) == 0 {
-		return nil
-	}
-	f := rtmp.NewFanout(pubs...)
-	ctx, cancel := context.WithTimeout(c.Context, 30*time.Second)
-	defer cancel()
-	if _, err := f.Start(ctx); err != nil {
-		f.Close()
-		return &exitError{exitStream, err}
-	}
-	for _, p := range pubs {
-		rec.AddOutput("rtmp "+p.Dest.String(), streamOutput{p}, false)
-	}
-	return nil
-}
-
-// streamOutput adapts a Publisher to recorder.Output: writes never block;
-// once the Publisher has given up, the recorder drops it.
-type streamOutput struct{ p *rtmp.Publisher }
-
-func (s streamOutput) WritePacket(pkt media.Packet) error {
-	select {
-	case <-s.p.Done():
-		if err := s.p.Err(); err != nil {
-			return err
-		}
-		return rtmp.ErrClosed
-	default:
-	}
-	s.p.WritePacket(pkt)
-	return nil
-}
-
-func (s streamOutput) Close() error { return s.p.Close() }

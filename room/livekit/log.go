@@ -10,6 +10,10 @@ import (
 // log lines and error texts.
 type redactor = sdklog.Redactor
 
-func installSDKLogger(l zerolog.Logger) { sdklog.Install(l) }
+// registerSDKLogger routes the SDK's process-wide lines that name identity
+// to l (see sdklog); the room's own lines go through lksdk.WithLogger.
+func registerSDKLogger(identity string, l zerolog.Logger, red redactor) func() {
+	return sdklog.Register(identity, l, red)
+}
 
 var newSDKLogger = sdklog.New

@@ -44,6 +44,7 @@ type Room struct {
 	// waits for that join any more (Close or Start's deadline).
 	started, loopStarted, joining, abandon bool
 	cancelJoin                             context.CancelFunc
+	unregSDK                               func() // sdklog routing, after a join
 
 	mu         sync.Mutex
 	tracks     map[string]*track // by track SID
@@ -179,7 +180,6 @@ func (r *Room) Start(ctx context.Context) error {
 			return fmt.Errorf("%w: Start called twice", ErrConfig)
 		}
 	}
-	installSDKLogger(r.cfg.Logger)
 	token := r.cfg.Token
 	if token == "" {
 		var err error
@@ -255,6 +255,9 @@ func (r *Room) Start(ctx context.Context) error {
 		r.log.Warn().Err(err).Str("url", r.red.String(r.cfg.URL)).Msg("join failed")
 		return err
 	}
+	r.errMu.Lock()
+	r.unregSDK = registerSDKLogger(r.Identity(), r.log, r.red)
+	r.errMu.Unlock()
 	r.log.Info().Str("room", r.lk.Name()).Str("identity", r.Identity()).
 		Dur("join_time", time.Since(start)).Msg("joined")
 	// Participants already in the room come with the join response, without
@@ -326,6 +329,12 @@ func (r *Room) Close() error {
 		<-r.loopDone
 	}
 	r.wg.Wait()
+	r.errMu.Lock()
+	if r.unregSDK != nil {
+		r.unregSDK()
+		r.unregSDK = nil
+	}
+	r.errMu.Unlock()
 	return nil
 }
 

@@ -112,15 +112,132 @@ func (s *zerologSink) WithName(name string) logr.LogSink {
 	return &c
 }
 
-// The SDK keeps one process-wide logger for pion and its transports; left
-// alone it prints to stderr. The first Room (or lktest publisher) to start
-// routes it through its own zerolog, redacted; later ones reuse it.
-var sdkLoggerOnce sync.Once
+// The SDK keeps one process-wide logger (server-sdk-go v2.18.1, lksdk.SetLogger).
+// Each room's own lines (engine, signalling, participants, transports) go to
+// the logger given with lksdk.WithLogger at join, which roomcast sets per
+// Room. What still goes through the global one: pion's own lines (ICE, DTLS,
+// SCTP, SRTP; the SDK builds pion's LoggerFactory from the global logger when
+// it creates a peer connection), a failed subscription-permission update,
+// and region/failover lookups for LiveKit Cloud URLs. The global logger is
+// therefore set once to a router: a line whose fields name a registered
+// local identity ("participant", which the permission line carries) goes to
+// that room's logger; pion's lines carry no room identity at all and go to
+// the process logger (SetProcessLogger), or nowhere. They are never given to
+// some session's logger, which is what would mix two sessions' logs.
+var router = &routerSink{sinks: map[string]*zerologSink{}}
 
-// Install routes the SDK's process-wide log to l (component=livekit-sdk),
-// redacted, unless it was installed before.
+var installOnce sync.Once
+
+func install() {
+	installOnce.Do(func() { lksdk.SetLogger(protologger.LogRLogger(logr.New(router))) })
+}
+
+// Register routes the SDK's global lines that name identity (roomcast's
+// identity in a room) to l (component=livekit-sdk, redacted by red) until
+// the returned function is called.
+func Register(identity string, l zerolog.Logger, red Redactor) (unregister func()) {
+	install()
+	if identity == "" {
+		return func() {}
+	}
+	sink := &zerologSink{log: l.With().Str("component", "livekit-sdk").Logger(), red: red}
+	router.mu.Lock()
+	router.sinks[identity] = sink
+	router.mu.Unlock()
+	return func() {
+		router.mu.Lock()
+		if router.sinks[identity] == sink {
+			delete(router.sinks, identity)
+		}
+		router.mu.Unlock()
+	}
+}
+
+// SetProcessLogger sends the SDK's global lines that belong to no
+// registered room (pion's) to l, redacted; a Nop logger drops them.
+func SetProcessLogger(l zerolog.Logger) {
+	install()
+	sink := &zerologSink{log: l.With().Str("component", "livekit-sdk").Logger()}
+	router.mu.Lock()
+	router.process = sink
+	router.mu.Unlock()
+}
+
+// Install sets the process logger unless one was set before (lktest's
+// publishers, which share the test binary with the rooms under test).
 func Install(l zerolog.Logger) {
-	sdkLoggerOnce.Do(func() {
-		lksdk.SetLogger(New(l.With().Str("component", "livekit-sdk").Logger(), Redactor{}))
-	})
+	install()
+	router.mu.Lock()
+	set := router.process != nil
+	router.mu.Unlock()
+	if !set {
+		SetProcessLogger(l)
+	}
+}
+
+// identityKeys are the SDK's field names that carry a local identity.
+var identityKeys = map[string]bool{"participant": true, "localParticipant": true, "identity": true}
+
+// routerSink is the SDK's global logr sink: it picks a room's sink per line.
+type routerSink struct {
+	mu      sync.Mutex
+	sinks   map[string]*zerologSink
+	process *zerologSink
+	// values and name accumulated by WithValues/WithName (pion's scope).
+	values []any
+	name   string
+}
+
+func (r *routerSink) pick(kv []any) *zerologSink {
+	all := append(append([]any{}, r.values...), kv...)
+	root := router
+	root.mu.Lock()
+	defer root.mu.Unlock()
+	for i := 0; i+1 < len(all); i += 2 {
+		if k, ok := all[i].(string); ok && identityKeys[k] {
+			if s := root.sinks[fmt.Sprint(all[i+1])]; s != nil {
+				return s
+			}
+		}
+	}
+	return root.process
+}
+
+func (r *routerSink) with(s *zerologSink) *zerologSink {
+	c := *s
+	c.values = append(append([]any{}, s.values...), r.values...)
+	if r.name != "" {
+		c.name = r.name
+	}
+	return &c
+}
+
+func (r *routerSink) Init(logr.RuntimeInfo) {}
+
+func (r *routerSink) Enabled(level int) bool {
+	// Decided per line, once the destination is known.
+	return true
+}
+
+func (r *routerSink) Info(level int, msg string, kv ...any) {
+	if s := r.pick(kv); s != nil && s.Enabled(level) {
+		r.with(s).Info(level, msg, kv...)
+	}
+}
+
+func (r *routerSink) Error(err error, msg string, kv ...any) {
+	if s := r.pick(kv); s != nil {
+		r.with(s).Error(err, msg, kv...)
+	}
+}
+
+func (r *routerSink) WithValues(kv ...any) logr.LogSink {
+	return &routerSink{values: append(append([]any{}, r.values...), kv...), name: r.name}
+}
+
+func (r *routerSink) WithName(name string) logr.LogSink {
+	if r.name != "" {
+		name = r.name + "." + name
+	}
+	return &routerSink{values: r.values, name: name}
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/go-logr/logr"
+	protologger "github.com/livekit/protocol/logger"
 	"github.com/rs/zerolog"
 )
 
@@ -39,5 +41,35 @@ func TestLoggerRedacts(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %s in:\n%s", want, out)
 		}
+	}
+}
+
+// The SDK's process-wide logger routes each line to the room it names, and
+// lines that name none (pion's) to the process logger, never to a room.
+func TestRouterByIdentity(t *testing.T) {
+	var a, b, p bytes.Buffer
+	unA := Register("rc-A", zerolog.New(&a).Level(zerolog.DebugLevel), Redactor{})
+	defer unA()
+	unB := Register("rc-B", zerolog.New(&b).Level(zerolog.DebugLevel), Redactor{})
+	SetProcessLogger(zerolog.New(&p).Level(zerolog.TraceLevel))
+	defer SetProcessLogger(zerolog.Nop())
+	l := protologger.LogRLogger(logr.New(router))
+	l.Errorw("could not send subscription permission", errors.New("x"), "participant", "rc-A", "participantID", "PA")
+	l.WithValues("participant", "rc-B").Infow("published track")
+	l.WithComponent("pion.ice").Debugw("pingAllCandidates", "candidates", 2)
+	if s := a.String(); !strings.Contains(s, "subscription permission") || strings.Contains(s, "published") || strings.Contains(s, "pingAll") {
+		t.Errorf("room A got: %q", s)
+	}
+	if s := b.String(); !strings.Contains(s, "published track") || strings.Contains(s, "permission") || strings.Contains(s, "pingAll") {
+		t.Errorf("room B got: %q", s)
+	}
+	if s := p.String(); !strings.Contains(s, "pingAllCandidates") || strings.Contains(s, "rc-") {
+		t.Errorf("process logger got: %q", s)
+	}
+	unB()
+	b.Reset()
+	l.Infow("late line", "participant", "rc-B")
+	if b.Len() != 0 || !strings.Contains(p.String(), "late line") {
+		t.Errorf("after unregister: room %q, process %q", b.String(), p.String())
 	}
 }

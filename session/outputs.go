@@ -1,0 +1,142 @@
+package session
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/roomcast/roomcast/media"
+	"github.com/roomcast/roomcast/mp4"
+	"github.com/roomcast/roomcast/recorder"
+	"github.com/roomcast/roomcast/rtmp"
+)
+
+// Outputs are where a session's broadcast goes. They are created when the
+// recording starts (after WaitFirstSpeaker): a failed join or a speaker who
+// never comes leaves no empty file and holds no ingest open.
+type Outputs struct {
+	// MP4 is the recording's path (made absolute); empty for none. It is
+	// the critical output: its failure stops the session.
+	MP4 string
+	// Overwrite allows replacing an existing file at MP4.
+	Overwrite bool
+	// Streams are RTMP(S) destinations; each fails alone and reconnects.
+	Streams []Stream
+	// StreamStartTimeout bounds starting the streams (every destination
+	// must accept the publish). It defaults to 30 s.
+	StreamStartTimeout time.Duration
+}
+
+// Stream is one RTMP(S) destination.
+type Stream struct {
+	// URL is rtmp(s)://host/app/key; the key may come from the environment
+	// or a file: rtmp://host/live/${ENV_VAR}, ${file:/path/to/key}.
+	URL string
+	// InsecureTLS accepts any rtmps certificate (self-signed test servers).
+	InsecureTLS bool
+	// GiveUpAfter stops reconnecting after an outage this long. It defaults
+	// to rtmp's (10 minutes).
+	GiveUpAfter time.Duration
+}
+
+// resolve parses every destination (keys from the environment or
+// files) without connecting: a bad URL is an ErrConfig before the session
+// joins anything.
+func (o Outputs) resolve() ([]*rtmp.Destination, error) {
+	var out []*rtmp.Destination
+	for _, s := range o.Streams {
+		d, err := rtmp.ResolveURL(s.URL, rtmp.KeyLookup{})
+		if err != nil {
+			return nil, classify(ErrConfig, fmt.Errorf("--stream: %v", err))
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// Attach resolves and creates the outputs and attaches them to rec (for
+// callers that run a Recorder without a Session: the demo and compose
+// commands). Errors wrap ErrConfig, ErrOutput or ErrStream.
+func (o Outputs) Attach(ctx context.Context, rec *recorder.Recorder, log zerolog.Logger) (mp4Path string, err error) {
+	dests, err := o.resolve()
+	if err != nil {
+		return "", err
+	}
+	return o.attach(ctx, rec, dests, log)
+}
+
+// attach creates the outputs and attaches them to rec: the recording first,
+// then the streams, which must all start (a rejected key is an ErrStream
+// before the event, not a surprise during it).
+func (o Outputs) attach(ctx context.Context, rec *recorder.Recorder, dests []*rtmp.Destination, log zerolog.Logger) (mp4Path string, err error) {
+	if o.MP4 != "" {
+		path := o.MP4
+		if abs, aerr := filepath.Abs(path); aerr == nil {
+			path = abs
+		}
+		w, cerr := mp4.Create(path, rec.Info(), mp4.Options{Log: log, Overwrite: o.Overwrite})
+		if cerr != nil {
+			return "", classify(ErrOutput, cerr)
+		}
+		rec.AddOutputWith("mp4", w, recorder.OutputOptions{Critical: true, Policy: recorder.PolicyRecord})
+		mp4Path = path
+	}
+	if len(dests) == 0 {
+		return mp4Path, nil
+	}
+	var pubs []*rtmp.Publisher
+	for i, d := range dests {
+		pubs = append(pubs, &rtmp.Publisher{
+			Dest: d, Info: rec.Info(), InsecureSkipVerify: o.Streams[i].InsecureTLS, Logger: log,
+			Backoff: rtmp.Backoff{GiveUpAfter: o.Streams[i].GiveUpAfter}, RequestKeyframe: rec.RequestKeyframe,
+		})
+	}
+	f := rtmp.NewFanout(pubs...)
+	t := o.StreamStartTimeout
+	if t <= 0 {
+		t = 30 * time.Second
+	}
+	sctx, cancel := context.WithTimeout(ctx, t)
+	defer cancel()
+	if _, serr := f.Start(sctx); serr != nil {
+		f.Close()
+		return mp4Path, classify(ErrStream, serr)
+	}
+	for _, p := range pubs {
+		rec.AddOutputWith("rtmp "+p.Dest.String(), streamOutput{p},
+			recorder.OutputOptions{Policy: recorder.PolicyStream})
+	}
+	return mp4Path, nil
+}
+
+// streamOutput adapts a Publisher to recorder.Output: writes never block
+// (the Publisher has its own queue); once the Publisher has given up the
+// recorder drops it.
+type streamOutput struct{ p *rtmp.Publisher }
+
+func (s streamOutput) WritePacket(pkt media.Packet) error {
+	select {
+	case <-s.p.Done():
+		if err := s.p.Err(); err != nil {
+			return err
+		}
+		return rtmp.ErrClosed
+	default:
+	}
+	s.p.WritePacket(pkt)
+	return nil
+}
+
+func (s streamOutput) Close() error { return s.p.Close() }
+
+// Report is the publisher's own view: state, reconnections, its drops.
+func (s streamOutput) Report() recorder.Report {
+	st := s.p.Stats()
+	return recorder.Report{
+		State: st.State.String(), Reconnects: max(st.Connects-1, 0),
+		Dropped: int64(st.DroppedVideo + st.DroppedAudio), Bytes: int64(st.Bytes), LastError: st.LastError,
+	}
+}
