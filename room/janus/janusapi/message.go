@@ -49,8 +49,14 @@ const (
 type JSEP struct {
 	Type string `json:"type"`
 	SDP  string `json:"sdp"`
-	// Restart and others are not used by roomcast.
+	// Trickle false tells Janus every candidate is in the SDP (no trickle
+	// messages will follow); without it Janus waits for a "completed"
+	// trickle before declaring ICE failed.
+	Trickle *bool `json:"trickle,omitempty"`
 }
+
+// NoTrickle is for JSEP.Trickle.
+func NoTrickle() *bool { f := false; return &f }
 
 // PluginData is a plugin's answer or event payload.
 type PluginData struct {

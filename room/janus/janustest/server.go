@@ -146,8 +146,10 @@ func (s *Server) writeConfig() {
 		fmt.Fprintf(&auth, "\ttoken_auth = true\n\ttoken_auth_secret = %q\n", s.opts.TokenSecret)
 	}
 	files := map[string]string{
-		// ICE: only lo is gathered (ice_enforce_list), no STUN/TURN, no
-		// mDNS, no IPv6: every candidate Janus offers is 127.0.0.1.
+		// ICE: libnice never gathers loopback addresses, so Janus is
+		// restricted to this machine's own IPv4 address (ice_enforce_list;
+		// packets to a local address never leave the machine), no
+		// STUN/TURN, no mDNS, no IPv6.
 		"janus.jcfg": fmt.Sprintf(`general: {
 	configs_folder = %q
 	plugins_folder = "%s/plugins"
@@ -167,7 +169,7 @@ media: {
 }
 nat: {
 	nice_debug = false
-	ice_enforce_list = "lo"
+	ice_enforce_list = %q
 	ignore_mdns = true
 }
 plugins: {
@@ -183,7 +185,7 @@ events: {
 	broadcast = false
 	disable = %q
 }
-`, s.dir, LibDir, LibDir, LibDir, LibDir, randHex(8), int(s.opts.SessionTimeout/time.Second), auth.String(),
+`, s.dir, LibDir, LibDir, LibDir, LibDir, randHex(8), int(s.opts.SessionTimeout/time.Second), auth.String(), LocalIP(s.t),
 			disable("plugins", "libjanus_videoroom.so"),
 			disable("transports", "libjanus_http.so", "libjanus_websockets.so"),
 			disable("loggers"), disable("events")),
@@ -416,11 +418,38 @@ func (s *Server) Log() string {
 
 func (s *Server) dumpLog() {
 	b, _ := os.ReadFile(s.logPath)
-	const max = 8000
+	max := 8000
+	if os.Getenv("ROOMCAST_TEST_LOG") != "" {
+		max = 1 << 20
+	}
 	if len(b) > max {
 		b = b[len(b)-max:]
 	}
 	s.t.Logf("janus log (tail):\n%s", b)
+}
+
+// LocalIP is the IPv4 address Janus gathers candidates on: the address of
+// the first non-loopback interface that is up (libnice ignores loopback).
+// Traffic to it is delivered locally by the kernel.
+func LocalIP(t testing.TB) string {
+	t.Helper()
+	ifs, err := net.Interfaces()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ifc := range ifs {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil {
+				return ipn.IP.String()
+			}
+		}
+	}
+	t.Fatal("janustest: no non-loopback IPv4 address for Janus's ICE candidates")
+	return ""
 }
 
 func freePort(t testing.TB) int {
