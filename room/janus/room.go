@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -227,7 +228,8 @@ func (r *Room) classify(err error, ctx context.Context) error {
 		switch {
 		case jerr.Plugin && jerr.Code == 426:
 			return fmt.Errorf("%w: room %s on %s (%s)", ErrNoSuchRoom, r.cfg.Room, janusapi.Redact(r.cfg.Server), jerr.Reason)
-		case jerr.Plugin && jerr.Code == 433:
+		case jerr.Plugin && (jerr.Code == 433 || jerr.Code == 429 && strings.Contains(jerr.Reason, "pin")):
+			// 433: wrong PIN; 429 "Missing mandatory element (pin)".
 			return fmt.Errorf("%w: room %s (%s)", ErrWrongPIN, r.cfg.Room, jerr.Reason)
 		case !jerr.Plugin && (jerr.Code == janusapi.CodeUnauthorized || jerr.Code == janusapi.CodeUnauthorizedPlugin):
 			return fmt.Errorf("%w: %s (%s)", ErrAuth, janusapi.Redact(r.cfg.Server), jerr.Reason)
