@@ -7,6 +7,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -80,8 +81,8 @@ var roomKinds = []roomKind{
 
 // TestRecordRoomKinds: two speakers (red H.264 + 400 Hz, blue VP8 + 620 Hz)
 // in a grid; a third joins sharing a green screen (screenshare layout, the
-// screen large), then leaves (grid again); blue stops its camera (its tile
-// shows the placeholder). The MP4 holds exactly 15 s × 30 pictures and
+// screen large, her placeholder in the column), then leaves (grid again); blue stops its camera (its tile
+// shows the placeholder). The MP4 holds exactly 30 s × 30 pictures and
 // both tones; no secret reaches the log.
 func TestRecordRoomKinds(t *testing.T) {
 	e2e(t)
@@ -92,29 +93,49 @@ func TestRecordRoomKinds(t *testing.T) {
 			roomURL, creds, secrets, publish := k.start(t)
 			publish(pubSpec{id: "alice", name: "Alice", colour: recRed.hex, codec: "h264", tone: 400})
 			bob := publish(pubSpec{id: "bob", name: "Bob", colour: recBlue.hex, codec: "vp8", tone: 620})
-			out := filepath.Join(t.TempDir(), k.name+".mp4")
+			dir := t.TempDir()
+			if d := os.Getenv("ROOMCAST_KEEP_DIR"); d != "" {
+				dir = d // inspect the recording after the test
+			}
+			out := filepath.Join(dir, k.name+".mp4")
 			p := startRecord(t, nil, append(append([]string{"--log-format", "json", "record", "--room", roomURL}, creds...),
-				"--layout", "grid", "--duration", "15s", "-o", out)...)
+				"--layout", "grid", "--duration", "30s", "-o", out)...)
 			start := p.waitLine(t, `"message":"recording"`, 20*time.Second)
-			at := func(s float64) { time.Sleep(time.Until(start.Add(time.Duration(s * float64(time.Second))))) }
-			at(4)
+			// Each step waits for the previous one's check point: joining
+			// takes a publisher 1-3 s here (media generation, ICE), so the
+			// check times follow the events, not a fixed schedule.
+			since := func() float64 { return time.Since(start).Seconds() }
+			sleepTo := func(s float64) { time.Sleep(time.Until(start.Add(time.Duration(s * float64(time.Second))))) }
+			sleepTo(3)
 			screen := publish(pubSpec{id: "carol", name: "Carol", colour: recGreen.hex, codec: "vp8", screen: true})
-			at(8)
+			shared := since()
+			sleepTo(shared + 3.5)
 			screen.Leave()
-			at(10.5)
+			left := since()
+			sleepTo(left + 3)
 			bob.StopVideo()
+			stopped := since()
+			t.Logf("screen shared at %.2f s, left at %.2f s, camera stopped at %.2f s", shared, left, stopped)
+			if stopped+4 > 30 {
+				t.Fatalf("the timeline ran late (camera stopped at %.1f s): the machine is overloaded", stopped)
+			}
 			if code := p.wait(t, 40*time.Second); code != 0 {
 				t.Fatalf("exit %d\n%s", code, tail(p.stderr(), 30))
 			}
 			se := p.stderr()
+			t.Cleanup(func() {
+				if t.Failed() {
+					t.Logf("roomcast's log:\n%s", tail(se, 80))
+				}
+			})
 			for _, s := range secrets {
 				if strings.Contains(se, s) {
 					t.Fatal("a secret reached the log")
 				}
 			}
 			finalised(t, out)
-			if got := len(probePackets(t, out, "v")); got != 450 {
-				t.Errorf("recording has %d pictures, want 450 (15 s × 30 fps)", got)
+			if got := len(probePackets(t, out, "v")); got != 900 {
+				t.Errorf("recording has %d pictures, want 900 (30 s × 30 fps)", got)
 			}
 			checks := []struct {
 				at   float64
@@ -123,9 +144,11 @@ func TestRecordRoomKinds(t *testing.T) {
 				want []string // main tile first for screenshare; sorted otherwise
 			}{
 				{2.5, layout.Grid, sources(2), []string{"blue", "red"}},
-				{7, layout.Screenshare, append(sources(2), layout.Source{ID: "2", Screen: true}), []string{"green", "blue", "red"}},
-				{10, layout.Grid, sources(2), []string{"blue", "red"}},
-				{14.5, layout.Grid, sources(2), []string{"placeholder", "red"}},
+				// Carol shares a screen and no camera: her participant tile
+				// (placeholder) joins the column beside the large screen.
+				{shared + 2.5, layout.Screenshare, append(sources(3), layout.Source{ID: "3", Screen: true}), []string{"green", "blue", "placeholder", "red"}},
+				{left + 2.5, layout.Grid, sources(2), []string{"blue", "red"}},
+				{stopped + 3.5, layout.Grid, sources(2), []string{"placeholder", "red"}},
 			}
 			var idx []int
 			for _, c := range checks {
@@ -156,7 +179,7 @@ func TestRecordRoomKinds(t *testing.T) {
 				}
 			}
 			x := audioMono(t, out)
-			for f, until := range map[float64]float64{400: 14, 620: 10} {
+			for f, until := range map[float64]float64{400: 29, 620: stopped} {
 				if a := recToneAmp(span(x, 0, 1, until), f); a < 0.03 {
 					t.Errorf("%g Hz tone: amplitude %.4f in the mix, want ≥ 0.03", f, a)
 				}

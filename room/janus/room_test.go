@@ -320,3 +320,31 @@ func TestParseURL(t *testing.T) {
 		t.Errorf("PIN in error %v", err)
 	}
 }
+
+// A video stream described as "screen" is a screen share; a publisher
+// joining a PIN room later is subscribed with the PIN.
+func TestScreenShare(t *testing.T) {
+	janustest.SkipIfShort(t)
+	s := janustest.StartWith(t, janustest.Options{APISecret: "sec"})
+	roomID := s.CreateRoom(janustest.RoomOptions{PIN: "1234", AudioLevelEvents: true})
+	a := janustest.StartPublisher(t, s, roomID, janustest.PublisherOptions{Display: "A", Video: "h264", Audio: true, PIN: "1234"})
+	_, h := startRoom(t, janus.Config{Server: s.WSURL(), Room: fmt.Sprint(roomID), PIN: "1234", APISecret: "sec"})
+	waitFor(t, 15*time.Second, "A's video", func() bool { tr, _ := h.track(id(a), room.KindVideo); return tr != nil })
+	c := janustest.StartPublisher(t, s, roomID, janustest.PublisherOptions{Display: "C", Video: "vp8", Color: "green", ScreenShare: true, PIN: "1234"})
+	waitFor(t, 15*time.Second, "C's screen", func() bool {
+		_, sink := h.track(id(c), room.KindVideo)
+		if sink == nil {
+			return false
+		}
+		f, _ := sink.snapshot()
+		return len(f) > 10
+	})
+	tr, _ := h.track(id(c), room.KindVideo)
+	if tr.Source != room.SourceScreenShare {
+		t.Errorf("C's video source %v, want screen share", tr.Source)
+	}
+	tr, _ = h.track(id(a), room.KindVideo)
+	if tr.Source != room.SourceCamera {
+		t.Errorf("A's video source %v, want camera", tr.Source)
+	}
+}
