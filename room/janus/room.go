@@ -105,14 +105,15 @@ func New(cfg Config) (*Room, error) {
 			cfg.LoopbackOnly = true
 		}
 	}
-	api, err := newAPI(cfg.LoopbackOnly)
+	log := cfg.Logger.With().Str("component", "janus").Logger()
+	api, err := newAPI(cfg.LoopbackOnly, log)
 	if err != nil {
 		return nil, fmt.Errorf("janus: WebRTC set-up: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Room{
 		cfg:          cfg,
-		log:          cfg.Logger.With().Str("component", "janus").Logger(),
+		log:          log,
 		clock:        rtprecv.NewClock(time.Now()),
 		api:          api,
 		q:            newEventQueue(),
@@ -127,7 +128,7 @@ func New(cfg Config) (*Room, error) {
 	}, nil
 }
 
-func newAPI(loopback bool) (*webrtc.API, error) {
+func newAPI(loopback bool, log zerolog.Logger) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
 		return nil, err
@@ -136,7 +137,7 @@ func newAPI(loopback bool) (*webrtc.API, error) {
 	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
 		return nil, err
 	}
-	se := webrtc.SettingEngine{}
+	se := webrtc.SettingEngine{LoggerFactory: pionLogs{log}}
 	se.SetIncludeLoopbackCandidate(true)
 	if loopback {
 		// A Janus on this machine offers its own host addresses: IPv4 host
