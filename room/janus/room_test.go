@@ -348,3 +348,37 @@ func TestScreenShare(t *testing.T) {
 		t.Errorf("A's video source %v, want camera", tr.Source)
 	}
 }
+
+// Headless Chromium publishing with Janus's own janus.js (Debian's
+// libjs-janus-gateway): roomcast receives its camera in the fake camera's
+// colour and its microphone, named by its display name; leaving is seen.
+func TestChromiumPublisher(t *testing.T) {
+	janustest.SkipIfShort(t)
+	s := janustest.Start(t)
+	roomID := s.CreateRoom(janustest.RoomOptions{PIN: "2468"})
+	_, h := startRoom(t, janus.Config{Server: s.HTTPURL(), Room: fmt.Sprint(roomID), PIN: "2468"})
+	c := janustest.StartChromium(t, s, roomID, janustest.ChromiumOptions{Display: "Browser Bea", Color: "green", PIN: "2468"})
+	feed := c.WaitFor("joined", 30*time.Second).Detail
+	c.WaitFor("published", 30*time.Second)
+	waitFor(t, 30*time.Second, "the browser's video and audio", func() bool {
+		_, vs := h.track(feed, room.KindVideo)
+		_, as := h.track(feed, room.KindAudio)
+		if vs == nil || as == nil {
+			return false
+		}
+		vf, _ := vs.snapshot()
+		af, _ := as.snapshot()
+		return len(vf) >= 45 && len(af) >= 50
+	})
+	if p, ok := h.hasJoined(feed); !ok || p.Name != "Browser Bea" {
+		t.Errorf("participant %s: %v %q", feed, ok, p.Name)
+	}
+	vt, vs := h.track(feed, room.KindVideo)
+	frames, _ := vs.snapshot()
+	n, rgb := decodeCenter(t, vt.Codec, frames)
+	if n < 30 || !near(rgb, [3]byte{0, 128, 0}, 50) {
+		t.Errorf("browser video (%s): %d pictures, centre %v, want green", vt.Codec, n, rgb)
+	}
+	c.Command("leave")
+	waitFor(t, 15*time.Second, "the browser left", func() bool { return h.hasLeft(feed) })
+}
