@@ -17,8 +17,11 @@
 #     "first video decoded" line (recorder/roomsink.go), stamped on arrival.
 # Targets (issue 4): ≤ 0.6 cores, ≤ 150 MB RSS, first frame ≤ 2 s after join.
 #
-# The harness is recorder.TestBenchLive (skipped unless ROOMCAST_BENCH_LIVE
-# is set). Needs livekit-server (make peers) and the FFmpeg the Makefile
+# The same recording of a Janus VideoRoom (four pion publishers, same codecs
+# and sizes, janus 1.1.2 on this machine) follows: "janus record" lines.
+#
+# The harnesses are recorder.TestBenchLive and TestBenchLiveJanus (skipped
+# unless ROOMCAST_BENCH_LIVE is set). Needs livekit-server and janus (make peers) and the FFmpeg the Makefile
 # finds. Set GODEBUG=gctrace=1 to see the Go heap's share of the RSS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,11 +35,11 @@ SECS=${BENCH_LIVE_SECONDS:-60}
 BIN=$PWD/bin/roomcast
 $GO build -o "$BIN" ./cmd/roomcast
 
-echo "== live: roomcast record of a LiveKit room, 4 publishers, ${SECS} s (scripts/bench-live.sh)"
+echo "== live: roomcast record of a LiveKit room and of a Janus VideoRoom, 4 publishers, ${SECS} s (scripts/bench-live.sh)"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 if ! ROOMCAST_BENCH_LIVE=1 BENCH_LIVE_SECONDS=$SECS ROOMCAST_BIN=$BIN \
-  $GO test -count=1 -run '^TestBenchLive$' -timeout $((SECS * 3 + 300))s -v ./recorder/ >"$log" 2>&1; then
+  $GO test -count=1 -run '^TestBenchLive(Janus)?$' -timeout $((SECS * 5 + 400))s -v ./recorder/ >"$log" 2>&1; then
   echo "bench-live: the benchmark failed:" >&2
   grep -v '^        ' "$log" | tail -40 >&2
   exit 1

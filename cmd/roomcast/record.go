@@ -19,9 +19,12 @@ func recordCommand() *cli.Command {
 	return &cli.Command{
 		Name:    "record",
 		Aliases: []string{"stream"},
-		Usage:   "join a LiveKit room as a hidden participant and record (--output) and/or stream (--stream) it live",
+		Usage:   "join a LiveKit room or a Janus VideoRoom and record (--output) and/or stream (--stream) it live",
 		Description: "--room is the LiveKit server URL with the room name as its last path segment\n" +
-			"(wss://livekit.example.org/weekly-webinar), or just the room name with --livekit-url.\n" +
+			"(wss://livekit.example.org/weekly-webinar), or just the room name with --livekit-url;\n" +
+			"or a Janus VideoRoom: janus+ws://host:8188/<room-id> (also janus+wss, janus+http(s)\n" +
+			"for the REST transport: janus+https://host/janus/<room-id>), with --pin, $JANUS_API_SECRET\n" +
+			"and $JANUS_TOKEN when the room or server asks for them.\n" +
 			"Credentials: an access token (--token-file, or $LIVEKIT_TOKEN), or an API key and secret\n" +
 			"($LIVEKIT_API_KEY, $LIVEKIT_API_SECRET or --api-secret-file) from which roomcast mints a\n" +
 			"short-lived hidden recorder token. Secrets on the command line are visible to other users\n" +
@@ -36,6 +39,12 @@ func recordCommand() *cli.Command {
 			&cli.StringFlag{Name: "api-key", EnvVars: []string{"LIVEKIT_API_KEY"}, Usage: "API key to mint roomcast's own token"},
 			&cli.StringFlag{Name: "api-secret", EnvVars: []string{"LIVEKIT_API_SECRET"}, Usage: "API secret (prefer the environment or --api-secret-file)"},
 			&cli.StringFlag{Name: "api-secret-file", Usage: "file holding the API secret"},
+			&cli.StringFlag{Name: "pin", EnvVars: []string{"JANUS_PIN"}, Usage: "Janus: the room's PIN (or pin= in the room URL; prefer the environment or --pin-file)"},
+			&cli.StringFlag{Name: "pin-file", Usage: "Janus: file holding the room's PIN"},
+			&cli.StringFlag{Name: "janus-api-secret", EnvVars: []string{"JANUS_API_SECRET"}, Usage: "Janus: the server's api_secret (prefer the environment or --janus-api-secret-file)"},
+			&cli.StringFlag{Name: "janus-api-secret-file", Usage: "Janus: file holding the server's api_secret"},
+			&cli.StringFlag{Name: "janus-token", EnvVars: []string{"JANUS_TOKEN"}, Usage: "Janus: token for a server with token_auth (prefer the environment or --janus-token-file)"},
+			&cli.StringFlag{Name: "janus-token-file", Usage: "Janus: file holding the token"},
 			&cli.DurationFlag{Name: "duration", Usage: "stop after this much recording (0: no limit)"},
 			&cli.DurationFlag{Name: "wait-first-speaker", Usage: "start recording only when the first speaker publishes; give up (exit 5) after this long (0: record at once)"},
 			&cli.DurationFlag{Name: "empty-timeout", Value: 60 * time.Second, Usage: "stop when the room has been empty this long (0: never)"},
@@ -81,6 +90,37 @@ func roomURL(c *cli.Context) (string, error) {
 	return server + "/" + r, nil
 }
 
+// credentials picks the secrets for the room's server: LiveKit's token or
+// API key and secret, or Janus's PIN, api_secret and token (each from its
+// flag, environment variable or file), so that no server ever receives
+// another's secret.
+func credentials(c *cli.Context, roomAddr string) (room.Credentials, error) {
+	if strings.HasPrefix(registry.Scheme(roomAddr), "janus+") {
+		pin, err := secret(c, "pin", "pin-file")
+		if err != nil {
+			return room.Credentials{}, err
+		}
+		apiSecret, err := secret(c, "janus-api-secret", "janus-api-secret-file")
+		if err != nil {
+			return room.Credentials{}, err
+		}
+		token, err := secret(c, "janus-token", "janus-token-file")
+		if err != nil {
+			return room.Credentials{}, err
+		}
+		return room.Credentials{PIN: pin, APISecret: apiSecret, Token: token}, nil
+	}
+	token, err := secret(c, "token", "token-file")
+	if err != nil {
+		return room.Credentials{}, err
+	}
+	apiSecret, err := secret(c, "api-secret", "api-secret-file")
+	if err != nil {
+		return room.Credentials{}, err
+	}
+	return room.Credentials{Token: token, APIKey: c.String("api-key"), APISecret: apiSecret}, nil
+}
+
 func runRecord(c *cli.Context) error {
 	log, err := logger(c)
 	if err != nil {
@@ -90,11 +130,7 @@ func runRecord(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	token, err := secret(c, "token", "token-file")
-	if err != nil {
-		return err
-	}
-	apiSecret, err := secret(c, "api-secret", "api-secret-file")
+	creds, err := credentials(c, roomAddr)
 	if err != nil {
 		return err
 	}
@@ -110,7 +146,7 @@ func runRecord(c *cli.Context) error {
 	}
 	sess, err := session.New(session.Config{
 		Room:             roomAddr,
-		Credentials:      room.Credentials{Token: token, APIKey: c.String("api-key"), APISecret: apiSecret},
+		Credentials:      creds,
 		ConnectTimeout:   c.Duration("connect-timeout"),
 		Pipeline:         cfg,
 		Outputs:          outputsConfig(c),

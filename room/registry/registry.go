@@ -6,10 +6,10 @@
 //
 //	ws, wss, http, https        LiveKit (wss://host/room-name)
 //	livekit+ws, livekit+wss, …  LiveKit, explicit
+//	janus+ws, janus+wss, janus+http, janus+https   Janus VideoRoom (janus+ws://host:8188/<room-id>)
 //
 // Connectors in progress add their rows to the table below (issue 7):
 //
-//	janus+ws, janus+wss, janus+http, janus+https   Janus VideoRoom (janus+ws://host:8188/<room-id>)
 //	bbb+https, bbb+http                            BigBlueButton
 //	demo                                           the synthetic room (demo:…), no network
 package registry
@@ -21,6 +21,7 @@ import (
 	"strings"
 
 	"github.com/roomcast/roomcast/room"
+	"github.com/roomcast/roomcast/room/janus"
 	"github.com/roomcast/roomcast/room/livekit"
 )
 
@@ -40,8 +41,11 @@ var connectors = map[string]Constructor{
 	"livekit+wss":   livekit.Open,
 	"livekit+http":  livekit.Open,
 	"livekit+https": livekit.Open,
+	"janus+ws":      janus.Open,
+	"janus+wss":     janus.Open,
+	"janus+http":    janus.Open,
+	"janus+https":   janus.Open,
 	// Hooks (other connectors of issue 7 fill these in):
-	// "janus+ws", "janus+wss", "janus+http", "janus+https": janus.Open,
 	// "bbb+http", "bbb+https": bbb.Open,
 	// "demo": demo.Open,
 }

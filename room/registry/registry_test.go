@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/roomcast/roomcast/room"
+	"github.com/roomcast/roomcast/room/janus"
 	"github.com/roomcast/roomcast/room/livekit"
 )
 
@@ -46,6 +47,22 @@ func TestOpenLiveKit(t *testing.T) {
 		}
 		if _, ok := r.(*livekit.Room); !ok {
 			t.Errorf("%s: got %T, want *livekit.Room", u, r)
+		}
+		if err := r.Close(); err != nil {
+			t.Errorf("%s: Close: %v", u, err)
+		}
+	}
+}
+
+// TestOpenJanus: the janus+ schemes open a *janus.Room.
+func TestOpenJanus(t *testing.T) {
+	for _, u := range []string{"janus+ws://127.0.0.1:8188/1234", "janus+wss://j.example.org/ws/1234?pin=1", "janus+http://127.0.0.1:8088/janus/7", "janus+https://j.example.org/7"} {
+		r, err := Open(room.Config{URL: u, Handler: nopHandler{}})
+		if err != nil {
+			t.Fatalf("%s: %v", u, err)
+		}
+		if _, ok := r.(*janus.Room); !ok {
+			t.Errorf("%s: got %T, want *janus.Room", u, r)
 		}
 		if err := r.Close(); err != nil {
 			t.Errorf("%s: Close: %v", u, err)

@@ -1,0 +1,411 @@
+package janustest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/roomcast/roomcast/room/janus/janusapi"
+	"github.com/roomcast/roomcast/room/livekit/lktest"
+)
+
+// PublisherOptions configure a Go publisher. Zero values take defaults.
+type PublisherOptions struct {
+	// Display is the publisher's display name (default "pub-<hex>").
+	Display string
+	// Video is "vp8", "h264" or "" for no video.
+	Video string
+	// ScreenShare describes the video stream as "screen" (roomcast shows
+	// it as a screen share); otherwise it is described as "camera".
+	ScreenShare bool
+	// Color of the video (ffmpeg colour), default "red"; Width, Height and
+	// FPS default to 320x240 at 30.
+	Color              string
+	Width, Height, FPS int
+	// Audio publishes an Opus tone of ToneHz (default 440).
+	Audio  bool
+	ToneHz int
+	// Speaking sets the initial audio level extension: loud (10) when true,
+	// silent (127) when false.
+	Speaking bool
+	// PIN is the room's PIN.
+	PIN string
+	// URL is the Janus server to use, default the server's WebSocket URL.
+	URL string
+}
+
+// Publisher is a pion peer publishing generated media into a VideoRoom.
+type Publisher struct {
+	// ID is the publisher's Janus ID (the subscriber's "feed").
+	ID      uint64
+	Display string
+
+	t      testing.TB
+	opts   PublisherOptions
+	client *janusapi.Client
+	handle uint64
+	pc     *webrtc.PeerConnection
+	video  *pubTrack
+	audio  *pubTrack
+
+	speaking atomic.Bool
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	stopOnce sync.Once
+	once     sync.Once
+}
+
+type pubTrack struct {
+	kind      string
+	track     *webrtc.TrackLocalStaticRTP
+	sender    *webrtc.RTPSender
+	samples   [][]byte
+	dur       time.Duration
+	rate      uint32
+	payloader rtp.Payloader
+	seq       rtp.Sequencer
+	levelID   uint8
+	sent      atomic.Int64
+	keyWanted atomic.Bool
+}
+
+// NewAPI returns a pion API offering Opus and the video codec ("vp8",
+// "h264" or "" for none), whose ICE agent gathers IPv4 host candidates
+// only (loopback included; no STUN, so nothing is looked up outside), with the audio-level header
+// extension Janus's talking events read and pion's default interceptors
+// (NACK, RTCP reports).
+func NewAPI(video string) (*webrtc.API, error) {
+	// Only the codec the publisher sends: Janus picks the first of the
+	// room's codecs the offer has, and the first H.264 variant.
+	me := &webrtc.MediaEngine{}
+	for _, c := range []struct {
+		typ webrtc.RTPCodecType
+		p   webrtc.RTPCodecParameters
+	}{
+		{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecParameters{PayloadType: 111, RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}}},
+		{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecParameters{PayloadType: 96, RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: videoFeedback}}},
+		{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecParameters{PayloadType: 125, RTPCodecCapability: webrtc.RTPCodecCapability{
+			MimeType: webrtc.MimeTypeH264, ClockRate: 90000, RTCPFeedback: videoFeedback,
+			SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}}},
+	} {
+		if c.typ == webrtc.RTPCodecTypeVideo && c.p.MimeType != map[string]string{"vp8": webrtc.MimeTypeVP8, "h264": webrtc.MimeTypeH264}[video] {
+			continue
+		}
+		if err := me.RegisterCodec(c.p, c.typ); err != nil {
+			return nil, err
+		}
+	}
+	if err := me.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.AudioLevelURI}, webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, err
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
+		return nil, err
+	}
+	se := webrtc.SettingEngine{}
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetIncludeLoopbackCandidate(true)
+	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+}
+
+var videoFeedback = []webrtc.RTCPFeedback{{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"}}
+
+// StartPublisher joins room as a publisher and starts sending. It leaves on
+// test cleanup.
+func StartPublisher(t testing.TB, s *Server, room uint64, o PublisherOptions) *Publisher {
+	t.Helper()
+	if o.Display == "" {
+		o.Display = "pub-" + randHex(3)
+	}
+	if o.FPS == 0 {
+		o.FPS = 30
+	}
+	if o.Width == 0 {
+		o.Width, o.Height = 320, 240
+	}
+	if o.URL == "" {
+		o.URL = s.WSURL()
+	}
+	p := &Publisher{t: t, opts: o, Display: o.Display, stop: make(chan struct{})}
+	p.speaking.Store(o.Speaking)
+	dir := t.TempDir()
+	t.Cleanup(p.Close)
+
+	api, err := NewAPI(o.Video)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.pc, err = api.NewPeerConnection(webrtc.Configuration{}); err != nil {
+		t.Fatal(err)
+	}
+	if o.Video != "" {
+		mime := map[string]string{"h264": webrtc.MimeTypeH264, "vp8": webrtc.MimeTypeVP8}[o.Video]
+		if mime == "" {
+			t.Fatalf("janustest: unknown video codec %q", o.Video)
+		}
+		capab := webrtc.RTPCodecCapability{MimeType: mime, ClockRate: 90000}
+		if o.Video == "h264" {
+			capab.SDPFmtpLine = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"
+		}
+		tr, err := webrtc.NewTrackLocalStaticRTP(capab, "video", "roomcast-test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.video = &pubTrack{
+			kind: "video", track: tr, rate: 90000, dur: time.Second / time.Duration(o.FPS),
+			samples: lktest.GenerateVideo(t, dir, lktest.VideoSpec{Codec: o.Video, Color: o.Color, Width: o.Width, Height: o.Height, FPS: o.FPS}),
+			seq:     rtp.NewRandomSequencer(),
+		}
+		if o.Video == "h264" {
+			p.video.payloader = &codecs.H264Payloader{}
+		} else {
+			p.video.payloader = &codecs.VP8Payloader{EnablePictureID: true}
+		}
+	}
+	if o.Audio {
+		tr, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", "roomcast-test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.audio = &pubTrack{
+			kind: "audio", track: tr, rate: 48000, dur: 20 * time.Millisecond,
+			samples:   lktest.GenerateAudio(t, dir, lktest.AudioSpec{ToneHz: o.ToneHz}),
+			payloader: &codecs.OpusPayloader{}, seq: rtp.NewRandomSequencer(),
+		}
+	}
+	for _, pt := range []*pubTrack{p.audio, p.video} {
+		if pt == nil {
+			continue
+		}
+		tx, err := p.pc.AddTransceiverFromTrack(pt.track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pt.sender = tx.Sender()
+		go p.readRTCP(pt)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	opts := s.Credentials()
+	if p.client, err = janusapi.Dial(ctx, o.URL, opts); err != nil {
+		t.Fatalf("janustest: publisher %s: %v", o.Display, err)
+	}
+	if p.handle, err = p.client.Attach(ctx, "janus.plugin.videoroom"); err != nil {
+		t.Fatalf("janustest: publisher %s: %v", o.Display, err)
+	}
+	join := map[string]any{"request": "join", "ptype": "publisher", "room": room, "display": o.Display}
+	if o.PIN != "" {
+		join["pin"] = o.PIN
+	}
+	m, err := p.client.Request(ctx, p.handle, join, nil)
+	if err != nil {
+		t.Fatalf("janustest: publisher %s join: %v", o.Display, err)
+	}
+	var joined struct {
+		ID uint64 `json:"id"`
+	}
+	_ = json.Unmarshal(m.PluginData.Data, &joined)
+	p.ID = joined.ID
+
+	offer, err := p.pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(p.pc)
+	if err := p.pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	<-gathered
+	// Mids are assigned by SetLocalDescription.
+	var descriptions []map[string]any
+	for _, tx := range p.pc.GetTransceivers() {
+		if p.video != nil && tx.Sender() == p.video.sender {
+			desc := "camera"
+			if o.ScreenShare {
+				desc = "screen"
+			}
+			descriptions = append(descriptions, map[string]any{"mid": tx.Mid(), "description": desc})
+		}
+	}
+	pub := map[string]any{"request": "publish", "display": o.Display}
+	if len(descriptions) > 0 {
+		pub["descriptions"] = descriptions
+	}
+	local := p.pc.LocalDescription()
+	m, err = p.client.Request(ctx, p.handle, pub, &janusapi.JSEP{Type: "offer", SDP: local.SDP, Trickle: janusapi.NoTrickle()})
+	if err != nil {
+		t.Fatalf("janustest: publisher %s publish: %v", o.Display, err)
+	}
+	if m.JSEP == nil {
+		t.Fatalf("janustest: publisher %s: no answer to the offer", o.Display)
+	}
+	if os.Getenv("ROOMCAST_TEST_LOG") != "" {
+		t.Logf("janustest: publisher %s offer:\n%s\nanswer:\n%s", o.Display, local.SDP, m.JSEP.SDP)
+	}
+	connected := make(chan struct{})
+	var connOnce sync.Once
+	p.pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		if st == webrtc.PeerConnectionStateConnected {
+			connOnce.Do(func() { close(connected) })
+		}
+	})
+	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.JSEP.SDP}); err != nil {
+		t.Fatalf("janustest: publisher %s: answer: %v", o.Display, err)
+	}
+	select {
+	case <-connected:
+	case <-ctx.Done():
+		t.Fatalf("janustest: publisher %s: no WebRTC connection within 15 s", o.Display)
+	}
+	for _, pt := range []*pubTrack{p.video, p.audio} {
+		if pt == nil {
+			continue
+		}
+		for _, ext := range pt.sender.GetParameters().HeaderExtensions {
+			if ext.URI == sdp.AudioLevelURI {
+				pt.levelID = uint8(ext.ID)
+			}
+		}
+		p.wg.Add(1)
+		go p.send(pt)
+	}
+	return p
+}
+
+func (p *Publisher) readRTCP(pt *pubTrack) {
+	for {
+		pkts, _, err := pt.sender.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, pkt := range pkts {
+			switch pkt.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				pt.keyWanted.Store(true)
+			}
+		}
+	}
+}
+
+// send writes sample k (looping) at start + k*dur; a keyframe request jumps
+// to the next loop start (the generated video's keyframe).
+func (p *Publisher) send(pt *pubTrack) {
+	defer p.wg.Done()
+	start := time.Now()
+	base := rand.Uint32()
+	perSample := uint32(int64(pt.dur) * int64(pt.rate) / int64(time.Second))
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	shift := 0
+	for k := 0; ; k++ {
+		timer.Reset(time.Until(start.Add(time.Duration(k) * pt.dur)))
+		select {
+		case <-p.stop:
+			return
+		case <-timer.C:
+		}
+		if pt.keyWanted.Swap(false) && pt.kind == "video" && (k+shift)%len(pt.samples)%p.opts.FPS != 0 {
+			shift += len(pt.samples) - (k+shift)%len(pt.samples)
+		}
+		data := pt.samples[(k+shift)%len(pt.samples)]
+		payloads := pt.payloader.Payload(1200, data)
+		for i, pl := range payloads {
+			pkt := &rtp.Packet{
+				Header: rtp.Header{
+					Version:        2,
+					Marker:         i == len(payloads)-1,
+					SequenceNumber: pt.seq.NextSequenceNumber(),
+					Timestamp:      base + uint32(k)*perSample,
+				},
+				Payload: pl,
+			}
+			if pt.kind == "audio" && pt.levelID != 0 {
+				level := byte(127)
+				if p.speaking.Load() {
+					level = 0x80 | 10 // voice activity, -10 dBov
+				}
+				_ = pkt.Header.SetExtension(pt.levelID, []byte{level})
+			}
+			_ = pt.track.WriteRTP(pkt)
+		}
+		pt.sent.Add(1)
+	}
+}
+
+// SetSpeaking switches the audio level between loud and silent.
+func (p *Publisher) SetSpeaking(on bool) { p.speaking.Store(on) }
+
+// Sent returns how many video frames and audio packets were written.
+func (p *Publisher) Sent() (video, audio int64) {
+	if p.video != nil {
+		video = p.video.sent.Load()
+	}
+	if p.audio != nil {
+		audio = p.audio.sent.Load()
+	}
+	return
+}
+
+func (p *Publisher) request(body map[string]any) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := p.client.Request(ctx, p.handle, body, nil)
+	return err
+}
+
+// Unpublish stops publishing (the publisher stays in the room).
+func (p *Publisher) Unpublish() error {
+	p.halt()
+	if err := p.request(map[string]any{"request": "unpublish"}); err != nil {
+		return fmt.Errorf("janustest: unpublish: %w", err)
+	}
+	return nil
+}
+
+// Leave leaves the room cleanly.
+func (p *Publisher) Leave() error {
+	p.halt()
+	if err := p.request(map[string]any{"request": "leave"}); err != nil {
+		return fmt.Errorf("janustest: leave: %w", err)
+	}
+	return nil
+}
+
+// Vanish stops all media without a word to Janus (no unpublish, no
+// hang-up), as a publisher whose media path died: Janus keeps listing it
+// as a publisher and subscribers simply stop receiving packets.
+func (p *Publisher) Vanish() { p.halt() }
+
+func (p *Publisher) halt() {
+	p.stopOnce.Do(func() { close(p.stop) })
+	p.wg.Wait()
+}
+
+// Close stops sending and leaves. Idempotent.
+func (p *Publisher) Close() {
+	p.once.Do(func() {
+		p.halt()
+		if p.client != nil {
+			p.client.Close()
+		}
+		if p.pc != nil {
+			_ = p.pc.Close()
+		}
+	})
+}

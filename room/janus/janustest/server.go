@@ -1,0 +1,469 @@
+// Package janustest starts the real peers that room/janus and the Janus
+// end-to-end tests talk to: Debian's janus (1.1.2) with a generated
+// loopback-only configuration (VideoRoom plugin, WebSocket and HTTP
+// transports on free 127.0.0.1 ports, ICE on lo only, no STUN), Go pion
+// publishers sending known media, and headless Chromium publishing with
+// Janus's own janus.js. Every process it starts is killed by process group
+// on test cleanup (and by the kernel if the test binary dies first).
+package janustest
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/roomcast/roomcast/room/janus/janusapi"
+)
+
+// Binary is Debian's janus, installed by scripts/peers.d/40-janus.sh.
+const Binary = "/usr/bin/janus"
+
+// LibDir is where Debian installs Janus's plugins and transports.
+const LibDir = "/usr/lib/x86_64-linux-gnu/janus"
+
+// SkipIfShort skips integration tests under -short; otherwise a missing
+// janus is a failure, not a skip.
+func SkipIfShort(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("integration test: needs janus (skipped with -short)")
+	}
+}
+
+// Options adjust the generated configuration. Zero values: no API secret,
+// no token auth, 60 s session timeout.
+type Options struct {
+	// APISecret makes every request need "apisecret".
+	APISecret string
+	// TokenSecret enables token_auth with HMAC-SHA1 signed tokens (see
+	// Server.Token).
+	TokenSecret string
+	// SessionTimeout is how long Janus keeps a session without keepalives;
+	// default 60 s.
+	SessionTimeout time.Duration
+}
+
+// Server is a janus process on 127.0.0.1.
+type Server struct {
+	// WSPort and HTTPPort are the WebSocket and HTTP transports' ports; a
+	// restart reuses them.
+	WSPort, HTTPPort int
+	// AdminKey is the VideoRoom's admin_key (needed to create rooms).
+	AdminKey string
+
+	t       testing.TB
+	opts    Options
+	dir     string
+	logPath string
+
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
+
+// WSURL is ws://127.0.0.1:<port>.
+func (s *Server) WSURL() string { return fmt.Sprintf("ws://127.0.0.1:%d", s.WSPort) }
+
+// HTTPURL is http://127.0.0.1:<port>/janus.
+func (s *Server) HTTPURL() string { return fmt.Sprintf("http://127.0.0.1:%d/janus", s.HTTPPort) }
+
+// Options returns the options the server runs with.
+func (s *Server) Options() Options { return s.opts }
+
+// Start starts janus with default options (see StartWith).
+func Start(t testing.TB) *Server { t.Helper(); return StartWith(t, Options{}) }
+
+// StartWith starts janus on free loopback ports and waits until both
+// transports answer. It is killed on cleanup; its log is printed only when
+// the test failed.
+func StartWith(t testing.TB, o Options) *Server {
+	t.Helper()
+	if _, err := os.Stat(Binary); err != nil {
+		t.Fatalf("janus not installed (run scripts/peers.sh as root): %v", err)
+	}
+	if o.SessionTimeout <= 0 {
+		o.SessionTimeout = 60 * time.Second
+	}
+	s := &Server{
+		t:        t,
+		opts:     o,
+		dir:      t.TempDir(),
+		WSPort:   freePort(t),
+		HTTPPort: freePort(t),
+		AdminKey: randHex(8),
+	}
+	s.logPath = filepath.Join(s.dir, "janus.log")
+	s.writeConfig()
+	t.Cleanup(func() {
+		s.Stop()
+		if t.Failed() {
+			s.dumpLog()
+		}
+	})
+	s.Start()
+	return s
+}
+
+func (s *Server) writeConfig() {
+	disable := func(kind string, keep ...string) string {
+		entries, _ := os.ReadDir(filepath.Join(LibDir, kind))
+		var out []string
+		for _, e := range entries {
+			n := e.Name()
+			if !strings.HasSuffix(n, ".so") {
+				continue
+			}
+			kept := false
+			for _, k := range keep {
+				kept = kept || n == k
+			}
+			if !kept {
+				out = append(out, n)
+			}
+		}
+		return strings.Join(out, ",")
+	}
+	var auth strings.Builder
+	if s.opts.APISecret != "" {
+		fmt.Fprintf(&auth, "\tapi_secret = %q\n", s.opts.APISecret)
+	}
+	if s.opts.TokenSecret != "" {
+		fmt.Fprintf(&auth, "\ttoken_auth = true\n\ttoken_auth_secret = %q\n", s.opts.TokenSecret)
+	}
+	files := map[string]string{
+		// ICE: libnice never gathers loopback addresses, so Janus is
+		// restricted to this machine's own IPv4 address (ice_enforce_list;
+		// packets to a local address never leave the machine), no
+		// STUN/TURN, no mDNS, no IPv6.
+		"janus.jcfg": fmt.Sprintf(`general: {
+	configs_folder = %q
+	plugins_folder = "%s/plugins"
+	transports_folder = "%s/transports"
+	events_folder = "%s/events"
+	loggers_folder = "%s/loggers"
+	debug_level = 4
+	debug_timestamps = true
+	admin_secret = %q
+	session_timeout = %d
+	server_name = "roomcast-test"
+%s}
+certificates: {
+}
+media: {
+	ipv6 = false
+}
+nat: {
+	nice_debug = false
+	ice_enforce_list = %q
+	ignore_mdns = true
+}
+plugins: {
+	disable = %q
+}
+transports: {
+	disable = %q
+}
+loggers: {
+	disable = %q
+}
+events: {
+	broadcast = false
+	disable = %q
+}
+`, s.dir, LibDir, LibDir, LibDir, LibDir, randHex(8), int(s.opts.SessionTimeout/time.Second), auth.String(), LocalIP(s.t),
+			disable("plugins", "libjanus_videoroom.so"),
+			disable("transports", "libjanus_http.so", "libjanus_websockets.so"),
+			disable("loggers"), disable("events")),
+		"janus.transport.http.jcfg": fmt.Sprintf(`general: {
+	json = "compact"
+	base_path = "/janus"
+	http = true
+	port = %d
+	ip = "127.0.0.1"
+	https = false
+}
+admin: {
+	admin_http = false
+	admin_https = false
+}
+cors: {
+}
+`, s.HTTPPort),
+		"janus.transport.websockets.jcfg": fmt.Sprintf(`general: {
+	json = "compact"
+	ws = true
+	ws_port = %d
+	ws_ip = "127.0.0.1"
+	wss = false
+}
+admin: {
+	admin_ws = false
+	admin_wss = false
+}
+`, s.WSPort),
+		"janus.plugin.videoroom.jcfg": fmt.Sprintf(`general: {
+	admin_key = %q
+}
+`, s.AdminKey),
+	}
+	for name, body := range files {
+		if err := os.WriteFile(filepath.Join(s.dir, name), []byte(body), 0o600); err != nil {
+			s.t.Fatal(err)
+		}
+	}
+}
+
+// Start launches janus (again, after Stop) on the same ports and waits up
+// to 15 s for its transports.
+func (s *Server) Start() {
+	s.t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd != nil {
+		s.t.Fatal("janustest: janus already running")
+	}
+	logf, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	cmd := exec.Command(Binary, "--config", filepath.Join(s.dir, "janus.jcfg"),
+		"--configs-folder", s.dir, "--disable-colors")
+	cmd.Dir = s.dir
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		s.t.Fatalf("janustest: start janus: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		logf.Close()
+		close(exited)
+	}()
+	s.cmd, s.exited = cmd, exited
+
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		select {
+		case <-exited:
+			s.cmd = nil
+			s.dumpLog()
+			s.t.Fatal("janustest: janus exited during start-up")
+		default:
+		}
+		err := s.ready()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.dumpLog()
+			s.t.Fatalf("janustest: janus not ready after 15 s: %v", err)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+
+func (s *Server) ready() error {
+	resp, err := http.Get(s.HTTPURL() + "/info")
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("info: HTTP %s", resp.Status)
+	}
+	c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", s.WSPort), time.Second)
+	if err != nil {
+		return err
+	}
+	c.Close()
+	return nil
+}
+
+// Stop kills janus and waits for it. Safe when already stopped.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+	<-s.exited
+	s.cmd = nil
+}
+
+// Restart kills janus and starts it again on the same ports: every
+// session, handle and room created through the API is lost, as in a crash.
+func (s *Server) Restart() {
+	s.t.Helper()
+	s.Stop()
+	s.Start()
+}
+
+// Token signs a token for token_auth (HMAC-SHA1 of
+// "<expiry>,janus,janus.plugin.videoroom" with TokenSecret), valid for d.
+func (s *Server) Token(d time.Duration) string {
+	return SignToken(s.opts.TokenSecret, time.Now().Add(d))
+}
+
+// SignToken builds a Janus signed token valid until expiry for the
+// VideoRoom plugin.
+func SignToken(secret string, expiry time.Time) string {
+	data := fmt.Sprintf("%d,janus,janus.plugin.videoroom", expiry.Unix())
+	m := hmac.New(sha1.New, []byte(secret))
+	m.Write([]byte(data))
+	return data + ":" + base64.StdEncoding.EncodeToString(m.Sum(nil))
+}
+
+// Credentials are what a client of this server must send.
+func (s *Server) Credentials() janusapi.Options {
+	o := janusapi.Options{APISecret: s.opts.APISecret}
+	if s.opts.TokenSecret != "" {
+		o.Token = s.Token(time.Hour)
+	}
+	return o
+}
+
+// RoomOptions describe a VideoRoom to create.
+type RoomOptions struct {
+	// ID is the numeric room ID; default random.
+	ID uint64
+	// PIN is required to join when set.
+	PIN string
+	// AudioLevelEvents makes Janus send talking/stopped-talking events.
+	AudioLevelEvents bool
+	// VideoCodec is the list the room accepts, default "vp8,h264".
+	VideoCodec string
+	// Publishers is the maximum number of publishers, default 16.
+	Publishers int
+}
+
+// CreateRoom creates a VideoRoom through the API and returns its ID. The
+// room lives until janus stops (not permanent).
+func (s *Server) CreateRoom(o RoomOptions) uint64 {
+	s.t.Helper()
+	if o.ID == 0 {
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		o.ID = uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3]) | 1
+	}
+	if o.VideoCodec == "" {
+		o.VideoCodec = "vp8,h264"
+	}
+	if o.Publishers == 0 {
+		o.Publishers = 16
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := janusapi.Dial(ctx, s.WSURL(), s.Credentials())
+	if err != nil {
+		s.t.Fatalf("janustest: create room: %v", err)
+	}
+	defer c.Close()
+	h, err := c.Attach(ctx, "janus.plugin.videoroom")
+	if err != nil {
+		s.t.Fatalf("janustest: create room: %v", err)
+	}
+	body := map[string]any{
+		"request": "create", "room": o.ID, "admin_key": s.AdminKey, "permanent": false,
+		"description": fmt.Sprintf("roomcast test %d", o.ID), "publishers": o.Publishers,
+		"videocodec": o.VideoCodec, "audiocodec": "opus", "notify_joining": true,
+	}
+	if o.PIN != "" {
+		body["pin"] = o.PIN
+	}
+	if o.AudioLevelEvents {
+		// Loud for 10 packets (200 ms) at an average level under 40 (louder
+		// than -40 dBov) is talking; the Go publishers send 10 or 127.
+		body["audiolevel_event"] = true
+		body["audiolevel_ext"] = true
+		body["audio_active_packets"] = 10
+		body["audio_level_average"] = 40
+	}
+	m, err := c.Request(ctx, h, body, nil)
+	if err != nil {
+		s.t.Fatalf("janustest: create room %d: %v", o.ID, err)
+	}
+	var res struct {
+		Videoroom string `json:"videoroom"`
+		Room      uint64 `json:"room"`
+	}
+	if m.PluginData == nil || json.Unmarshal(m.PluginData.Data, &res) != nil || res.Videoroom != "created" {
+		s.t.Fatalf("janustest: create room %d: unexpected answer", o.ID)
+	}
+	return res.Room
+}
+
+// Log returns what janus printed so far.
+func (s *Server) Log() string {
+	b, _ := os.ReadFile(s.logPath)
+	return string(b)
+}
+
+func (s *Server) dumpLog() {
+	b, _ := os.ReadFile(s.logPath)
+	max := 8000
+	if os.Getenv("ROOMCAST_TEST_LOG") != "" {
+		max = 1 << 20
+	}
+	if len(b) > max {
+		b = b[len(b)-max:]
+	}
+	s.t.Logf("janus log (tail):\n%s", b)
+}
+
+// LocalIP is the IPv4 address Janus gathers candidates on: the address of
+// the first non-loopback interface that is up (libnice ignores loopback).
+// Traffic to it is delivered locally by the kernel.
+func LocalIP(t testing.TB) string {
+	t.Helper()
+	ifs, err := net.Interfaces()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ifc := range ifs {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil {
+				return ipn.IP.String()
+			}
+		}
+	}
+	t.Fatal("janustest: no non-loopback IPv4 address for Janus's ICE candidates")
+	return ""
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func randHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
