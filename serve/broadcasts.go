@@ -70,6 +70,10 @@ type live struct {
 	lastAt    time.Time
 	fps, kbps float64
 	destState map[string]string
+	// dropHist holds the dropped-frame count of the last samples (one a
+	// second); droppedRecent is how many were lost over them.
+	dropHist      []int64
+	droppedRecent int64
 }
 
 func parseSize(s string) (int, int, error) {
@@ -244,9 +248,24 @@ func (s *Server) admit(w, h int) error {
 		}
 	}
 	closing := s.closing
+	var behind []string
+	for _, l := range s.running {
+		l.mu.Lock()
+		if l.droppedRecent > 0 {
+			behind = append(behind, l.row.ID)
+		}
+		l.mu.Unlock()
+	}
 	s.mu.Unlock()
 	if closing {
 		return errors.New("the server is shutting down")
+	}
+	if len(behind) > 0 {
+		// Measured directly: a running broadcast already loses frames.
+		s.counters.refusals.Add(1)
+		s.log.Warn().Int("running", n).Strs("behind", behind).Msg("broadcast refused by admission control: running broadcasts lose frames")
+		return fmt.Errorf("%w: %d of the %d running broadcasts are already dropping frames (the machine cannot keep them in real time); a new one would make it worse. Stop a broadcast or try later",
+			ErrAdmission, len(behind), n)
 	}
 	scale := float64(w*h) / (1280 * 720)
 	per := s.cfg.CPUPerBroadcast
@@ -507,6 +526,11 @@ func (s *Server) checkDestinations() {
 			}
 		}
 		l.last, l.lastAt = st, now
+		l.dropHist = append(l.dropHist, st.Dropped)
+		if len(l.dropHist) > 5 {
+			l.dropHist = l.dropHist[1:]
+		}
+		l.droppedRecent = st.Dropped - l.dropHist[0]
 		var down []DestinationStatus
 		for _, d := range st.Destinations {
 			prev := l.destState[d.Name]
