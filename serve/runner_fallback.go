@@ -200,7 +200,7 @@ func (b *fallbackBroadcast) Status() Status {
 // lateThreshold: a video packet reaching the recording this much after its
 // real-time due moment (beyond the encoder's lookahead) counts as dropped:
 // a live output would have lost it.
-const lateThreshold = time.Second
+const lateThreshold = 2 * time.Second
 
 // lateCounter counts video packets that reach the output too late to be
 // live.
