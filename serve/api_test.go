@@ -371,7 +371,7 @@ func TestShutdownFinalisesAndRestartShowsInterrupted(t *testing.T) {
 	e := newEnv(t, nil)
 	c := e.api()
 	b := c.startDemo("demo:?speakers=2", "320x180", 0)
-	time.Sleep(2500 * time.Millisecond)
+	c.waitElapsed(b.ID, 2.5)
 	e.stop() // what SIGTERM does
 	e.start()
 	c = e.api()
@@ -412,5 +412,64 @@ func playable(t *testing.T, path string, minSeconds float64) {
 	}
 	if last.Seconds() < minSeconds || rd.Corrupt() > 0 {
 		t.Errorf("%s: %d pictures up to %v, %d corrupt; want at least %.1f s clean", path, frames, last, rd.Corrupt(), minSeconds)
+	}
+}
+
+func TestDestinationsNeverShowTheKey(t *testing.T) {
+	e := newEnv(t, nil)
+	c := e.api()
+	var d DestinationView
+	if code := c.json("POST", "/api/v1/destinations", map[string]string{"name": "nowhere", "url": "rtmp://127.0.0.1:1/live", "key": streamKey}, &d); code != http.StatusCreated {
+		t.Fatalf("add destination: %d", code)
+	}
+	c.json("GET", "/api/v1/destinations", nil, nil)
+	// The key is sealed in the database, not stored in clear.
+	var enc []byte
+	e.srv.st.db.QueryRow(`SELECT key_enc FROM destinations WHERE id=?`, d.ID).Scan(&enc)
+	if len(enc) == 0 || bytes.Contains(enc, []byte(streamKey)) {
+		t.Errorf("key stored as %q", enc)
+	}
+	db := fileBytes(t, filepath.Join(e.dir, "roomcast.db"))
+	if bytes.Contains(db, []byte(streamKey)) {
+		t.Errorf("the stream key is in the database file in clear")
+	}
+	// A refused destination is a clear error naming it, without the key.
+	var out map[string]any
+	code := c.json("POST", "/api/v1/broadcasts", map[string]any{"room": "demo:?speakers=1", "size": "320x180", "destinations": []string{"nowhere"}}, &out)
+	msg, _ := out["error"].(string)
+	if code != http.StatusUnprocessableEntity || !strings.Contains(msg, "stream destination refused") {
+		t.Errorf("unreachable destination: %d %q", code, msg)
+	}
+	// Nothing recorded, nothing left behind.
+	if recs := c.recordings(); len(recs) != 0 {
+		t.Errorf("a refused broadcast left recordings: %+v", recs)
+	}
+	// The page never shows it either.
+	pc := e.client()
+	pc.login("admin", adminPassword)
+	pc.do("GET", "/destinations", nil, nil)
+	pc.do("GET", "/", nil, nil)
+}
+
+func TestScheduledBroadcast(t *testing.T) {
+	e := newEnv(t, nil)
+	c := e.api()
+	var v BroadcastView
+	at := time.Now().Add(2 * time.Second).UTC().Format(time.RFC3339)
+	if code := c.json("POST", "/api/v1/broadcasts", map[string]any{"room": "demo:?speakers=1", "size": "320x180", "start_at": at, "duration": "2s"}, &v); code != http.StatusCreated || v.State != "scheduled" {
+		t.Fatalf("schedule: %d %+v", code, v)
+	}
+	c.waitState(v.ID, "done", 60*time.Second)
+	recs := c.recordings()
+	if len(recs) != 1 || recs[0].State != "ready" || recs[0].Duration < 1.5 {
+		t.Errorf("scheduled broadcast's recording: %+v", recs)
+	}
+	// A scheduled one can be cancelled before it starts.
+	at = time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	c.json("POST", "/api/v1/broadcasts", map[string]any{"room": "demo:", "start_at": at}, &v)
+	c.json("POST", "/api/v1/broadcasts/"+v.ID+"/stop", nil, nil)
+	c.json("GET", "/api/v1/broadcasts/"+v.ID, nil, &v)
+	if v.State != "cancelled" {
+		t.Errorf("cancelled broadcast: %q", v.State)
 	}
 }

@@ -37,6 +37,22 @@ func TestConcurrentBroadcastsAndAdmission(t *testing.T) {
 	// these three and about half of another: the fourth must be refused
 	// from the measured cost of the three (whatever this machine's speed).
 	time.Sleep(7 * time.Second)
+	// On a loaded machine media time lags wall time: wait until each has
+	// produced 1.5 s.
+	for _, id := range ids {
+		deadline := time.Now().Add(3 * time.Minute)
+		for {
+			var v BroadcastView
+			c.json("GET", "/api/v1/broadcasts/"+id, nil, &v)
+			if v.Elapsed >= 1.5 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("broadcast %s: only %.2f s of media after 3 minutes", id, v.Elapsed)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
 	used := e.srv.cpu.rate()
 	e.srv.startMu.Lock()
 	e.srv.cfg.CPUCapacity = used * 1.15

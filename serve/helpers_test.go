@@ -266,3 +266,21 @@ func fileBytes(t *testing.T, p string) []byte {
 	}
 	return b
 }
+
+// waitElapsed waits until a broadcast has produced this much media (on a
+// loaded machine media time lags wall time).
+func (c *client) waitElapsed(id string, seconds float64) {
+	c.e.t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		var v BroadcastView
+		c.json("GET", "/api/v1/broadcasts/"+id, nil, &v)
+		if v.Elapsed >= seconds {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.e.t.Fatalf("broadcast %s: %.2f s of media after 3 minutes (state %s)", id, v.Elapsed, v.State)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
