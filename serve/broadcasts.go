@@ -379,12 +379,14 @@ func (s *Server) watch(l *live) {
 	}
 	stats, _ := json.Marshal(s.liveView(l))
 	_ = s.st.updateBroadcast(l.row.ID, state, msg, l.row.Started, s.now(), string(stats))
-	if l.recID != "" {
-		s.fileRecording(l, err, st.Speakers)
-	}
 	s.mu.Lock()
 	delete(s.running, l.row.ID)
 	s.mu.Unlock()
+	// The recording stays listed as "recording" (not downloadable) until
+	// it is described; Close waits for this through l.done.
+	if l.recID != "" {
+		s.fileRecording(l, err, st.Speakers)
+	}
 	close(l.done)
 	ev := map[string]any{"id": l.row.ID, "room": l.row.Room, "state": state}
 	if err != nil {

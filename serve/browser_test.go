@@ -34,7 +34,7 @@ func browser(t *testing.T, w int) context.Context {
 		chromedp.WindowSize(w, 900))
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelC := chromedp.NewContext(actx)
-	ctx, cancelT := context.WithTimeout(ctx, 4*time.Minute)
+	ctx, cancelT := context.WithTimeout(ctx, 8*time.Minute)
 	t.Cleanup(func() { cancelT(); cancelC(); cancelA() })
 	var vp []chromedp.EmulateViewportOption
 	if w < 600 {
@@ -139,8 +139,9 @@ func browserFlow(t *testing.T, width int) {
 	// Log in.
 	must("open", chromedp.Do(ctx, chromedp.Navigate(base+"/")))
 	must("login form", chromedp.Do(ctx, chromedp.WaitVisible(chromedp.ID("name"))))
+	lb := boxOf(t, ctx, "#login")
 	img := shot(t, ctx, fmt.Sprintf("login-%d", width))
-	if n := colourIn(img, boxOf(t, ctx, "#login"), 0x25, 0x57, 0xd6); n < 100 {
+	if n := colourIn(img, lb, 0x25, 0x57, 0xd6); n < 100 {
 		t.Errorf("login screenshot: the blue Log in button shows %d pixels", n)
 	}
 	e.pageHTML(ctx)
@@ -170,8 +171,9 @@ func browserFlow(t *testing.T, width int) {
 	}
 	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`parseFloat(document.querySelector("#live .fps").textContent) > 0`, chromedp.WithPollingTimeout(60*time.Second)))
 	must("output fps shown", err)
+	sb := boxOf(t, ctx, "#live button.stop")
 	img = shot(t, ctx, fmt.Sprintf("live-%d", width))
-	if n := colourIn(img, boxOf(t, ctx, "#live button.stop"), 0xc6, 0x28, 0x28); n < 100 {
+	if n := colourIn(img, sb, 0xc6, 0x28, 0x28); n < 100 {
 		t.Errorf("live screenshot: the red Stop button shows %d pixels", n)
 	}
 	e.pageHTML(ctx)
@@ -181,16 +183,28 @@ func browserFlow(t *testing.T, width int) {
 	_, err = chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS("#live button.stop")))
 	must("stop", err)
 	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`!document.querySelector("#live article") && !!document.querySelector('#past .state.done')`,
-		chromedp.WithPollingTimeout(60*time.Second)))
+		chromedp.WithPollingTimeout(180*time.Second)))
 	must("broadcast done", err)
 
-	// The recording, with its poster, downloads to the same bytes.
+	// The recording, with its poster, downloads to the same bytes. It is
+	// listed as soon as the broadcast ends, downloadable once finalised.
+	api := e.api()
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		recs := api.recordings()
+		if len(recs) == 1 && recs[0].State == "ready" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("recording not ready: %+v", recs)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
 	_, err = chromedp.RunResponse(ctx, chromedp.Navigate(base+"/recordings"))
 	must("recordings", err)
 	_, err = chromedp.Run(ctx, chromedp.Poll[bool](`(() => { const i = document.querySelector(".rec img.poster"); return i && i.complete && i.naturalWidth > 0; })()`,
 		chromedp.WithPollingTimeout(20*time.Second)))
 	must("poster loaded", err)
-	img = shot(t, ctx, fmt.Sprintf("recordings-%d", width))
 	pb := boxOf(t, ctx, ".rec img.poster")
 	img = shot(t, ctx, fmt.Sprintf("recordings-%d", width))
 	red, green := colourIn(img, pb, 220, 40, 40), colourIn(img, pb, 40, 170, 60)
@@ -199,7 +213,7 @@ func browserFlow(t *testing.T, width int) {
 	}
 	e.pageHTML(ctx)
 	e.noHorizontalScroll(ctx, "recordings")
-	recs := e.api().recordings()
+	recs := api.recordings()
 	if len(recs) != 1 || recs[0].State != "ready" {
 		t.Fatalf("recordings: %+v", recs)
 	}

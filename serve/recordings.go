@@ -112,9 +112,23 @@ func poster(path, out string, log zerolog.Logger) (time.Duration, error) {
 	if err != nil {
 		return dur, err
 	}
+	// A poster is a thumbnail: scale it down (swscale) before the JPEG.
+	if pick.Width > posterWidth {
+		h := pick.Height * posterWidth / pick.Width &^ 1
+		small := media.NewImage(posterWidth, h)
+		sc := av.NewScaler()
+		serr := sc.Scale(small, pick)
+		sc.Close()
+		if serr == nil {
+			pick = small
+		}
+	}
 	err = jpeg.Encode(f, toYCbCr(pick), &jpeg.Options{Quality: 80})
 	return dur, errors.Join(err, f.Close())
 }
+
+// posterWidth is the poster's width in pixels.
+const posterWidth = 480
 
 // toYCbCr wraps a 4:2:0 picture for image/jpeg (no copy of the planes).
 func toYCbCr(m *media.Image) *image.YCbCr {
