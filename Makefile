@@ -14,7 +14,9 @@ ENV = set -e; FF=$$(scripts/ffmpeg.sh prefix); \
 	  export PKG_CONFIG_PATH="$$FF/lib/pkgconfig" PATH="$$FF/bin:$$PATH" CGO_LDFLAGS="-Wl,-rpath,$$FF/lib"; \
 	fi;
 
-.PHONY: help build demo test test-short peers bench lint fuzz clean ffmpeg
+SERVE_DATA ?= serve-data
+
+.PHONY: help build demo serve test test-short peers bench lint fuzz clean ffmpeg
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -28,6 +30,9 @@ build: ## build bin/roomcast
 demo: build ## record the embedded synthetic room to demo.mp4 (no network)
 	@$(ENV) ./$(BIN) demo --duration 10s --overwrite --output demo.mp4
 	@echo "wrote demo.mp4"
+
+serve: build ## run the host page and API on http://127.0.0.1:8080 (data in ./serve-data; try the room demo:)
+	@$(ENV) ./$(BIN) serve --listen 127.0.0.1:8080 --data $(SERVE_DATA)
 
 peers: ## install the real peers the tests run against (root, apt/npm/go)
 	@scripts/peers.sh
@@ -51,4 +56,4 @@ lint: ## gofmt and go vet
 	@$(ENV) $(GO) vet ./...
 
 clean: ## remove build outputs (not the FFmpeg cache)
-	rm -rf bin demo.mp4
+	rm -rf bin demo.mp4 serve-data

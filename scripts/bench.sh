@@ -139,3 +139,9 @@ if [[ -x scripts/bench-live.sh ]]; then
   echo "== scripts/bench-live.sh"
   scripts/bench-live.sh
 fi
+
+if [[ -x scripts/bench-serve.sh ]]; then
+  echo
+  echo "== scripts/bench-serve.sh"
+  scripts/bench-serve.sh
+fi

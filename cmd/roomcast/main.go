@@ -99,7 +99,7 @@ func run(args []string) int {
 }
 
 func newApp() *cli.App {
-	cmds := []*cli.Command{recordCommand(), composeCommand(), demoCommand(), checkIngestCommand()}
+	cmds := []*cli.Command{recordCommand(), composeCommand(), demoCommand(), checkIngestCommand(), serveCommand(), auditCommand(), tokenCommand()}
 	for _, c := range cmds {
 		// urfave/cli applies App.OnUsageError to global flags only.
 		c.OnUsageError = usageError

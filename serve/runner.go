@@ -1,0 +1,83 @@
+package serve
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// What the server needs from a running broadcast, defined here at the
+// consumer: the pipeline itself (room → compositor → encoders → outputs)
+// lives elsewhere and is adapted to these two interfaces.
+
+// Spec is what one broadcast should do.
+type Spec struct {
+	// Room is the room URL: "demo:" (the embedded synthetic room, options as
+	// a query: demo:?speakers=3&busy=1), or a supported meeting server URL.
+	Room string
+	// Layout is grid, speaker, single or screenshare.
+	Layout string
+	// Width and Height of the picture.
+	Width, Height int
+	// Output is the MP4 path to write; empty: no recording.
+	Output string
+	// Destinations are RTMP(S) URLs with their keys (secret: never logged).
+	Destinations []Destination
+	// Duration stops the broadcast after this long (0: until Stop).
+	Duration time.Duration
+}
+
+// Destination is one RTMP(S) target. URL includes the stream key.
+type Destination struct {
+	Name string
+	URL  string
+}
+
+// DestinationStatus is one destination's live state.
+type DestinationStatus struct {
+	Name       string `json:"name"`
+	State      string `json:"state"`
+	Reconnects int64  `json:"reconnects"`
+	Dropped    uint64 `json:"dropped_packets"`
+}
+
+// Status is a snapshot of a running broadcast. Safe to read at any time.
+type Status struct {
+	State    string        `json:"state"`
+	Elapsed  time.Duration `json:"-"`
+	Speakers []string      `json:"speakers"`
+	// FramesOut counts encoded video frames; Dropped counts output frames
+	// lost (late beyond real time, or dropped by a destination's queue).
+	FramesOut    int64               `json:"frames_out"`
+	Dropped      int64               `json:"dropped_frames"`
+	BytesWritten int64               `json:"bytes_written"`
+	Destinations []DestinationStatus `json:"destinations"`
+}
+
+// Broadcast is one running broadcast.
+type Broadcast interface {
+	// Stop asks the broadcast to end and finalise; idempotent, returns at once.
+	Stop()
+	// Wait blocks until the broadcast has ended and its recording is
+	// finalised; the error says why it failed (nil for a clean stop).
+	Wait() error
+	// Status is a snapshot; never blocks for long.
+	Status() Status
+}
+
+// Runner starts broadcasts.
+type Runner interface {
+	// Start joins the room and starts the outputs; an error means nothing
+	// runs and nothing was recorded (errors wrapping ErrRoom or ErrStream
+	// are the user's to fix and are shown as such).
+	Start(ctx context.Context, spec Spec, log zerolog.Logger) (Broadcast, error)
+}
+
+// Errors a Runner returns that are the user's to fix.
+var (
+	ErrRoom   = errors.New("cannot join the room")
+	ErrStream = errors.New("a stream destination refused the stream")
+	ErrSpec   = errors.New("invalid broadcast settings")
+)

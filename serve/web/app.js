@@ -1,0 +1,65 @@
+// roomcast host page: live status by Server-Sent Events, local start times.
+"use strict";
+(function () {
+  const csrf = (document.querySelector('meta[name="csrf"]') || {}).content || "";
+  const form = document.getElementById("start-form");
+  if (form) {
+    form.addEventListener("submit", function () {
+      const when = document.getElementById("when").value;
+      document.getElementById("start_at").value = when ? new Date(when).toISOString().replace(/\.\d+Z$/, "Z") : "";
+    });
+  }
+  if (document.body.dataset.page !== "home" || !window.EventSource) return;
+  const el = (tag, cls, text) => {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  };
+  function liveCard(b) {
+    const a = el("article", "card live");
+    a.dataset.id = b.id;
+    const h = el("h3");
+    h.append(el("span", "state " + b.state, b.state), " " + b.room);
+    a.append(h);
+    const dl = el("dl");
+    const row = (k, cls, v) => { dl.append(el("dt", "", k), el("dd", cls, v)); };
+    row("Elapsed", "elapsed", Math.round(b.elapsed_seconds) + " s");
+    row("Speakers", "speakers", (b.speakers || []).join(", "));
+    row("Output", "fps", b.output_fps.toFixed(1) + " fps");
+    row("Bitrate", "bitrate", Math.round(b.bitrate_kbps) + " kb/s");
+    row("Dropped", "dropped", String(b.dropped_frames));
+    a.append(dl);
+    const ul = el("ul", "dests");
+    (b.destination_states || []).forEach(d => ul.append(el("li", "", d.name + ": " + d.state + " (" + d.reconnects + " reconnects)")));
+    a.append(ul);
+    const f = el("form");
+    f.method = "post";
+    f.action = "/broadcasts/" + encodeURIComponent(b.id) + "/stop";
+    const c = el("input");
+    c.type = "hidden"; c.name = "csrf"; c.value = csrf;
+    f.append(c, el("button", "stop", "Stop"));
+    a.append(f);
+    return a;
+  }
+  function pastRow(b) {
+    const tr = el("tr");
+    tr.dataset.id = b.id;
+    const st = el("td");
+    st.append(el("span", "state " + b.state, b.state));
+    if (b.error) st.append(el("div", "small error-text", b.error));
+    tr.append(el("td", "", b.room), st, el("td", "", b.started || b.start_at || ""), el("td", "", Math.round(b.elapsed_seconds) + " s"));
+    return tr;
+  }
+  const es = new EventSource("/api/v1/events");
+  es.addEventListener("status", function (ev) {
+    const data = JSON.parse(ev.data);
+    const live = document.getElementById("live");
+    const past = document.querySelector("#past tbody");
+    const running = data.broadcasts.filter(b => b.state === "live" || b.state === "starting" || b.state === "stopping");
+    const rest = data.broadcasts.filter(b => running.indexOf(b) < 0);
+    live.replaceChildren(...(running.length ? running.map(liveCard) : [el("p", "muted", "Nothing live.")]));
+    past.replaceChildren(...rest.map(pastRow));
+    document.body.dataset.updated = String(Date.now());
+  });
+})();
