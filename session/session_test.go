@@ -226,3 +226,65 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// A demo session stops on request (Stop) or at its end time (Until) and
+// finalises its file; Stop before anything was recorded leaves nothing.
+func TestDemoSessionStopRules(t *testing.T) {
+	dir := t.TempDir()
+	start := func(name string, cfg Config) (*Session, string) {
+		t.Helper()
+		cfg.Room = "demo:?speakers=3"
+		cfg.Pipeline = smallPipeline()
+		cfg.Outputs = Outputs{MP4: filepath.Join(dir, name+".mp4")}
+		s, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return s, cfg.Outputs.MP4
+	}
+	untilAt := time.Now().Add(2 * time.Second)
+	until, untilPath := start("until", Config{Until: untilAt})
+	stopped, stopPath := start("stop", Config{})
+	time.Sleep(1500 * time.Millisecond)
+	stopped.Stop()
+	stopped.Stop() // idempotent
+	if err := stopped.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := until.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if late := time.Since(untilAt); late < 0 || late > 3*time.Second {
+		t.Errorf("the Until session ended %v after its end time", late)
+	}
+	// Each file is finalised and holds what the session recorded (on a
+	// loaded machine the media clock may start late: compare with the
+	// session's own count, not the wall clock).
+	for _, c := range []struct {
+		s    *Session
+		path string
+	}{{stopped, stopPath}, {until, untilPath}} {
+		st := c.s.Status()
+		d := probeDuration(t, c.path)
+		if st.State != StateDone || st.Elapsed <= 0 || d < st.Elapsed-100*time.Millisecond || d > st.Elapsed+200*time.Millisecond {
+			t.Errorf("%s holds %v; the session recorded %v (state %s)", c.path, d, st.Elapsed, st.State)
+		}
+	}
+	// Stop before Start's run has recorded anything: the session ends
+	// cleanly (no error), the events channel is closed.
+	s, _ := start("early", Config{})
+	s.Stop()
+	if err := s.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	var last Event
+	for e := range s.Events() {
+		last = e
+	}
+	if last.Kind != EventStopped {
+		t.Errorf("last event %+v, want stopped", last)
+	}
+}
