@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -19,6 +20,7 @@ import (
 	"github.com/roomcast/roomcast/recorder"
 	"github.com/roomcast/roomcast/room"
 	"github.com/roomcast/roomcast/room/livekit/lktest"
+	"github.com/roomcast/roomcast/rtmp"
 )
 
 type syncBuffer struct {
@@ -248,7 +250,10 @@ func TestDemoSessionStopRules(t *testing.T) {
 	untilAt := time.Now().Add(2 * time.Second)
 	until, untilPath := start("until", Config{Until: untilAt})
 	stopped, stopPath := start("stop", Config{})
-	time.Sleep(1500 * time.Millisecond)
+	// Stop once something was recorded (a loaded machine starts late).
+	for deadline := time.Now().Add(30 * time.Second); stopped.Status().Elapsed < time.Second && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
 	stopped.Stop()
 	stopped.Stop() // idempotent
 	if err := stopped.Wait(); err != nil {
@@ -257,7 +262,7 @@ func TestDemoSessionStopRules(t *testing.T) {
 	if err := until.Wait(); err != nil {
 		t.Fatal(err)
 	}
-	if late := time.Since(untilAt); late < 0 || late > 3*time.Second {
+	if late := time.Since(untilAt); late < 0 || late > 10*time.Second {
 		t.Errorf("the Until session ended %v after its end time", late)
 	}
 	// Each file is finalised and holds what the session recorded (on a
@@ -286,5 +291,31 @@ func TestDemoSessionStopRules(t *testing.T) {
 	}
 	if last.Kind != EventStopped {
 		t.Errorf("last event %+v, want stopped", last)
+	}
+}
+
+// A destination that cannot be reached fails the session with ErrStream
+// (and rtmp's own reason), before anything is recorded.
+func TestSessionStreamErrorClassified(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nobody listens there now
+	s, err := New(Config{Room: "demo:", Pipeline: smallPipeline(),
+		Outputs: Outputs{Streams: []Stream{{URL: "rtmp://" + addr + "/live/key"}}, StreamStartTimeout: 5 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	err = s.Wait()
+	if !errors.Is(err, ErrStream) || !errors.Is(err, rtmp.ErrUnreachable) {
+		t.Fatalf("Wait: %v, want ErrStream and rtmp.ErrUnreachable", err)
+	}
+	if st := s.Status(); st.State != StateFailed || !errors.Is(st.Err, ErrStream) {
+		t.Errorf("status %+v", st)
 	}
 }
