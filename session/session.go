@@ -161,8 +161,9 @@ func (s *Session) Done() <-chan struct{} { return s.done }
 // It returns at once; Wait waits. Safe to call any number of times.
 func (s *Session) Stop() { s.stopOnce.Do(func() { close(s.stop) }) }
 
-// Wait blocks until the session has ended and returns why it failed (nil
-// for a clean stop: duration, Stop, the context, an empty or closed room).
+// Wait blocks until the session has ended (call it after Start) and returns
+// why it failed (nil for a clean stop: duration, Stop, the context, an
+// empty or closed room).
 func (s *Session) Wait() error {
 	<-s.done
 	s.mu.Lock()
@@ -288,6 +289,20 @@ func (s *Session) run(ctx context.Context) {
 				return
 			}
 		}
+	}
+	// Stopped before the recording began: nothing is created.
+	select {
+	case <-s.stop:
+		rec.Close()
+		closeRoom()
+		s.finish(nil)
+		return
+	case <-ctx.Done():
+		rec.Close()
+		closeRoom()
+		s.finish(nil)
+		return
+	default:
 	}
 	// Outputs only when the recording starts: a failed join or a speaker
 	// who never comes leaves no empty file behind, and an ingest is not

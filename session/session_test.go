@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -19,6 +20,7 @@ import (
 	"github.com/roomcast/roomcast/recorder"
 	"github.com/roomcast/roomcast/room"
 	"github.com/roomcast/roomcast/room/livekit/lktest"
+	"github.com/roomcast/roomcast/rtmp"
 )
 
 type syncBuffer struct {
@@ -224,5 +226,96 @@ func TestConfigErrors(t *testing.T) {
 		if _, err := New(c); !errors.Is(err, ErrConfig) {
 			t.Errorf("%+v: %v, want ErrConfig", c, err)
 		}
+	}
+}
+
+// A demo session stops on request (Stop) or at its end time (Until) and
+// finalises its file; Stop before anything was recorded leaves nothing.
+func TestDemoSessionStopRules(t *testing.T) {
+	dir := t.TempDir()
+	start := func(name string, cfg Config) (*Session, string) {
+		t.Helper()
+		cfg.Room = "demo:?speakers=3"
+		cfg.Pipeline = smallPipeline()
+		cfg.Outputs = Outputs{MP4: filepath.Join(dir, name+".mp4")}
+		s, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return s, cfg.Outputs.MP4
+	}
+	untilAt := time.Now().Add(2 * time.Second)
+	until, untilPath := start("until", Config{Until: untilAt})
+	stopped, stopPath := start("stop", Config{})
+	// Stop once something was recorded (a loaded machine starts late).
+	for deadline := time.Now().Add(30 * time.Second); stopped.Status().Elapsed < time.Second && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	stopped.Stop()
+	stopped.Stop() // idempotent
+	if err := stopped.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := until.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if late := time.Since(untilAt); late < 0 || late > 10*time.Second {
+		t.Errorf("the Until session ended %v after its end time", late)
+	}
+	// Each file is finalised and holds what the session recorded (on a
+	// loaded machine the media clock may start late: compare with the
+	// session's own count, not the wall clock).
+	for _, c := range []struct {
+		s    *Session
+		path string
+	}{{stopped, stopPath}, {until, untilPath}} {
+		st := c.s.Status()
+		d := probeDuration(t, c.path)
+		if st.State != StateDone || st.Elapsed <= 0 || d < st.Elapsed-100*time.Millisecond || d > st.Elapsed+200*time.Millisecond {
+			t.Errorf("%s holds %v; the session recorded %v (state %s)", c.path, d, st.Elapsed, st.State)
+		}
+	}
+	// Stop before Start's run has recorded anything: the session ends
+	// cleanly (no error), the events channel is closed.
+	s, _ := start("early", Config{})
+	s.Stop()
+	if err := s.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	var last Event
+	for e := range s.Events() {
+		last = e
+	}
+	if last.Kind != EventStopped {
+		t.Errorf("last event %+v, want stopped", last)
+	}
+}
+
+// A destination that cannot be reached fails the session with ErrStream
+// (and rtmp's own reason), before anything is recorded.
+func TestSessionStreamErrorClassified(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nobody listens there now
+	s, err := New(Config{Room: "demo:", Pipeline: smallPipeline(),
+		Outputs: Outputs{Streams: []Stream{{URL: "rtmp://" + addr + "/live/key"}}, StreamStartTimeout: 5 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	err = s.Wait()
+	if !errors.Is(err, ErrStream) || !errors.Is(err, rtmp.ErrUnreachable) {
+		t.Fatalf("Wait: %v, want ErrStream and rtmp.ErrUnreachable", err)
+	}
+	if st := s.Status(); st.State != StateFailed || !errors.Is(st.Err, ErrStream) {
+		t.Errorf("status %+v", st)
 	}
 }

@@ -29,7 +29,7 @@ import (
 	"github.com/roomcast/roomcast/av"
 	"github.com/roomcast/roomcast/mp4"
 	"github.com/roomcast/roomcast/recorder"
-	"github.com/roomcast/roomcast/room/livekit/sdklog"
+	"github.com/roomcast/roomcast/room/registry"
 )
 
 // Exit codes.
@@ -179,6 +179,6 @@ func logger(c *cli.Context) (zerolog.Logger, error) {
 	}
 	av.RouteFFmpegLogs(log, fl)
 	// LiveKit SDK (pion) lines that name no room go to the process log.
-	sdklog.SetProcessLogger(log)
+	registry.SetProcessLogger(log)
 	return log, nil
 }

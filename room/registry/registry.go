@@ -20,9 +20,12 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/rs/zerolog"
+
 	"github.com/roomcast/roomcast/room"
 	"github.com/roomcast/roomcast/room/janus"
 	"github.com/roomcast/roomcast/room/livekit"
+	"github.com/roomcast/roomcast/room/livekit/sdklog"
 )
 
 // Constructor builds a connector's Room from the neutral configuration.
@@ -49,6 +52,11 @@ var connectors = map[string]Constructor{
 	// "bbb+http", "bbb+https": bbb.Open,
 	// "demo": demo.Open,
 }
+
+// SetProcessLogger sends connectors' process-wide log lines that belong to
+// no room (pion's ICE/DTLS lines through the LiveKit SDK's global logger)
+// to l. main calls it once; rooms log through their own Config.Logger.
+func SetProcessLogger(l zerolog.Logger) { sdklog.SetProcessLogger(l) }
 
 // Scheme returns the scheme of a room URL, lower case ("" when it has
 // none: a bare room name).
