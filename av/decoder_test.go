@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/roomcast/roomcast/bitstream"
+	"github.com/roomcast/roomcast/internal/mediatest"
 	"github.com/roomcast/roomcast/media"
 )
 
@@ -306,7 +307,7 @@ func FuzzSPSProfileLevel(f *testing.F) {
 //	ffmpeg -f lavfi -i color=c=blue:s=160x90:r=30:d=0.333 -pix_fmt yuv420p -f yuv4mpegpipe blue.y4m
 //	aomenc --ivf --cpu-used=8 --end-usage=q --cq-level=20 --kf-max-dist=30 -o blue-160x90.av1.ivf blue.y4m
 func TestVideoDecoderAV1(t *testing.T) {
-	const path = "testdata/blue-160x90.av1.ivf"
+	path := mediatest.Fixture("blue-160x90.av1.ivf")
 	pkts := demux(t, path, astiav.MediaTypeVideo)
 	d, err := NewVideoDecoder("av1")
 	if err != nil {

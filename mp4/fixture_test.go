@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/asticode/go-astiav"
 
+	"github.com/roomcast/roomcast/internal/mediatest"
 	"github.com/roomcast/roomcast/media"
 )
 
@@ -215,45 +215,16 @@ func lengthPrefixedToAnnexB(b []byte, nalLen int) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-// probe is the part of ffprobe's JSON the tests read.
-type probe struct {
-	Streams []struct {
-		CodecName     string `json:"codec_name"`
-		CodecType     string `json:"codec_type"`
-		NbReadPackets string `json:"nb_read_packets"`
-		StartTime     string `json:"start_time"`
-	} `json:"streams"`
-	Format struct {
-		Duration string `json:"duration"`
-	} `json:"format"`
-	Packets []struct {
-		StreamIndex int    `json:"stream_index"`
-		PTSTime     string `json:"pts_time"`
-		DTSTime     string `json:"dts_time"`
-		Duration    string `json:"duration_time"`
-		Pos         string `json:"pos"`
-	} `json:"packets"`
-}
+// probe is what ffprobe says (internal/mediatest, the one probing helper).
+type probe struct{ *mediatest.Probe }
 
 func ffprobe(t *testing.T, path string, packets bool) *probe {
 	t.Helper()
-	args := []string{"-v", "error", "-print_format", "json", "-show_format", "-show_streams", "-count_packets"}
+	args := []string{"-show_format", "-show_streams", "-count_packets"}
 	if packets {
 		args = append(args, "-show_packets")
 	}
-	out, err := exec.Command("ffprobe", append(args, path)...).Output()
-	if err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			t.Fatalf("ffprobe %s: %v: %s", path, err, ee.Stderr)
-		}
-		t.Fatalf("ffprobe %s: %v", path, err)
-	}
-	var p probe
-	if err := json.Unmarshal(out, &p); err != nil {
-		t.Fatalf("ffprobe json: %v", err)
-	}
-	return &p
+	return &probe{mediatest.MustProbe(t, path, args...)}
 }
 
 func (p *probe) stream(t *testing.T, typ string) (int, string, int) {
@@ -278,7 +249,7 @@ func (p *probe) mediaEnd(i int) float64 {
 	end := 0.0
 	for _, k := range p.Packets {
 		if k.StreamIndex == i {
-			end = max(end, seconds(k.PTSTime)+seconds(k.Duration))
+			end = max(end, seconds(k.PTSTime)+seconds(k.DurationTime))
 		}
 	}
 	return end
@@ -288,11 +259,8 @@ func (p *probe) mediaEnd(i int) float64 {
 // error message or non-zero exit.
 func decodeAll(t *testing.T, path string) {
 	t.Helper()
-	cmd := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-i", path, "-f", "null", "-")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil || stderr.Len() > 0 {
-		t.Fatalf("decoding %s: %v: %s", path, err, stderr.String())
+	if msg := mediatest.DecodeErrors(path); msg != "" {
+		t.Fatalf("decoding %s: %s", path, msg)
 	}
 }
 

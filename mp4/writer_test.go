@@ -130,7 +130,7 @@ func TestFragmentDurations(t *testing.T) {
 				if _, ok := first[i]; !ok {
 					first[i] = dts
 				}
-				last[i] = max(last[i], dts+seconds(k.Duration))
+				last[i] = max(last[i], dts+seconds(k.DurationTime))
 			}
 			var longest float64
 			for i := range first {

@@ -42,6 +42,7 @@ import (
 
 	"github.com/roomcast/roomcast/av"
 	"github.com/roomcast/roomcast/compositor"
+	"github.com/roomcast/roomcast/internal/mediatest"
 	"github.com/roomcast/roomcast/layout"
 	"github.com/roomcast/roomcast/media"
 	"github.com/roomcast/roomcast/mp4"
@@ -243,13 +244,7 @@ func (s *session) finish() {
 	}
 }
 
-func tailLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
+func tailLines(s string, n int) string { return mediatest.Tail(s, n) }
 
 // ---------------------------------------------------------------------------
 // rawTrack: a track roomcast's peers publish on an lksdk room, for what
@@ -526,49 +521,30 @@ func encodeOpus(t *testing.T, path, graph string) {
 
 func ffmpegRun(t testing.TB, args ...string) []byte {
 	t.Helper()
-	cmd := exec.Command("ffmpeg", append([]string{"-nostdin", "-hide_banner", "-v", "error", "-y"}, args...)...)
-	var so, se bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &so, &se
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("ffmpeg %s: %v\n%s", strings.Join(args, " "), err, tailLines(se.String(), 10))
-	}
-	return so.Bytes()
+	return mediatest.FFmpeg(t, append([]string{"-y"}, args...)...)
 }
 
 // frameTimes lists the presentation times of the video frames, sorted.
 func frameTimes(t *testing.T, path string) []float64 {
 	t.Helper()
-	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries", "frame=pts_time",
-		"-of", "csv=p=0", path).Output()
-	if err != nil {
-		t.Fatalf("ffprobe %s: %v", path, err)
-	}
 	var ts []float64
-	for _, l := range strings.Fields(string(out)) {
-		v, err := strconv.ParseFloat(strings.Trim(l, ","), 64)
-		if err != nil {
-			t.Fatalf("ffprobe pts %q: %v", l, err)
+	for _, f := range mediatest.Frames(t, path, "v", 0) {
+		if math.IsNaN(f.PTS) {
+			t.Fatalf("ffprobe: %s: a video frame without a time", path)
 		}
-		ts = append(ts, v)
+		ts = append(ts, f.PTS)
 	}
-	sort.Float64s(ts)
 	return ts
 }
 
 // firstAudioTime is the presentation time of the first decoded audio frame.
 func firstAudioTime(t *testing.T, path string) float64 {
 	t.Helper()
-	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "a:0", "-show_entries", "frame=pts_time",
-		"-read_intervals", "%+#3", "-of", "csv=p=0", path).Output()
-	if err != nil {
-		t.Fatalf("ffprobe %s: %v", path, err)
-	}
-	f := strings.Fields(string(out))
+	f := mediatest.Frames(t, path, "a", 3)
 	if len(f) == 0 {
 		t.Fatalf("%s: no audio frames", path)
 	}
-	v, _ := strconv.ParseFloat(strings.Trim(f[0], ","), 64)
-	return v
+	return f[0].PTS
 }
 
 // checkFrameCount: exactly dur×fps pictures, one every 1/fps.

@@ -148,7 +148,7 @@ func checkRecording(t *testing.T, path string, want rtmptest.Want) rtmptest.Summ
 	if err != nil {
 		t.Fatalf("%v", err)
 	}
-	s := pr.Summarize()
+	s := rtmptest.Summarize(pr)
 	for _, problem := range s.Check(want) {
 		t.Errorf("%s: %s", filepath.Base(path), problem)
 	}

@@ -5,10 +5,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"net"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +17,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/roomcast/roomcast/compositor"
+	"github.com/roomcast/roomcast/internal/mediatest"
 	"github.com/roomcast/roomcast/recorder"
 	"github.com/roomcast/roomcast/room"
 	"github.com/roomcast/roomcast/room/livekit/lktest"
@@ -47,13 +48,10 @@ func smallPipeline() recorder.Config {
 // probeDuration reads a file's duration with ffprobe.
 func probeDuration(t *testing.T, path string) time.Duration {
 	t.Helper()
-	out, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", path).Output()
-	if err != nil {
-		t.Fatalf("ffprobe %s: %v", path, err)
-	}
-	s, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
-	if err != nil {
-		t.Fatalf("ffprobe %s: %q", path, out)
+	d := mediatest.MustProbe(t, path, "-show_format").Format.Duration
+	s := mediatest.Secs(d)
+	if math.IsNaN(s) {
+		t.Fatalf("ffprobe %s: duration %q", path, d)
 	}
 	return time.Duration(s * float64(time.Second))
 }

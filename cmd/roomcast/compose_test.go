@@ -79,7 +79,7 @@ func TestCompose(t *testing.T) {
 		end = math.Max(end, s.start+s.dur)
 	}
 	p := ffprobe(t, out, "-count_frames")
-	v, a := p.stream("video"), p.stream("audio")
+	v, a := p.Stream("video"), p.Stream("audio")
 	if v == nil || a == nil || v.CodecName != "h264" || a.CodecName != "aac" || v.Width != 1280 || v.Height != 720 || v.RFrameRate != "30/1" {
 		t.Fatalf("streams %+v, want H.264 1280x720 30/1 and AAC", p.Streams)
 	}

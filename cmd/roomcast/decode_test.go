@@ -5,31 +5,21 @@ package main
 // sound (float32), and the measures the tests assert on.
 
 import (
-	"bytes"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
-	"sort"
-	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/roomcast/roomcast/internal/mediatest"
 	"github.com/roomcast/roomcast/media"
 )
 
 // ffmpeg runs the ffmpeg CLI and returns its standard output.
 func ffmpeg(t testing.TB, args ...string) []byte {
 	t.Helper()
-	cmd := exec.Command("ffmpeg", append([]string{"-nostdin", "-hide_banner", "-v", "error"}, args...)...)
-	var so, se bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &so, &se
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("ffmpeg %s: %v\n%s", strings.Join(args, " "), err, tail(se.String(), 10))
-	}
-	return so.Bytes()
+	return mediatest.FFmpeg(t, args...)
 }
 
 // genOpts describes a synthetic per-speaker recording.
@@ -75,135 +65,35 @@ func generate(t testing.TB, path string, g genOpts) {
 	ffmpeg(t, append(args, path)...)
 }
 
-// probe is the part of ffprobe's JSON the tests read.
-type probe struct {
-	Streams []probeStream `json:"streams"`
-	Format  struct {
-		FormatName string `json:"format_name"`
-		Duration   string `json:"duration"`
-		StartTime  string `json:"start_time"`
-	} `json:"format"`
-}
+// probe is what ffprobe says (internal/mediatest, the one probing helper).
+type probe = mediatest.Probe
 
-type probeStream struct {
-	Index         int    `json:"index"`
-	CodecType     string `json:"codec_type"`
-	CodecName     string `json:"codec_name"`
-	Profile       string `json:"profile"`
-	Width         int    `json:"width"`
-	Height        int    `json:"height"`
-	SampleRate    string `json:"sample_rate"`
-	Channels      int    `json:"channels"`
-	RFrameRate    string `json:"r_frame_rate"`
-	StartTime     string `json:"start_time"`
-	Duration      string `json:"duration"`
-	NbReadFrames  string `json:"nb_read_frames"`
-	NbReadPackets string `json:"nb_read_packets"`
-}
-
-// ffprobe probes path (extra arguments such as -count_frames go first).
-func ffprobe(t testing.TB, path string, extra ...string) probe {
+// ffprobe probes path's streams and format (extra arguments such as
+// -count_frames go first).
+func ffprobe(t testing.TB, path string, extra ...string) *probe {
 	t.Helper()
-	args := append([]string{"-v", "error"}, extra...)
-	args = append(args, "-show_streams", "-show_format", "-of", "json", path)
-	out, err := exec.Command("ffprobe", args...).Output()
-	if err != nil {
-		var se string
-		if ee, ok := err.(*exec.ExitError); ok {
-			se = string(ee.Stderr)
-		}
-		t.Fatalf("ffprobe %s: %v\n%s", path, err, se)
-	}
-	var p probe
-	if err := json.Unmarshal(out, &p); err != nil {
-		t.Fatalf("ffprobe %s: %v", path, err)
-	}
-	return p
+	return mediatest.MustProbe(t, path, append(extra, "-show_streams", "-show_format")...)
 }
 
-func (p probe) stream(kind string) *probeStream {
-	for i := range p.Streams {
-		if p.Streams[i].CodecType == kind {
-			return &p.Streams[i]
-		}
-	}
-	return nil
-}
-
-func atof(s string) float64 {
-	v, err := strconv.ParseFloat(s, 64)
-	if err != nil {
-		return math.NaN()
-	}
-	return v
-}
+func atof(s string) float64 { return mediatest.Secs(s) }
 
 // frameInfo is one decoded frame as ffprobe reports it.
-type frameInfo struct {
-	PTS     float64
-	Samples int
-	Key     bool
-}
+type frameInfo = mediatest.FrameInfo
 
 // probeFrames lists the decoded frames of the first video ("v") or audio
 // ("a") stream in presentation order; limit > 0 reads only that many packets.
 func probeFrames(t testing.TB, path, sel string, limit int) []frameInfo {
 	t.Helper()
-	args := []string{"-v", "error", "-select_streams", sel + ":0", "-show_entries", "frame=pts_time,nb_samples,key_frame", "-of", "json"}
-	if limit > 0 {
-		args = append(args, "-read_intervals", fmt.Sprintf("%%+#%d", limit))
-	}
-	out, err := exec.Command("ffprobe", append(args, path)...).Output()
-	if err != nil {
-		t.Fatalf("ffprobe frames %s: %v", path, err)
-	}
-	var v struct {
-		Frames []struct {
-			PTS     string `json:"pts_time"`
-			Samples int    `json:"nb_samples"`
-			Key     int    `json:"key_frame"`
-		} `json:"frames"`
-	}
-	if err := json.Unmarshal(out, &v); err != nil {
-		t.Fatal(err)
-	}
-	fs := make([]frameInfo, len(v.Frames))
-	for i, f := range v.Frames {
-		fs[i] = frameInfo{PTS: atof(f.PTS), Samples: f.Samples, Key: f.Key == 1}
-	}
-	sort.SliceStable(fs, func(i, j int) bool { return fs[i].PTS < fs[j].PTS })
-	return fs
+	return mediatest.Frames(t, path, sel, limit)
 }
 
 // packetInfo is one demuxed packet.
-type packetInfo struct {
-	PTS, DTS float64
-	Key      bool
-}
+type packetInfo = mediatest.PacketInfo
 
 // probePackets lists the packets of the first stream of kind sel in file order.
 func probePackets(t testing.TB, path, sel string) []packetInfo {
 	t.Helper()
-	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", sel+":0",
-		"-show_entries", "packet=pts_time,dts_time,flags", "-of", "json", path).Output()
-	if err != nil {
-		t.Fatalf("ffprobe packets %s: %v", path, err)
-	}
-	var v struct {
-		Packets []struct {
-			PTS   string `json:"pts_time"`
-			DTS   string `json:"dts_time"`
-			Flags string `json:"flags"`
-		} `json:"packets"`
-	}
-	if err := json.Unmarshal(out, &v); err != nil {
-		t.Fatal(err)
-	}
-	ps := make([]packetInfo, len(v.Packets))
-	for i, p := range v.Packets {
-		ps[i] = packetInfo{PTS: atof(p.PTS), DTS: atof(p.DTS), Key: strings.Contains(p.Flags, "K")}
-	}
-	return ps
+	return mediatest.Packets(t, path, sel)
 }
 
 // origins returns the file times of the first decoded picture (the output's
@@ -381,12 +271,8 @@ func finalised(t testing.TB, path string) {
 // playable checks that ffmpeg decodes the whole file without a single error.
 func playable(t testing.TB, path string) {
 	t.Helper()
-	cmd := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-i", path, "-f", "null", "-")
-	var se bytes.Buffer
-	cmd.Stderr = &se
-	err := cmd.Run()
-	if err != nil || se.Len() > 0 {
-		t.Errorf("%s does not decode cleanly: ffmpeg -v error -i %s -f null -: %v\n%s", path, path, err, tail(se.String(), 10))
+	if msg := mediatest.DecodeErrors(path); msg != "" {
+		t.Errorf("%s does not decode cleanly: ffmpeg -v error -i %s -f null -: %s", path, path, tail(msg, 10))
 	}
 }
 

@@ -292,7 +292,7 @@ func TestDiskFull(t *testing.T) {
 	p := ffprobe(t, out)
 	d := atof(p.Format.Duration)
 	t.Logf("disk full after %s of media, %d bytes", p.Format.Duration, fileSize(t, out))
-	if math.IsNaN(d) || d < 1 || p.stream("video") == nil {
+	if math.IsNaN(d) || d < 1 || p.Stream("video") == nil {
 		t.Errorf("the file left on the full disk holds %s s (streams %d), want the seconds written before it filled", p.Format.Duration, len(p.Streams))
 	}
 }

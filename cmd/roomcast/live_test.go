@@ -53,7 +53,7 @@ func TestDemoFrameCount(t *testing.T) {
 			t.Parallel()
 			out := filepath.Join(t.TempDir(), "n.mp4")
 			mustCLI(t, "demo", "--fast", "--speakers", "2", "--duration", tc.dur, "-y", "-o", out)
-			v := ffprobe(t, out, "-count_frames", "-count_packets").stream("video")
+			v := ffprobe(t, out, "-count_frames", "-count_packets").Stream("video")
 			if v == nil || v.NbReadPackets != strconv.Itoa(tc.frames) || v.NbReadFrames != strconv.Itoa(tc.frames) {
 				t.Errorf("--duration %s: %+v: want %d packets and %d decoded frames", tc.dur, v, tc.frames, tc.frames)
 			}
@@ -71,7 +71,7 @@ func TestDemoStall(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "stall.mp4")
 	mustCLI(t, "demo", "--duration", "6s", "--freeze", "1@1s", "-y", "-o", out)
 	p := ffprobe(t, out, "-count_frames")
-	v := p.stream("video")
+	v := p.Stream("video")
 	if v == nil || v.NbReadFrames != "180" {
 		t.Fatalf("video %+v: want 180 frames (6 s × 30 fps)", v)
 	}
@@ -214,7 +214,7 @@ func TestDemoKill9(t *testing.T) {
 	}
 	<-r.done
 	p := ffprobe(t, out)
-	if p.stream("video") == nil || p.stream("audio") == nil {
+	if p.Stream("video") == nil || p.Stream("audio") == nil {
 		t.Fatalf("killed recording: streams %+v", p.Streams)
 	}
 	playable(t, out)
@@ -257,7 +257,7 @@ func TestDemoSIGINT(t *testing.T) {
 	}
 	finalised(t, out)
 	playable(t, out)
-	n, _ := strconv.Atoi(ffprobe(t, out, "-count_frames").stream("video").NbReadFrames)
+	n, _ := strconv.Atoi(ffprobe(t, out, "-count_frames").Stream("video").NbReadFrames)
 	got := float64(n) / 30
 	t.Logf("SIGINT after %.2f s: %d frames (%.2f s)", elapsed.Seconds(), n, got)
 	if got < elapsed.Seconds()-1 || got > elapsed.Seconds()+0.5 {

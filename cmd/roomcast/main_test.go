@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/roomcast/roomcast/internal/mediatest"
 )
 
 // bin is the roomcast binary under test: built by TestMain, or the one
@@ -116,13 +118,7 @@ var ansi = regexp.MustCompile(`\x1b\[[0-9;]*m`)
 // stripANSI removes the colour codes of zerolog's console writer.
 func stripANSI(s string) string { return ansi.ReplaceAllString(s, "") }
 
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
+func tail(s string, n int) string { return mediatest.Tail(s, n) }
 
 // errorLine checks the one-line error contract: stderr ends with exactly one
 // line "roomcast: ...", and nothing after it. It returns that line.

@@ -127,14 +127,14 @@ func TestDemoPixels(t *testing.T) {
 			}
 			mustCLI(t, args...)
 			p := ffprobe(t, out, "-count_frames")
-			v := p.stream("video")
+			v := p.Stream("video")
 			if v == nil || v.CodecName != "h264" || v.Width != tc.w || v.Height != tc.h || v.RFrameRate != "30/1" {
 				t.Fatalf("video stream %+v, want h264 %dx%d 30/1", v, tc.w, tc.h)
 			}
 			if v.NbReadFrames != "120" {
 				t.Errorf("%s frames, want 4 s × 30 = 120", v.NbReadFrames)
 			}
-			if a := p.stream("audio"); a == nil || a.CodecName != "aac" || a.SampleRate != "48000" || a.Channels != 2 {
+			if a := p.Stream("audio"); a == nil || a.CodecName != "aac" || a.SampleRate != "48000" || a.Channels != 2 {
 				t.Errorf("audio stream %+v, want AAC 48 kHz stereo", a)
 			}
 			img := grabFrames(t, out, tc.w, tc.h, 60)[0] // t = 2 s

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -15,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/roomcast/roomcast/internal/mediatest"
 )
 
 // serveProc is a running `roomcast serve`.
@@ -157,14 +158,14 @@ func TestServeKill9Recovery(t *testing.T) {
 			t.Fatalf("download: %d", resp.StatusCode)
 		}
 		// Playable: ffmpeg decodes it without an error, for at least 2 s.
-		dec, err := exec.Command("ffmpeg", "-v", "error", "-i", out, "-f", "null", "-").CombinedOutput()
-		if err != nil || len(bytes.TrimSpace(dec)) > 0 {
-			t.Errorf("decoding the recovered file: %v %s", err, dec)
+		if dec := mediatest.DecodeErrors(out); dec != "" {
+			t.Errorf("decoding the recovered file: %s", dec)
 		}
-		probe, _ := exec.Command("ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "default=nw=1:nk=1", out).Output()
 		var d float64
-		_, _ = fmt.Sscan(strings.TrimSpace(string(probe)), &d)
-		if d < 2 {
+		if p, err := mediatest.ProbeFile(out, "-show_format"); err == nil {
+			d = mediatest.Secs(p.Format.Duration)
+		}
+		if !(d >= 2) {
 			t.Errorf("recovered file lasts %.2f s, want ≥ 2", d)
 		}
 	}

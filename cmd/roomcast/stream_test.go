@@ -115,7 +115,7 @@ func (n *nginxRTMP) recordings(t *testing.T) []string {
 func checkFLV(t *testing.T, path string, wantDur float64) {
 	t.Helper()
 	p := ffprobe(t, path)
-	v, a := p.stream("video"), p.stream("audio")
+	v, a := p.Stream("video"), p.Stream("audio")
 	if v == nil || a == nil || v.CodecName != "h264" || a.CodecName != "aac" {
 		t.Fatalf("%s: want h264 + aac, got %+v", path, p)
 	}

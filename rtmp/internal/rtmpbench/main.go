@@ -148,6 +148,6 @@ func probeSpec(mp4 string) rtmptest.MediaSpec {
 	if err != nil {
 		log.Fatal(err)
 	}
-	s := pr.Summarize()
+	s := rtmptest.Summarize(pr)
 	return rtmptest.MediaSpec{Width: s.Width, Height: s.Height, FPS: int(s.FPS + 0.5)}
 }

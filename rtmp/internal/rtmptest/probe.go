@@ -1,49 +1,22 @@
 package rtmptest
 
 import (
-	"encoding/json"
 	"fmt"
 	"math"
-	"os/exec"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/roomcast/roomcast/internal/mediatest"
 )
 
-// Probe is what ffprobe says about a recorded file.
-type Probe struct {
-	Streams []struct {
-		Index        int    `json:"index"`
-		CodecType    string `json:"codec_type"`
-		CodecName    string `json:"codec_name"`
-		Profile      string `json:"profile"`
-		Width        int    `json:"width"`
-		Height       int    `json:"height"`
-		RFrameRate   string `json:"r_frame_rate"`
-		AvgFrameRate string `json:"avg_frame_rate"`
-		SampleRate   string `json:"sample_rate"`
-		Channels     int    `json:"channels"`
-	} `json:"streams"`
-	Packets []struct {
-		StreamIndex int    `json:"stream_index"`
-		PTS         string `json:"pts_time"`
-		DTS         string `json:"dts_time"`
-		Duration    string `json:"duration_time"`
-		Flags       string `json:"flags"`
-	} `json:"packets"`
-}
+// Probe is what ffprobe says about a recorded file (internal/mediatest,
+// the one probing helper).
+type Probe = mediatest.Probe
 
-// ProbeFile runs ffprobe on path.
+// ProbeFile runs ffprobe on path: streams and packets.
 func ProbeFile(path string) (*Probe, error) {
-	out, err := exec.Command("ffprobe", "-v", "error", "-show_streams", "-show_packets", "-of", "json", path).Output()
-	if err != nil {
-		return nil, fmt.Errorf("ffprobe %s: %v", path, err)
-	}
-	var p Probe
-	if err := json.Unmarshal(out, &p); err != nil {
-		return nil, err
-	}
-	return &p, nil
+	return mediatest.ProbeFile(path, "-show_streams", "-show_packets")
 }
 
 // Want is what a received stream must look like.
@@ -91,7 +64,7 @@ func rate(s string) float64 {
 }
 
 // Summarize measures a probe.
-func (p *Probe) Summarize() Summary {
+func Summarize(p *Probe) Summary {
 	var s Summary
 	vIdx, aIdx := -1, -1
 	for _, st := range p.Streams {
@@ -111,15 +84,15 @@ func (p *Probe) Summarize() Summary {
 	haveKey := false
 	first, end := time.Duration(math.MaxInt64), time.Duration(0)
 	for _, pk := range p.Packets {
-		dts, ok := secs(pk.DTS)
+		dts, ok := secs(pk.DTSTime)
 		if !ok {
-			dts, _ = secs(pk.PTS)
+			dts, _ = secs(pk.PTSTime)
 		}
-		pts, ok := secs(pk.PTS)
+		pts, ok := secs(pk.PTSTime)
 		if !ok {
 			pts = dts
 		}
-		dur, _ := secs(pk.Duration)
+		dur, _ := secs(pk.DurationTime)
 		if l, seen := last[pk.StreamIndex]; seen && dts < l {
 			s.NonMonotonic++
 		}
@@ -191,10 +164,4 @@ func (s Summary) Check(w Want) []string {
 
 // DecodeErrors decodes the whole file with ffmpeg and returns what it
 // complained about (empty when every frame decodes).
-func DecodeErrors(path string) string {
-	out, err := exec.Command("ffmpeg", "-v", "error", "-i", path, "-f", "null", "-").CombinedOutput()
-	if err != nil {
-		return fmt.Sprintf("%v: %s", err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
+func DecodeErrors(path string) string { return mediatest.DecodeErrors(path) }
