@@ -27,6 +27,9 @@ type kindPub interface {
 	// has no mute signal; the tile falls back after 2 s without pictures).
 	StopVideo()
 	Leave()
+	// SetSpeaking switches the audio level the server's speaker detection
+	// reads between loud and silent.
+	SetSpeaking(on bool)
 }
 
 type pubSpec struct {
@@ -47,10 +50,14 @@ type lkPub struct{ p *lktest.Publisher }
 func (p lkPub) StopVideo() { _ = p.p.Mute("video", true) }
 func (p lkPub) Leave()     { p.p.Close() }
 
+func (p lkPub) SetSpeaking(on bool) { p.p.SetSpeaking(on) }
+
 type janusPub struct{ p *janustest.Publisher }
 
 func (p janusPub) StopVideo() { p.p.Vanish() }
 func (p janusPub) Leave()     { _ = p.p.Leave() }
+
+func (p janusPub) SetSpeaking(on bool) { p.p.SetSpeaking(on) }
 
 var roomKinds = []roomKind{
 	{"livekit", func(t *testing.T) (string, []string, []string, func(pubSpec) kindPub) {
@@ -235,6 +242,63 @@ func TestRecordJanusJoinErrors(t *testing.T) {
 			for _, s := range []string{apiSecret, pin} {
 				if strings.Contains(r.stderr+r.stdout, s) {
 					t.Errorf("a secret reached the output")
+				}
+			}
+		})
+	}
+}
+
+// TestRecordRoomKindsSpeaker: the server's active speaker drives the
+// speaker layout for every room kind that reports one (LiveKit's speaker
+// updates, Janus's talking events in a room with audiolevel_event): red
+// speaks first and has the big tile, then blue does.
+func TestRecordRoomKindsSpeaker(t *testing.T) {
+	e2e(t)
+	lktest.SkipIfShort(t)
+	for _, k := range roomKinds {
+		t.Run(k.name, func(t *testing.T) {
+			t.Parallel()
+			roomURL, creds, _, publish := k.start(t)
+			red := publish(pubSpec{id: "alice", name: "Alice", colour: recRed.hex, codec: "h264", tone: 400})
+			blue := publish(pubSpec{id: "bob", name: "Bob", colour: recBlue.hex, codec: "vp8", tone: 620})
+			out := filepath.Join(t.TempDir(), k.name+".mp4")
+			p := startRecord(t, nil, append(append([]string{"--log-format", "json", "--log-level", "debug", "record", "--room", roomURL}, creds...),
+				"--layout", "speaker", "--duration", "14s", "-o", out)...)
+			start := p.waitLine(t, `"message":"recording"`, 20*time.Second)
+			// Servers report changes of level, so the levels change after
+			// roomcast joined, as real speech does.
+			red.SetSpeaking(true)
+			time.Sleep(time.Until(start.Add(7 * time.Second)))
+			red.SetSpeaking(false)
+			blue.SetSpeaking(true)
+			switched := time.Since(start).Seconds()
+			if code := p.wait(t, 40*time.Second); code != 0 {
+				t.Fatalf("exit %d\n%s", code, tail(p.stderr(), 30))
+			}
+			se := p.stderr()
+			t.Cleanup(func() {
+				if t.Failed() {
+					var lines []string
+					for _, l := range strings.Split(se, "\n") {
+						if strings.Contains(l, "speaker") || strings.Contains(l, "joined") || strings.Contains(l, "recording") {
+							lines = append(lines, l)
+						}
+					}
+					t.Logf("roomcast's log (speakers):\n%s", strings.Join(lines, "\n"))
+				}
+			})
+			finalised(t, out)
+			at := []float64{5, switched + 4}
+			want := []string{"red", "blue"}
+			imgs := grabFrames(t, out, 1280, 720, int(math.Round(at[0]*30)), int(math.Round(at[1]*30)))
+			for i, img := range imgs {
+				tiles := layout.Compute(layout.Params{Kind: layout.Speaker, Width: 1280, Height: 720, Sources: sources(2), Active: "0"})
+				for _, tl := range tiles {
+					if tl.Main {
+						if c := recTile(img, tl.Rect); c != want[i] {
+							t.Errorf("t=%.1fs: the big tile shows %s, want the speaker's %s", at[i], c, want[i])
+						}
+					}
 				}
 			}
 		})
