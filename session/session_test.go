@@ -141,21 +141,28 @@ func TestSessionsIsolated(t *testing.T) {
 	wg.Wait()
 	// While recording, every session reports itself: poll until each has
 	// shown a full status (encoder output and rates lag the start by the
-	// x264 lookahead and a sampling period).
+	// x264 lookahead and a sampling period). All sessions are polled at
+	// once: polled one after the other, the last could be done already.
+	var pollWG sync.WaitGroup
 	for _, r := range runs {
-		var st Status
-		good := func() bool {
-			st = r.s.Status()
-			return st.State == StateRecording && st.Speakers >= 1 && st.FramesOut > 0 && st.OutputFPS > 0 && st.Bitrate > 0 &&
-				len(st.Outputs) == 1 && st.Outputs[0].Name == "mp4" && st.Outputs[0].Packets > 0 && st.Recording != ""
-		}
-		for !good() && st.State != StateDone && st.State != StateFailed {
-			time.Sleep(100 * time.Millisecond)
-		}
-		if !good() {
-			t.Errorf("%s: never a full status while recording; last: %+v", r.name, st)
-		}
+		pollWG.Add(1)
+		go func() {
+			defer pollWG.Done()
+			var st Status
+			good := func() bool {
+				st = r.s.Status()
+				return st.State == StateRecording && st.Speakers >= 1 && st.FramesOut > 0 && st.OutputFPS > 0 && st.Bitrate > 0 &&
+					len(st.Outputs) == 1 && st.Outputs[0].Name == "mp4" && st.Outputs[0].Packets > 0 && st.Recording != ""
+			}
+			for !good() && st.State != StateDone && st.State != StateFailed {
+				time.Sleep(100 * time.Millisecond)
+			}
+			if !good() {
+				t.Errorf("%s: never a full status while recording; last: %+v", r.name, st)
+			}
+		}()
 	}
+	pollWG.Wait()
 	for _, r := range runs {
 		if err := r.s.Wait(); err != nil {
 			t.Errorf("%s: %v", r.name, err)
