@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"fmt"
 	"net"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 	"github.com/roomcast/roomcast/internal/mediatest"
 	"github.com/roomcast/roomcast/recorder"
 	"github.com/roomcast/roomcast/room"
+	"github.com/roomcast/roomcast/room/janus/janustest"
 	"github.com/roomcast/roomcast/room/livekit/lktest"
 	"github.com/roomcast/roomcast/rtmp"
 )
@@ -56,20 +58,25 @@ func probeDuration(t *testing.T, path string) time.Duration {
 	return time.Duration(s * float64(time.Second))
 }
 
-// Two broadcasts in one process, from two LiveKit rooms plus a demo room,
-// each record their own file, and each session's log holds only its own
-// room's lines: its connector's, the LiveKit SDK's and FFmpeg's included.
+// Several broadcasts in one process, from two LiveKit rooms, a Janus
+// VideoRoom and a demo room, each record their own file, and each
+// session's log holds only its own room's lines: its connector's, the
+// LiveKit SDK's, pion's and FFmpeg's included.
 func TestSessionsIsolated(t *testing.T) {
 	lktest.SkipIfShort(t)
 	srv := lktest.StartServer(t)
+	jsrv := janustest.Start(t)
+	jroom := jsrv.CreateRoom(janustest.RoomOptions{ID: 987654321})
+	janustest.StartPublisher(t, jsrv, jroom, janustest.PublisherOptions{Display: "Carol Gamma", Video: "vp8", Color: "green", Audio: true})
 	lktest.StartPublisher(t, srv, "room-alpha", lktest.PublisherOptions{Identity: "alice-alpha", Name: "Alice Alpha", Video: "h264", Audio: true, Speaking: true})
 	lktest.StartPublisher(t, srv, "room-beta", lktest.PublisherOptions{Identity: "bob-beta", Name: "Bob Beta", Video: "vp8", Color: "blue", Audio: true, Speaking: true})
 	dir := t.TempDir()
 
 	type run struct {
 		name, url string
-		own       []string // must appear in the session's log
-		foreign   []string // words of the other sessions
+		creds     *room.Credentials // default: the LiveKit server's key and secret
+		own       []string          // must appear in the session's log
+		foreign   []string          // words of the other sessions
 		buf       syncBuffer
 		s         *Session
 		events    []Event
@@ -78,6 +85,8 @@ func TestSessionsIsolated(t *testing.T) {
 	runs := []*run{
 		{name: "alpha", url: srv.URL + "/room-alpha", own: []string{"room-alpha", "alice-alpha", `"component":"ffmpeg"`, `"component":"livekit"`, `"sdk":`}},
 		{name: "beta", url: srv.URL + "/room-beta", own: []string{"room-beta", "bob-beta", `"component":"ffmpeg"`, `"component":"livekit"`, `"sdk":`}},
+		{name: "gamma", url: fmt.Sprintf("janus+ws://127.0.0.1:%d/%d", jsrv.WSPort, jroom), creds: &room.Credentials{},
+			own: []string{"987654321", "Carol Gamma", `"component":"ffmpeg"`, `"component":"janus"`}},
 		{name: "demo", url: "demo:?speakers=2&busy=1", own: []string{"Ada Lovelace", `"component":"ffmpeg"`}},
 	}
 	for _, r := range runs {
@@ -96,9 +105,13 @@ func TestSessionsIsolated(t *testing.T) {
 	defer cancel()
 	for _, r := range runs {
 		var err error
+		creds := room.Credentials{APIKey: srv.APIKey, APISecret: srv.APISecret}
+		if r.creds != nil {
+			creds = *r.creds
+		}
 		r.s, err = New(Config{
 			Room:        r.url,
-			Credentials: room.Credentials{APIKey: srv.APIKey, APISecret: srv.APISecret},
+			Credentials: creds,
 			Pipeline:    smallPipeline(),
 			Outputs:     Outputs{MP4: filepath.Join(dir, r.name+".mp4")},
 			Duration:    4 * time.Second,
@@ -126,21 +139,28 @@ func TestSessionsIsolated(t *testing.T) {
 	wg.Wait()
 	// While recording, every session reports itself: poll until each has
 	// shown a full status (encoder output and rates lag the start by the
-	// x264 lookahead and a sampling period).
+	// x264 lookahead and a sampling period). All sessions are polled at
+	// once: polled one after the other, the last could be done already.
+	var pollWG sync.WaitGroup
 	for _, r := range runs {
-		var st Status
-		good := func() bool {
-			st = r.s.Status()
-			return st.State == StateRecording && st.Speakers >= 1 && st.FramesOut > 0 && st.OutputFPS > 0 && st.Bitrate > 0 &&
-				len(st.Outputs) == 1 && st.Outputs[0].Name == "mp4" && st.Outputs[0].Packets > 0 && st.Recording != ""
-		}
-		for !good() && st.State != StateDone && st.State != StateFailed {
-			time.Sleep(100 * time.Millisecond)
-		}
-		if !good() {
-			t.Errorf("%s: never a full status while recording; last: %+v", r.name, st)
-		}
+		pollWG.Add(1)
+		go func() {
+			defer pollWG.Done()
+			var st Status
+			good := func() bool {
+				st = r.s.Status()
+				return st.State == StateRecording && st.Speakers >= 1 && st.FramesOut > 0 && st.OutputFPS > 0 && st.Bitrate > 0 &&
+					len(st.Outputs) == 1 && st.Outputs[0].Name == "mp4" && st.Outputs[0].Packets > 0 && st.Recording != ""
+			}
+			for !good() && st.State != StateDone && st.State != StateFailed {
+				time.Sleep(100 * time.Millisecond)
+			}
+			if !good() {
+				t.Errorf("%s: never a full status while recording; last: %+v", r.name, st)
+			}
+		}()
 	}
+	pollWG.Wait()
 	for _, r := range runs {
 		if err := r.s.Wait(); err != nil {
 			t.Errorf("%s: %v", r.name, err)

@@ -27,6 +27,12 @@ type kindPub interface {
 	// has no mute signal; the tile falls back after 2 s without pictures).
 	StopVideo()
 	Leave()
+	// ID is the participant ID roomcast reports (LiveKit identity, Janus
+	// feed ID).
+	ID() string
+	// SetSpeaking switches the audio level the server's speaker detection
+	// reads between loud and silent.
+	SetSpeaking(on bool)
 }
 
 type pubSpec struct {
@@ -47,10 +53,16 @@ type lkPub struct{ p *lktest.Publisher }
 func (p lkPub) StopVideo() { _ = p.p.Mute("video", true) }
 func (p lkPub) Leave()     { p.p.Close() }
 
+func (p lkPub) SetSpeaking(on bool) { p.p.SetSpeaking(on) }
+func (p lkPub) ID() string          { return p.p.Identity }
+
 type janusPub struct{ p *janustest.Publisher }
 
 func (p janusPub) StopVideo() { p.p.Vanish() }
 func (p janusPub) Leave()     { _ = p.p.Leave() }
+
+func (p janusPub) SetSpeaking(on bool) { p.p.SetSpeaking(on) }
+func (p janusPub) ID() string          { return fmt.Sprint(p.p.ID) }
 
 var roomKinds = []roomKind{
 	{"livekit", func(t *testing.T) (string, []string, []string, func(pubSpec) kindPub) {
@@ -82,7 +94,7 @@ var roomKinds = []roomKind{
 // TestRecordRoomKinds: two speakers (red H.264 + 400 Hz, blue VP8 + 620 Hz)
 // in a grid; a third joins sharing a green screen (screenshare layout, the
 // screen large, her placeholder in the column), then leaves (grid again); blue stops its camera (its tile
-// shows the placeholder). The MP4 holds exactly 30 s × 30 pictures and
+// shows the placeholder). The MP4 holds exactly 60 s × 30 pictures (long enough for a loaded machine, where joining takes a publisher up to 30 s) and
 // both tones; no secret reaches the log.
 func TestRecordRoomKinds(t *testing.T) {
 	e2e(t)
@@ -99,7 +111,7 @@ func TestRecordRoomKinds(t *testing.T) {
 			}
 			out := filepath.Join(dir, k.name+".mp4")
 			p := startRecord(t, nil, append(append([]string{"--log-format", "json", "record", "--room", roomURL}, creds...),
-				"--layout", "grid", "--duration", "30s", "-o", out)...)
+				"--layout", "grid", "--duration", "60s", "-o", out)...)
 			start := p.waitLine(t, `"message":"recording"`, 20*time.Second)
 			// Each step waits for the previous one's check point: joining
 			// takes a publisher 1-3 s here (media generation, ICE), so the
@@ -116,10 +128,10 @@ func TestRecordRoomKinds(t *testing.T) {
 			bob.StopVideo()
 			stopped := since()
 			t.Logf("screen shared at %.2f s, left at %.2f s, camera stopped at %.2f s", shared, left, stopped)
-			if stopped+4 > 30 {
+			if stopped+4 > 60 {
 				t.Fatalf("the timeline ran late (camera stopped at %.1f s): the machine is overloaded", stopped)
 			}
-			if code := p.wait(t, 40*time.Second); code != 0 {
+			if code := p.wait(t, 70*time.Second); code != 0 {
 				t.Fatalf("exit %d\n%s", code, tail(p.stderr(), 30))
 			}
 			se := p.stderr()
@@ -134,8 +146,8 @@ func TestRecordRoomKinds(t *testing.T) {
 				}
 			}
 			finalised(t, out)
-			if got := len(probePackets(t, out, "v")); got != 900 {
-				t.Errorf("recording has %d pictures, want 900 (30 s × 30 fps)", got)
+			if got := len(probePackets(t, out, "v")); got != 1800 {
+				t.Errorf("recording has %d pictures, want 1800 (60 s × 30 fps)", got)
 			}
 			checks := []struct {
 				at   float64
@@ -179,7 +191,7 @@ func TestRecordRoomKinds(t *testing.T) {
 				}
 			}
 			x := audioMono(t, out)
-			for f, until := range map[float64]float64{400: 29, 620: stopped} {
+			for f, until := range map[float64]float64{400: 59, 620: stopped} {
 				if a := recToneAmp(span(x, 0, 1, until), f); a < 0.03 {
 					t.Errorf("%g Hz tone: amplitude %.4f in the mix, want ≥ 0.03", f, a)
 				}
@@ -235,6 +247,72 @@ func TestRecordJanusJoinErrors(t *testing.T) {
 			for _, s := range []string{apiSecret, pin} {
 				if strings.Contains(r.stderr+r.stdout, s) {
 					t.Errorf("a secret reached the output")
+				}
+			}
+		})
+	}
+}
+
+// TestRecordRoomKindsSpeaker: the server's active speaker drives the
+// speaker layout for every room kind that reports one (LiveKit's speaker
+// updates, Janus's talking events in a room with audiolevel_event): red
+// speaks first and has the big tile, then blue does.
+func TestRecordRoomKindsSpeaker(t *testing.T) {
+	e2e(t)
+	lktest.SkipIfShort(t)
+	for _, k := range roomKinds {
+		t.Run(k.name, func(t *testing.T) {
+			t.Parallel()
+			roomURL, creds, _, publish := k.start(t)
+			red := publish(pubSpec{id: "alice", name: "Alice", colour: recRed.hex, codec: "h264", tone: 400})
+			blue := publish(pubSpec{id: "bob", name: "Bob", colour: recBlue.hex, codec: "vp8", tone: 620})
+			out := filepath.Join(t.TempDir(), k.name+".mp4")
+			p := startRecord(t, nil, append(append([]string{"--log-format", "json", "--log-level", "debug", "record", "--room", roomURL}, creds...),
+				"--layout", "speaker", "--duration", "45s", "-o", out)...)
+			start := p.waitLine(t, `"message":"recording"`, 20*time.Second)
+			// Servers report changes of level, so the levels change after
+			// roomcast joined, as real speech does. Checks follow roomcast's
+			// own "active speakers" lines (debug): on a loaded machine the
+			// server's detection takes seconds.
+			red.SetSpeaking(true)
+			first := time.Since(start).Seconds()
+			redAt := p.waitLine(t, `"speakers":["`+red.ID(), 30*time.Second).Sub(start).Seconds()
+			sleepTo := func(s float64) { time.Sleep(time.Until(start.Add(time.Duration(s * float64(time.Second))))) }
+			sleepTo(redAt + 2)
+			red.SetSpeaking(false)
+			blue.SetSpeaking(true)
+			blueAt := p.waitLine(t, `"speakers":["`+blue.ID(), 30*time.Second).Sub(start).Seconds()
+			t.Logf("red speaking from %.2f s (shown %.2f s), blue shown at %.2f s", first, redAt, blueAt)
+			if blueAt+2 > 40 {
+				t.Fatalf("the timeline ran late (blue at %.1f s): the machine is overloaded", blueAt)
+			}
+			if code := p.wait(t, 70*time.Second); code != 0 {
+				t.Fatalf("exit %d\n%s", code, tail(p.stderr(), 30))
+			}
+			se := p.stderr()
+			t.Cleanup(func() {
+				if t.Failed() {
+					var lines []string
+					for _, l := range strings.Split(se, "\n") {
+						if strings.Contains(l, "speaker") || strings.Contains(l, "joined") || strings.Contains(l, "recording") {
+							lines = append(lines, l)
+						}
+					}
+					t.Logf("roomcast's log (speakers):\n%s", strings.Join(lines, "\n"))
+				}
+			})
+			finalised(t, out)
+			at := []float64{redAt + 1.5, blueAt + 1.5}
+			want := []string{"red", "blue"}
+			imgs := grabFrames(t, out, 1280, 720, int(math.Round(at[0]*30)), int(math.Round(at[1]*30)))
+			for i, img := range imgs {
+				tiles := layout.Compute(layout.Params{Kind: layout.Speaker, Width: 1280, Height: 720, Sources: sources(2), Active: "0"})
+				for _, tl := range tiles {
+					if tl.Main {
+						if c := recTile(img, tl.Rect); c != want[i] {
+							t.Errorf("t=%.1fs: the big tile shows %s, want the speaker's %s", at[i], c, want[i])
+						}
+					}
 				}
 			}
 		})
