@@ -339,3 +339,33 @@ func abs64(x int64) int64 {
 	}
 	return x
 }
+
+// PictureLag is how much later than its own timestamp the output shows the
+// pictures of a constant-rate input whose frames are stamped first,
+// first+1/rate, ... (rate = num/den frames per second), when that lag is
+// the same for every picture: the output rate is a whole multiple of the
+// input's. An input can only be shown on the output's frame grid, within
+// half an output frame of its timestamps (see takeVideo); when the phase is
+// constant, delaying the input's sound by the returned lag keeps its A/V
+// relation exact. It returns 0 when the lag varies from picture to picture
+// (it then averages out) or the rate is unknown.
+func (c *Compositor) PictureLag(first time.Duration, num, den int) time.Duration {
+	fps := int64(c.cfg.FPS)
+	if num <= 0 || den <= 0 || first < 0 || (fps*int64(den))%int64(num) != 0 {
+		return 0
+	}
+	// The output instant that shows a picture stamped p is the first
+	// frame t with p <= t + half a frame - 1ns (takeVideo).
+	half := time.Second/time.Duration(2*fps) - 1
+	n := (int64(first-half)*fps + int64(time.Second) - 1) / int64(time.Second)
+	if first < half {
+		n = 0
+	}
+	for time.Duration(n*int64(time.Second)/fps)+half < first {
+		n++
+	}
+	for n > 0 && time.Duration((n-1)*int64(time.Second)/fps)+half >= first {
+		n--
+	}
+	return time.Duration(n*int64(time.Second)/fps) - first
+}

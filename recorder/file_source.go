@@ -19,8 +19,12 @@ type FileSource struct {
 	Name   string
 	Offset time.Duration
 
-	r    *av.FileReader
-	in   *compositor.Input
+	r  *av.FileReader
+	in *compositor.Input
+	// lag delays the sound by how late the compositor shows this input's
+	// pictures when that is constant (compositor.PictureLag), so the
+	// input's A/V relation survives the output's frame grid.
+	lag  time.Duration
 	log  zerolog.Logger
 	done chan struct{}
 	err  error
@@ -44,6 +48,9 @@ func (s *FileSource) Info() av.FileInfo { return s.r.Info() }
 func (s *FileSource) Start(comp *compositor.Compositor, id string) {
 	info := s.r.Info()
 	s.in = comp.AddInput(id, s.Name, compositor.InputOptions{Start: s.Offset, NoVideo: !info.HasVideo})
+	if info.HasVideo {
+		s.lag = comp.PictureLag(s.Offset, info.FrameRateNum, info.FrameRateDen)
+	}
 	go s.run()
 }
 
@@ -69,7 +76,7 @@ func (s *FileSource) run() {
 			s.in.PushVideo(it.Video, pts)
 		} else if len(it.Audio) > 0 {
 			blocks++
-			s.in.PushAudio(it.Audio, pts)
+			s.in.PushAudio(it.Audio, pts+s.lag)
 		}
 	}
 	s.log.Debug().Int("frames", frames).Int("audio_chunks", blocks).Int("corrupt_packets", s.r.Corrupt()).Msg("file done")
