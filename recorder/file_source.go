@@ -21,14 +21,14 @@ type FileSource struct {
 
 	r  *av.FileReader
 	in *compositor.Input
-	// lag delays the sound by how late the compositor shows this input's
-	// pictures when that is constant (compositor.PictureLag), so the
-	// input's A/V relation survives the output's frame grid.
-	lag  time.Duration
-	log  zerolog.Logger
-	done chan struct{}
-	err  error
-	once sync.Once
+	// shift moves the whole input (pictures and sound) onto the output's
+	// frame grid when its rate allows (compositor.GridShift), so its A/V
+	// relation survives the grid exactly.
+	shift time.Duration
+	log   zerolog.Logger
+	done  chan struct{}
+	err   error
+	once  sync.Once
 }
 
 // OpenFileSource opens and probes the file so bad input is reported before
@@ -47,10 +47,10 @@ func (s *FileSource) Info() av.FileInfo { return s.r.Info() }
 // Start adds the speaker to comp and feeds it from a goroutine.
 func (s *FileSource) Start(comp *compositor.Compositor, id string) {
 	info := s.r.Info()
-	s.in = comp.AddInput(id, s.Name, compositor.InputOptions{Start: s.Offset, NoVideo: !info.HasVideo})
 	if info.HasVideo {
-		s.lag = comp.PictureLag(s.Offset, info.FrameRateNum, info.FrameRateDen)
+		s.shift = comp.GridShift(s.Offset, info.FrameRateNum, info.FrameRateDen)
 	}
+	s.in = comp.AddInput(id, s.Name, compositor.InputOptions{Start: max(0, s.Offset+s.shift), NoVideo: !info.HasVideo})
 	go s.run()
 }
 
@@ -69,14 +69,14 @@ func (s *FileSource) run() {
 			s.log.Error().Err(err).Msg("reading stopped")
 			return
 		}
-		pts := s.Offset + it.PTS
+		pts := s.Offset + s.shift + it.PTS
 		end = max(end, it.PTS)
 		if it.Video != nil {
 			frames++
 			s.in.PushVideo(it.Video, pts)
 		} else if len(it.Audio) > 0 {
 			blocks++
-			s.in.PushAudio(it.Audio, pts+s.lag)
+			s.in.PushAudio(it.Audio, pts)
 		}
 	}
 	s.log.Debug().Int("frames", frames).Int("audio_chunks", blocks).Int("corrupt_packets", s.r.Corrupt()).Msg("file done")
