@@ -71,7 +71,8 @@ func classify(err error) int {
 		return exitUsage
 	case errors.Is(err, errInterrupted):
 		return exitInterrupted
-	case errors.Is(err, av.ErrNotFound), errors.Is(err, av.ErrCorrupt), errors.Is(err, av.ErrUnsupported):
+	case errors.Is(err, av.ErrNotFound), errors.Is(err, av.ErrCorrupt), errors.Is(err, av.ErrUnsupported),
+		errors.Is(err, mp4.ErrNotMP4):
 		return exitInput
 	case errors.Is(err, mp4.ErrCreate), errors.Is(err, mp4.ErrDiskFull), errors.Is(err, mp4.ErrWrite),
 		errors.Is(err, mp4.ErrFinalise), errors.Is(err, recorder.ErrOutput):
@@ -99,7 +100,7 @@ func run(args []string) int {
 }
 
 func newApp() *cli.App {
-	cmds := []*cli.Command{recordCommand(), composeCommand(), demoCommand(), checkIngestCommand(), serveCommand(), auditCommand(), tokenCommand()}
+	cmds := []*cli.Command{recordCommand(), composeCommand(), demoCommand(), checkIngestCommand(), serveCommand(), auditCommand(), tokenCommand(), recoverCommand()}
 	for _, c := range cmds {
 		// urfave/cli applies App.OnUsageError to global flags only.
 		c.OnUsageError = usageError
