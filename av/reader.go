@@ -24,6 +24,10 @@ type FileInfo struct {
 	// Duration is the container's duration, 0 when it does not say (live
 	// WebM recordings often lack it).
 	Duration time.Duration
+	// FrameRate is the video's constant frame rate in frames per second
+	// (numerator, denominator), or 0/0 when the container says the rate
+	// varies or does not say (WebRTC recordings usually).
+	FrameRateNum, FrameRateDen int
 	// VideoCodec and AudioCodec are FFmpeg codec names ("vp8", "opus"); empty
 	// when the stream is absent.
 	VideoCodec, AudioCodec string
@@ -33,11 +37,13 @@ type FileInfo struct {
 type Item struct {
 	Video *media.Image
 	Audio media.Audio
-	// PTS is measured from the file's start time (the container's
-	// start_time: the earliest stream start), so an offset between the
-	// file's audio and video is kept. The first item may therefore be a
-	// little after 0: Opus pre-skip, for one, starts a WebM's audio track
-	// 6.5 ms before its first audible sample.
+	// PTS is measured from the file's first presented instant: the
+	// earlier of the first picture and the first audible sample, as a
+	// player shows the file (edit lists and decoder priming such as Opus
+	// pre-skip honoured), so an offset between the file's audio and video
+	// is kept and the first item is at 0. The container's start_time is
+	// not used: it counts the priming (a WebM with Opus starts 6.5 ms
+	// before its first sample), which would move the sound late.
 	PTS time.Duration
 }
 
@@ -53,8 +59,15 @@ type FileReader struct {
 	frame *astiav.Frame
 	video *fileStream
 	audio *fileStream
-	start time.Duration // file start time
-	info  FileInfo
+	// origin is the file time that becomes PTS 0 (see Item.PTS). Items
+	// wait in queue until it is known: every stream has produced its first
+	// item, or the queue spans originWait, or the file ended.
+	origin      time.Duration
+	originFixed bool
+	first       [2]time.Duration // first item time of video, audio
+	seen        [2]bool
+	start       time.Duration // container start time, the fallback origin
+	info        FileInfo
 
 	queue     []Item
 	eof, done bool
@@ -151,6 +164,12 @@ func (r *FileReader) open() error {
 			r.video = fst
 			r.info.HasVideo, r.info.VideoCodec = true, cp.CodecID().Name()
 			r.info.Width, r.info.Height = (cp.Width()+1)&^1, (cp.Height()+1)&^1
+			// A constant rate is one the demuxer's guess (r_frame_rate)
+			// and the average agree on.
+			if rr, ar := s.RFrameRate(), s.AvgFrameRate(); rr.Num() > 0 && rr.Den() > 0 &&
+				int64(rr.Num())*int64(ar.Den()) == int64(ar.Num())*int64(rr.Den()) {
+				r.info.FrameRateNum, r.info.FrameRateDen = rr.Num(), rr.Den()
+			}
 		} else {
 			r.audio = fst
 			r.info.HasAudio, r.info.AudioCodec = true, cp.CodecID().Name()
@@ -235,8 +254,11 @@ func (r *FileReader) Next() (Item, error) {
 	if r.closed {
 		return Item{}, errors.New("av: reader closed")
 	}
-	for len(r.queue) == 0 {
+	for len(r.queue) == 0 || !r.fixOrigin() {
 		if r.done {
+			if len(r.queue) > 0 {
+				continue // fixOrigin succeeds once done
+			}
 			return Item{}, io.EOF
 		}
 		if r.eof {
@@ -282,7 +304,43 @@ func (r *FileReader) Next() (Item, error) {
 	it := r.queue[0]
 	r.queue[0] = Item{}
 	r.queue = r.queue[1:]
+	it.PTS -= r.origin
 	return it, nil
+}
+
+// originWait bounds how much decoded media waits for the other stream's
+// first item before the origin is fixed without it.
+const originWait = time.Second
+
+// fixOrigin reports whether the origin is known, fixing it when it can be.
+func (r *FileReader) fixOrigin() bool {
+	if r.originFixed {
+		return true
+	}
+	all := (r.video == nil || r.seen[0]) && (r.audio == nil || r.seen[1])
+	span := len(r.queue) > 0 && r.queue[len(r.queue)-1].PTS-r.queue[0].PTS >= originWait
+	if !all && !span && !r.done {
+		return false
+	}
+	r.originFixed = true
+	r.origin = r.start
+	switch {
+	case r.seen[0] && r.seen[1]:
+		r.origin = min(r.first[0], r.first[1])
+	case r.seen[0]:
+		r.origin = r.first[0]
+	case r.seen[1]:
+		r.origin = r.first[1]
+	}
+	r.log.Debug().Dur("origin", r.origin).Dur("container_start", r.start).Msg("timeline origin")
+	return true
+}
+
+// note records the time of a stream's first item.
+func (r *FileReader) note(k int, pts time.Duration) {
+	if !r.seen[k] {
+		r.seen[k], r.first[k] = true, pts
+	}
 }
 
 // bad counts a damaged packet, logging only the first.
@@ -315,7 +373,7 @@ func (r *FileReader) emit(s *fileStream) {
 	if s == r.video {
 		pts := s.lastPTS
 		if ts != astiav.NoPtsValue {
-			pts = tsToDuration(ts, s.tb) - r.start
+			pts = tsToDuration(ts, s.tb)
 		}
 		if frameCorrupt(r.frame) {
 			// Concealed damage: the picture is still worth showing.
@@ -327,6 +385,7 @@ func (r *FileReader) emit(s *fileStream) {
 			return
 		}
 		s.lastPTS = pts
+		r.note(0, pts)
 		r.queue = append(r.queue, Item{Video: img, PTS: pts})
 		return
 	}
@@ -350,7 +409,7 @@ func (r *FileReader) emit(s *fileStream) {
 func (r *FileReader) pushAudio(s *fileStream, a media.Audio, ts int64, delay time.Duration) {
 	pts := s.nextPTS
 	if ts != astiav.NoPtsValue {
-		pts = tsToDuration(ts, s.tb) - r.start - delay
+		pts = tsToDuration(ts, s.tb) - delay
 	}
 	if len(a) == 0 {
 		return
@@ -362,6 +421,7 @@ func (r *FileReader) pushAudio(s *fileStream, a media.Audio, ts int64, delay tim
 	}
 	s.nextPTS = pts + time.Duration(a.Frames())*time.Second/media.SampleRate
 	s.haveNxt = true
+	r.note(1, pts)
 	r.queue = append(r.queue, Item{Audio: a, PTS: pts})
 }
 

@@ -243,16 +243,28 @@ func (in *Input) onStage(t time.Duration) bool {
 	return true
 }
 
-// takeVideo advances the input to the newest picture stamped at or before
-// t plus half a frame: the picture nearest to the output instant, so an
-// input's own timing is kept within ±half a frame rather than up to a frame
-// late.
+// takeVideo advances the input to the picture nearest to the output
+// instant t (ties to the later one), so an input's own timing is kept
+// within ±half a frame of the output (± half an input frame for slower
+// inputs) rather than up to a frame late; pictures after that one stay
+// queued for the next frames.
 func (in *Input) takeVideo(t time.Duration) {
-	t += time.Second/time.Duration(2*in.c.cfg.FPS) - 1
+	limit := t + time.Second/time.Duration(2*in.c.cfg.FPS) - 1
 	in.mu.Lock()
 	n := 0
-	for n < len(in.video) && in.video[n].pts <= t {
+	for n < len(in.video) && in.video[n].pts <= limit {
 		n++
+	}
+	// An input slower than the output may have a picture just past the
+	// limit, or an older one, nearer to t than the newest one within it.
+	if n == 0 && in.cur != nil && len(in.video) > 0 && in.video[0].pts-t < t-in.curPTS {
+		n = 1 // the picture on show is the older one
+	}
+	for n >= 1 && n < len(in.video) && in.video[n].pts-t < t-in.video[n-1].pts {
+		n++
+	}
+	for n >= 2 && t-in.video[n-2].pts < in.video[n-1].pts-t {
+		n--
 	}
 	if n == 0 && !in.c.cfg.Offline && len(in.video) == liveVideoQueue {
 		// A live input whose clock runs ahead of ours: show its oldest
@@ -338,4 +350,27 @@ func abs64(x int64) int64 {
 		return -x
 	}
 	return x
+}
+
+// GridShift is how far to move every timestamp of a constant-rate input
+// (frames stamped first, first+1/rate, ...; rate = num/den frames per
+// second) so that its pictures fall on the output's frame grid, when the
+// output rate is a whole multiple of the input's; 0 otherwise, or when the
+// rate is unknown. Shifted this way (at most half an output frame, ties
+// later), an input keeps its A/V relation exactly and each picture is shown
+// at its own time: left alone, a phase near half a frame shows some
+// pictures half a frame early and others half a frame late (container
+// timestamps are rounded), while the sound is not moved at all.
+func (c *Compositor) GridShift(first time.Duration, num, den int) time.Duration {
+	fps := int64(c.cfg.FPS)
+	if num <= 0 || den <= 0 || first < 0 || (fps*int64(den))%int64(num) != 0 {
+		return 0
+	}
+	sec := int64(time.Second)
+	// The nearest output instant n/fps to first (ties to the later one).
+	n := (int64(first)*fps + sec/2) / sec
+	for time.Duration(n*sec/fps) < first-time.Second/time.Duration(2*fps) {
+		n++
+	}
+	return time.Duration(n*sec/fps) - first
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/asticode/go-astiav"
 	"github.com/rs/zerolog"
@@ -74,8 +75,19 @@ func finaliseError(what string, err error) error {
 	return fmt.Errorf("%w: %s: %w", ErrFinalise, what, err)
 }
 
-// remux copies every packet of src into a faststart MP4 at dst.
+// remux copies every packet of src into a faststart MP4 at dst. The
+// timeline shift the writer recorded (see shiftBox) is taken off every
+// timestamp, so the first picture and the first audible sample are at 0:
+// movenc then writes the standard edit lists (media_time = the B-frame delay
+// for video, the 1024 priming samples for AAC) and no empty edit.
 func remux(src, dst string, log zerolog.Logger) (err error) {
+	var shift time.Duration
+	if f, err := os.Open(src); err == nil {
+		if st, err := f.Stat(); err == nil {
+			shift = readShift(f, st.Size())
+		}
+		_ = f.Close()
+	}
 	in := astiav.AllocFormatContext()
 	if in == nil {
 		return finaliseError("allocating demuxer", errors.New("out of memory"))
@@ -135,6 +147,10 @@ func remux(src, dst string, log zerolog.Logger) (err error) {
 	// players then drop the last frame. So each packet is held until the
 	// next one of its stream gives its duration; the last one of a stream
 	// takes the one before it.
+	shiftTS := make([]int64, len(outs))
+	for i, is := range ins {
+		shiftTS[i] = astiav.RescaleQRnd(int64(shift), astiav.NewRational(1, int(time.Second)), is.TimeBase(), astiav.RoundingNearInf)
+	}
 	held := make([]*astiav.Packet, len(outs))
 	lastDur := make([]int64, len(outs))
 	defer func() {
@@ -160,6 +176,14 @@ func remux(src, dst string, log zerolog.Logger) (err error) {
 		}
 		if h.Duration() > 0 {
 			lastDur[i] = h.Duration()
+		}
+		if shiftTS[i] != 0 {
+			if h.Pts() != astiav.NoPtsValue {
+				h.SetPts(h.Pts() - shiftTS[i])
+			}
+			if h.Dts() != astiav.NoPtsValue {
+				h.SetDts(h.Dts() - shiftTS[i])
+			}
 		}
 		h.RescaleTs(ins[i].TimeBase(), outs[i].TimeBase())
 		h.SetPos(-1)

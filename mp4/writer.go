@@ -14,8 +14,15 @@
 // edit list in an empty moov), so the first packets are held until every
 // stream has delivered one and all timestamps are then shifted by the most
 // negative first DTS (B-frame delay, AAC priming; typically 40–80 ms). The
-// streams keep their relative timing (to the millisecond after finalising,
-// whose edit lists count in ms).
+// streams keep their relative timing, and the shift is recorded in a free
+// box ("roomcast timeline shift", see shiftBox) just before the first
+// fragment. Finalising (Close, Recover) takes the shift off again, so the
+// regular MP4 is timed as the encoders stamped it: the first picture and the
+// first audible sample at 0, B-frame delay and AAC priming expressed the
+// standard way, by each track's edit list media_time (ISO/IEC 14496-12
+// §8.6.6; 1024 samples for AAC-LC), with no empty edit. A fragmented file
+// played as it is (after a crash, before Recover) starts its timeline at the
+// shift instead.
 //
 // Caveat: a fragment is written with one pwrite, so a crash leaves whole
 // fragments only, except if the kernel kills the process inside that write
@@ -389,6 +396,13 @@ func (w *Writer) start() error {
 		minDTS = min(minDTS, p.DTS)
 	}
 	w.shift = max(0, -minDTS)
+	w.ioc.Write(shiftBox(w.shift))
+	w.ioc.Flush()
+	if err := w.sink.commit(); err != nil {
+		w.fail(err)
+		return w.err
+	}
+	w.bytes.Store(w.sink.size)
 	slices.SortStableFunc(hold, func(a, b media.Packet) int { return cmp.Compare(a.DTS, b.DTS) })
 	var firstErr error
 	for _, p := range hold {

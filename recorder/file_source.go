@@ -19,12 +19,16 @@ type FileSource struct {
 	Name   string
 	Offset time.Duration
 
-	r    *av.FileReader
-	in   *compositor.Input
-	log  zerolog.Logger
-	done chan struct{}
-	err  error
-	once sync.Once
+	r  *av.FileReader
+	in *compositor.Input
+	// shift moves the whole input (pictures and sound) onto the output's
+	// frame grid when its rate allows (compositor.GridShift), so its A/V
+	// relation survives the grid exactly.
+	shift time.Duration
+	log   zerolog.Logger
+	done  chan struct{}
+	err   error
+	once  sync.Once
 }
 
 // OpenFileSource opens and probes the file so bad input is reported before
@@ -43,7 +47,10 @@ func (s *FileSource) Info() av.FileInfo { return s.r.Info() }
 // Start adds the speaker to comp and feeds it from a goroutine.
 func (s *FileSource) Start(comp *compositor.Compositor, id string) {
 	info := s.r.Info()
-	s.in = comp.AddInput(id, s.Name, compositor.InputOptions{Start: s.Offset, NoVideo: !info.HasVideo})
+	if info.HasVideo {
+		s.shift = comp.GridShift(s.Offset, info.FrameRateNum, info.FrameRateDen)
+	}
+	s.in = comp.AddInput(id, s.Name, compositor.InputOptions{Start: max(0, s.Offset+s.shift), NoVideo: !info.HasVideo})
 	go s.run()
 }
 
@@ -62,7 +69,7 @@ func (s *FileSource) run() {
 			s.log.Error().Err(err).Msg("reading stopped")
 			return
 		}
-		pts := s.Offset + it.PTS
+		pts := s.Offset + s.shift + it.PTS
 		end = max(end, it.PTS)
 		if it.Video != nil {
 			frames++

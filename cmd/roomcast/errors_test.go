@@ -204,6 +204,15 @@ func TestUsageErrors(t *testing.T) {
 		{"compose unknown key", []string{"compose", "-o", out, "--input", "file=a.webm,volume=3"}, 2, []string{"volume"}},
 		{"compose stray argument", []string{"compose", "-o", out, "--input", "a.webm", "b.webm"}, 2, []string{"b.webm"}},
 		{"unknown command", []string{"mosaic", "-o", out}, 2, []string{"mosaic"}},
+		{"fps zero", []string{"demo", "--fast", "--fps", "0", "-o", out}, 2, []string{"--fps"}},
+		{"fps negative", []string{"demo", "--fast", "--fps", "-5", "-o", out}, 2, []string{"--fps"}},
+		{"fps too high", []string{"demo", "--fast", "--fps", "121", "-o", out}, 2, []string{"--fps"}},
+		{"negative duration", []string{"demo", "--fast", "--duration", "-3s", "-o", out}, 2, []string{"duration"}},
+		{"zero keyint", []string{"demo", "--fast", "--keyint", "0s", "-o", out}, 2, []string{"--keyint"}},
+		{"audio bitrate too low", []string{"demo", "--fast", "--audio-bitrate", "1k", "-o", out}, 2, []string{"--audio-bitrate"}},
+		{"video bitrate too low", []string{"demo", "--fast", "--video-bitrate", "10k", "-o", out}, 2, []string{"--video-bitrate"}},
+		{"compose negative gap", []string{"compose", "-o", out, "--gap", "-2", "--input", "a.webm"}, 2, []string{"--gap"}},
+		{"recover without file", []string{"recover"}, 2, []string{"FILE"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir, err := os.MkdirTemp(root, "case")

@@ -16,12 +16,15 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
@@ -71,7 +74,8 @@ func classify(err error) int {
 		return exitUsage
 	case errors.Is(err, errInterrupted):
 		return exitInterrupted
-	case errors.Is(err, av.ErrNotFound), errors.Is(err, av.ErrCorrupt), errors.Is(err, av.ErrUnsupported):
+	case errors.Is(err, av.ErrNotFound), errors.Is(err, av.ErrCorrupt), errors.Is(err, av.ErrUnsupported),
+		errors.Is(err, mp4.ErrNotMP4):
 		return exitInput
 	case errors.Is(err, mp4.ErrCreate), errors.Is(err, mp4.ErrDiskFull), errors.Is(err, mp4.ErrWrite),
 		errors.Is(err, mp4.ErrFinalise), errors.Is(err, recorder.ErrOutput):
@@ -81,7 +85,40 @@ func classify(err error) int {
 }
 
 func main() {
+	// How zerolog encodes times and durations is process-wide in zerolog;
+	// it is the program's log format, set once before anything logs, the
+	// same for every session: timestamps to the millisecond (they were cut
+	// to the second, and the text log printed ".000"), durations as
+	// seconds (JSON numbers; text adds the unit, see textDurations).
+	zerolog.TimeFieldFormat = logTimeFormat
+	zerolog.DurationFieldUnit = time.Second
 	os.Exit(run(os.Args))
+}
+
+// logTimeFormat is RFC 3339 with milliseconds.
+const logTimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+// durationFields are the log fields that hold durations (zerolog's Dur):
+// the text log prints them with their unit ("10.02s").
+var durationFields = map[string]bool{
+	"duration": true, "took": true, "start": true, "since_start": true, "retry_in": true, "pts": true,
+	"origin": true, "empty_for": true, "container_start": true, "arrival": true, "fragment": true,
+	"media": true, "wall": true, "behind": true, "elapsed": true, "timeout": true, "after": true,
+}
+
+// textDurations gives the text log's duration fields their unit.
+func textDurations(evt map[string]any) error {
+	for k, v := range evt {
+		if !durationFields[k] {
+			continue
+		}
+		if n, ok := v.(json.Number); ok {
+			if f, err := n.Float64(); err == nil {
+				evt[k] = strconv.FormatFloat(f, 'f', 3, 64) + "s"
+			}
+		}
+	}
+	return nil
 }
 
 func run(args []string) int {
@@ -99,7 +136,7 @@ func run(args []string) int {
 }
 
 func newApp() *cli.App {
-	cmds := []*cli.Command{recordCommand(), composeCommand(), demoCommand(), checkIngestCommand(), serveCommand(), auditCommand(), tokenCommand()}
+	cmds := []*cli.Command{recordCommand(), composeCommand(), demoCommand(), checkIngestCommand(), serveCommand(), auditCommand(), tokenCommand(), recoverCommand()}
 	for _, c := range cmds {
 		// urfave/cli applies App.OnUsageError to global flags only.
 		c.OnUsageError = usageError
@@ -166,7 +203,7 @@ func logger(c *cli.Context) (zerolog.Logger, error) {
 		// Colours only on a terminal, not in a file or a cron mail.
 		st, _ := os.Stderr.Stat()
 		tty := st != nil && st.Mode()&os.ModeCharDevice != 0
-		log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: "15:04:05.000", NoColor: !tty})
+		log = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr, TimeFormat: "15:04:05.000", NoColor: !tty, FormatPrepare: textDurations})
 	default:
 		return zerolog.Logger{}, fmt.Errorf("%w: --log-format %q (want text or json)", errUsage, c.String("log-format"))
 	}

@@ -57,6 +57,9 @@ func pipelineConfig(c *cli.Context, log zerolog.Logger) (recorder.Config, error)
 	if err != nil {
 		return cfg, err
 	}
+	if err := checkNumbers(c); err != nil {
+		return cfg, err
+	}
 	cc := compositor.Config{Width: w, Height: h, FPS: c.Int("fps"), Layout: kind, Fit: fit, Gap: c.Int("gap"), NoLabels: c.Bool("no-labels")}
 	if err := parseBackground(c.String("background"), &cc); err != nil {
 		return cfg, err
@@ -69,6 +72,12 @@ func pipelineConfig(c *cli.Context, log zerolog.Logger) (recorder.Config, error)
 	if err != nil {
 		return cfg, err
 	}
+	if vb != 0 && vb < 50_000 {
+		return cfg, fmt.Errorf("%w: --video-bitrate %s is below 50k", errUsage, c.String("video-bitrate"))
+	}
+	if ab < 16_000 || ab > 512_000 {
+		return cfg, fmt.Errorf("%w: --audio-bitrate %s (want 16k to 512k)", errUsage, c.String("audio-bitrate"))
+	}
 	switch p := c.String("preset"); p {
 	case "record", "stream":
 	default:
@@ -79,6 +88,39 @@ func pipelineConfig(c *cli.Context, log zerolog.Logger) (recorder.Config, error)
 		KeyframeInterval: c.Duration("keyint"), Threads: c.Int("encoder-threads"),
 	}}
 	return cfg, nil
+}
+
+// mustBePositive names the duration flags for which 0 means nothing sensible.
+var mustBePositive = map[string]bool{"keyint": true, "connect-timeout": true, "stream-give-up": true, "turn": true}
+
+// checkNumbers rejects the numeric flags that the code below would take
+// silently: a frame rate out of 1–120, negative durations (and zero where
+// zero means nothing), a keyframe interval over a minute, a negative gap or
+// thread count.
+func checkNumbers(c *cli.Context) error {
+	if f := c.Int("fps"); f < 1 || f > 120 {
+		return fmt.Errorf("%w: --fps %d (want 1 to 120)", errUsage, f)
+	}
+	if g := c.Int("gap"); g < 0 || g > 200 {
+		return fmt.Errorf("%w: --gap %d (want 0 to 200 pixels)", errUsage, g)
+	}
+	if n := c.Int("encoder-threads"); n < 0 || n > 64 {
+		return fmt.Errorf("%w: --encoder-threads %d (want 0 to 64)", errUsage, n)
+	}
+	if k := c.Duration("keyint"); k > time.Minute {
+		return fmt.Errorf("%w: --keyint %v (want at most 1m)", errUsage, k)
+	}
+	for _, f := range c.Command.Flags {
+		if _, ok := f.(*cli.DurationFlag); !ok {
+			continue
+		}
+		name := f.Names()[0]
+		d := c.Duration(name)
+		if d < 0 || (d == 0 && mustBePositive[name]) {
+			return fmt.Errorf("%w: --%s %v (want a positive duration such as 10s)", errUsage, name, d)
+		}
+	}
+	return nil
 }
 
 func parseSize(s string) (int, int, error) {

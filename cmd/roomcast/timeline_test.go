@@ -1,0 +1,390 @@
+package main
+
+// The timeline test: where each input's picture and sound land on the
+// output's timeline, measured as a player shows the files (ffprobe/ffmpeg
+// with edit lists, stream start times and decoder priming honoured), with
+// the same method on the inputs, on roomcast's output and on an ffmpeg CLI
+// composition of the same inputs (the bar to beat).
+//
+// Each input shows a white bar sweeping across a black picture at a known
+// speed, so every decoded frame says which instant of its input it shows
+// (to a fraction of a frame, unlike a flash), and beeps at known instants.
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/roomcast/roomcast/layout"
+	"github.com/roomcast/roomcast/media"
+)
+
+// The sweeping bar: its left edge is at barX0 + barSpeed·(t mod barPeriod)
+// pixels of a 640-wide picture, barW wide. At 300 px/s it moves a whole
+// even number of pixels per frame at 25 and 30 fps, so the overlay filter
+// (which puts it on an even pixel) draws it exactly where it should be.
+const (
+	barX0     = 16
+	barSpeed  = 300.0 // px/s
+	barPeriod = 2.0   // s
+	barW      = 8
+	tlDur     = 6.0 // s, each input
+)
+
+// tlInput is one per-speaker recording of the timeline test.
+type tlInput struct {
+	file   string
+	fps    int
+	rate   int // audio sample rate
+	layout string
+	vcodec string
+	acodec string
+	offset float64
+}
+
+// beepAt are the instants (input time) of the beeps, 0.1 s each.
+var beepAt = []float64{0.5, 2.5, 4.5}
+
+func (in tlInput) generate(t *testing.T, path string) {
+	t.Helper()
+	const gate = `lt(mod(t+1.5\,2)\,0.1)`
+	video := fmt.Sprintf("color=c=black:s=640x360:r=%d:d=%g[bg];color=c=white:s=%dx360:r=%d:d=%g[bar];"+
+		"[bg][bar]overlay=x='%d+%g*mod(t+0.0001\\,%g)':y=0:eval=frame:shortest=1", in.fps, tlDur, barW, in.fps, tlDur, barX0, barSpeed, barPeriod)
+	audio := fmt.Sprintf("aevalsrc='if(%s\\,0.5*sin(2*PI*1000*t)\\,0)':s=%d:d=%g,aformat=sample_fmts=flt:channel_layouts=%s", gate, in.rate, tlDur, in.layout)
+	args := []string{"-y", "-f", "lavfi", "-i", video, "-f", "lavfi", "-i", audio, "-t", fmt.Sprint(tlDur), "-pix_fmt", "yuv420p"}
+	switch in.vcodec {
+	case "h264":
+		// B-frames, so the input has its own edit list to honour.
+		args = append(args, "-c:v", "libx264", "-preset", "veryfast")
+	case "vp8":
+		args = append(args, "-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "800k")
+	case "vp9":
+		args = append(args, "-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "600k")
+	}
+	switch in.acodec {
+	case "aac":
+		args = append(args, "-c:a", "aac", "-b:a", "128k")
+	case "opus":
+		args = append(args, "-c:a", "libopus", "-b:a", "96k")
+	}
+	ffmpeg(t, append(args, path)...)
+}
+
+// placement is where an input's picture is in a file: the picture
+// rectangle (its 640x360 scaled into it) and the input's offset.
+type placement struct {
+	name   string
+	rect   layout.Rect
+	offset float64
+}
+
+// tlMeasure is where one input's picture and sound were found.
+type tlMeasure struct {
+	frames   int     // frames in which the bar was read
+	video    float64 // mean of (file time − offset − the input time the picture shows), s
+	videoMin float64
+	videoMax float64
+	beeps    int
+	audio    float64 // mean of (file time − offset − input time) of the beep onsets, s
+}
+
+// av is the input's A/V relation as found: how much later its sound is than
+// its picture.
+func (m tlMeasure) av() float64 { return m.audio - m.video }
+
+func (m tlMeasure) String() string {
+	return fmt.Sprintf("picture %+.1f ms (per frame %+.1f…%+.1f, %d frames), sound %+.1f ms (%d beeps), A/V %+.1f ms",
+		m.video*1000, m.videoMin*1000, m.videoMax*1000, m.frames, m.audio*1000, m.beeps, m.av()*1000)
+}
+
+// measureTimeline reads, for each placement, the bar in every frame between
+// file times lo and hi (by the frame's presentation time) and the beep
+// onsets (by the decoded sound's presentation time) of the file at path.
+func measureTimeline(t *testing.T, path string, ps []placement, lo, hi float64) []tlMeasure {
+	t.Helper()
+	frames := probeFrames(t, path, "v", 0)
+	af := probeFrames(t, path, "a", 5)
+	if len(frames) == 0 || len(af) == 0 {
+		t.Fatalf("%s: %d video and %d audio frames", path, len(frames), len(af))
+	}
+	out := make([]tlMeasure, len(ps))
+	for i, p := range ps {
+		// Two rows through the middle of the picture (4:2:0 cannot crop
+		// to one); the first is read.
+		rows := lumaFrames(t, path, fmt.Sprintf("crop=%d:2:%d:%d", p.rect.W, p.rect.X, (p.rect.Y+p.rect.H/2)&^1), p.rect.W, 2)
+		if len(rows) != len(frames) {
+			t.Fatalf("%s: ffprobe lists %d frames, ffmpeg decoded %d", path, len(frames), len(rows))
+		}
+		m := tlMeasure{videoMin: math.Inf(1), videoMax: math.Inf(-1)}
+		scale := 640 / float64(p.rect.W)
+		for k, row := range rows {
+			row = row[:p.rect.W]
+			in := frames[k].PTS - p.offset // the input time this frame should show
+			if in < 0.2 || in > tlDur-0.2 || frames[k].PTS < lo || frames[k].PTS > hi {
+				continue
+			}
+			// Centre of the bright pixels, away from the tile's edges (the
+			// active speaker's frame).
+			var sum, n float64
+			for x := 8; x < len(row)-8; x++ {
+				if row[x] > 128 {
+					sum += float64(x)
+					n++
+				}
+			}
+			if n == 0 || n > 3*barW/scale {
+				t.Fatalf("%s: %s: no bar (%g bright pixels) in frame %d at %.4f s", path, p.name, n, k, frames[k].PTS)
+			}
+			// The bar's centre in the 640-wide picture (pixel centres map as
+			// (x+0.5)·scale−0.5), back to its left edge, to input time.
+			shown := ((sum/n+0.5)*scale - 0.5 - (barW-1)/2.0 - barX0) / barSpeed // input time mod barPeriod
+			d := in - shown
+			d -= barPeriod * math.Round(d/barPeriod)
+			if os.Getenv("TL_DEBUG") != "" && math.Abs(d) > 0.04 {
+				t.Logf("%s %s frame %d at %.4f: shows %.4f, off %+.1f ms", path, p.name, k, frames[k].PTS, shown, d*1000)
+			}
+			m.frames++
+			m.video += d
+			m.videoMin, m.videoMax = min(m.videoMin, d), max(m.videoMax, d)
+		}
+		if m.frames < 80 {
+			t.Fatalf("%s: %s: the bar was read in %d frames only", path, p.name, m.frames)
+		}
+		m.video /= float64(m.frames)
+		out[i] = m
+	}
+	// Beeps: the first loud sample after 300 ms of quiet, on the sound's own
+	// presentation time; each belongs to the input whose beep is nearest.
+	x := audioMono(t, path)
+	a0, quiet := af[0].PTS, media.SampleRate
+	for k, v := range x {
+		if math.Abs(float64(v)) <= 0.1 {
+			quiet++
+			continue
+		}
+		if quiet >= media.SampleRate*3/10 {
+			at := a0 + float64(k)/media.SampleRate
+			best, bd := -1, 0.2
+			for i, p := range ps {
+				for _, b := range beepAt {
+					if d := at - p.offset - b; math.Abs(d) < math.Abs(bd) {
+						best, bd = i, d
+					}
+				}
+			}
+			if best < 0 {
+				t.Fatalf("%s: a beep at %.4f s belongs to no input", path, at)
+			}
+			out[best].beeps++
+			out[best].audio += bd
+		}
+		quiet = 0
+	}
+	for i := range out {
+		if out[i].beeps != len(beepAt) {
+			t.Fatalf("%s: %s: found %d beeps, want %d", path, ps[i].name, out[i].beeps, len(beepAt))
+		}
+		out[i].audio /= float64(out[i].beeps)
+	}
+	return out
+}
+
+// editList is one track's edit list (ISO/IEC 14496-12 §8.6.6): segment
+// durations in the movie timescale, media times in the track's.
+type editList struct {
+	handler   string
+	timescale uint32
+	durations []int64
+	media     []int64
+}
+
+// editLists reads every track's edit list from a regular MP4.
+func editLists(t *testing.T, path string) []editList {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []editList
+	var walk func(b []byte, cur *editList)
+	walk = func(b []byte, cur *editList) {
+		for len(b) >= 8 {
+			n, h := int(binary.BigEndian.Uint32(b)), 8
+			typ := string(b[4:8])
+			if n == 1 && len(b) >= 16 {
+				n, h = int(binary.BigEndian.Uint64(b[8:])), 16
+			}
+			if n == 0 {
+				n = len(b)
+			}
+			if n < h || n > len(b) {
+				t.Fatalf("%s: broken box %q", path, typ)
+			}
+			body := b[h:n]
+			switch typ {
+			case "moov", "mdia", "edts":
+				walk(body, cur)
+			case "trak":
+				out = append(out, editList{})
+				walk(body, &out[len(out)-1])
+			case "hdlr":
+				cur.handler = string(body[8:12])
+			case "mdhd":
+				if body[0] == 1 {
+					cur.timescale = binary.BigEndian.Uint32(body[20:])
+				} else {
+					cur.timescale = binary.BigEndian.Uint32(body[12:])
+				}
+			case "elst":
+				v, cnt := body[0], int(binary.BigEndian.Uint32(body[4:]))
+				p := body[8:]
+				for range cnt {
+					if v == 1 {
+						cur.durations = append(cur.durations, int64(binary.BigEndian.Uint64(p)))
+						cur.media = append(cur.media, int64(binary.BigEndian.Uint64(p[8:])))
+						p = p[20:]
+					} else {
+						cur.durations = append(cur.durations, int64(binary.BigEndian.Uint32(p)))
+						cur.media = append(cur.media, int64(int32(binary.BigEndian.Uint32(p[4:]))))
+						p = p[12:]
+					}
+				}
+			}
+			b = b[n:]
+		}
+	}
+	walk(b, nil)
+	return out
+}
+
+// checkStartsAtZero asserts what a player needs to start a roomcast MP4
+// cleanly: the first picture and the first audible sample at 0, no empty
+// edit, AAC priming expressed by the audio edit list's media_time (1024
+// samples for AAC-LC), not by a shifted start.
+func checkStartsAtZero(t *testing.T, path string) {
+	t.Helper()
+	v, a := probeFrames(t, path, "v", 5), probeFrames(t, path, "a", 5)
+	if len(v) == 0 || len(a) == 0 {
+		t.Fatalf("%s: no video or audio frames", path)
+	}
+	if math.Abs(v[0].PTS) > 0.0005 || math.Abs(a[0].PTS) > 0.0005 {
+		t.Errorf("%s: first picture at %.4f s, first sample at %.4f s, want both at 0", path, v[0].PTS, a[0].PTS)
+	}
+	els := editLists(t, path)
+	if len(els) != 2 {
+		t.Fatalf("%s: %d tracks, want 2", path, len(els))
+	}
+	for _, el := range els {
+		for i, m := range el.media {
+			if m < 0 {
+				t.Errorf("%s: %s track: edit %d is an empty edit of %d (movie timescale): the track starts late", path, el.handler, i, el.durations[i])
+			}
+		}
+		if len(el.media) != 1 {
+			t.Errorf("%s: %s track: %d edits %v, want one", path, el.handler, len(el.media), el.media)
+			continue
+		}
+		if el.handler == "soun" && el.media[0] != 1024 {
+			t.Errorf("%s: audio edit media_time %d, want 1024 (the AAC encoder's priming, at %d Hz)", path, el.media[0], el.timescale)
+		}
+	}
+}
+
+// TestComposeTimeline: two inputs of different containers, codecs, frame
+// rates (25 and 30 fps), sample rates and channel counts (44.1 kHz mono,
+// 48 kHz stereo), with offsets (one of them half a frame off the output's
+// grid), composed side by side at 30 fps. Each input's picture must be on
+// the output timeline within one frame of where its offset puts it, its
+// sound within a frame too, and its A/V relation kept within 10 ms; the
+// ffmpeg CLI (xstack, amix, libx264, AAC) composes the same inputs in the
+// same run as the reference.
+func TestComposeTimeline(t *testing.T) {
+	e2e(t)
+	t.Parallel()
+	dir := t.TempDir()
+	inputs := []tlInput{
+		{file: "a.mp4", fps: 25, rate: 44100, layout: "mono", vcodec: "h264", acodec: "aac", offset: 0.37},
+		{file: "b.webm", fps: 30, rate: 48000, layout: "stereo", vcodec: "vp8", acodec: "opus", offset: 1.25},
+	}
+	const W, H, fps = 1280, 720, 30
+	tiles := layout.Compute(layout.Params{Kind: layout.Grid, Width: W, Height: H, Sources: sources(len(inputs))})
+	var own, out []placement
+	args := []string{"compose", "-o", filepath.Join(dir, "roomcast.mp4"), "--no-labels", "--size", fmt.Sprintf("%dx%d", W, H), "--fps", fmt.Sprint(fps)}
+	ref := []string{"-y"}
+	var graph []string
+	graph = append(graph, fmt.Sprintf("color=c=black:s=%dx%d:r=%d:d=%g[bg0]", W, H, fps, tlDur+1.5))
+	var amix string
+	for i, in := range inputs {
+		path := filepath.Join(dir, in.file)
+		in.generate(t, path)
+		own = append(own, placement{name: in.file, rect: layout.Rect{W: 640, H: 360}})
+		_, dst := layout.Place(640, 360, tiles[i].Rect, layout.Letterbox)
+		out = append(out, placement{name: in.file, rect: dst, offset: in.offset})
+		args = append(args, "--input", fmt.Sprintf("file=%s,name=%c,offset=%gs", path, 'A'+i, in.offset))
+		ref = append(ref, "-i", path)
+		graph = append(graph,
+			fmt.Sprintf("[%d:v]setpts=PTS-STARTPTS+%g/TB,scale=%d:%d[v%d]", i, in.offset, dst.W, dst.H, i),
+			fmt.Sprintf("[bg%d][v%d]overlay=x=%d:y=%d:eof_action=pass[bg%d]", i, i, dst.X, dst.Y, i+1),
+			fmt.Sprintf("[%d:a]aresample=48000,aformat=channel_layouts=stereo,adelay=%d:all=1[a%d]", i, int(math.Round(in.offset*1000)), i))
+		amix += fmt.Sprintf("[a%d]", i)
+	}
+	graph = append(graph, fmt.Sprintf("[bg%d]fps=%d[vout]", len(inputs), fps),
+		fmt.Sprintf("%samix=inputs=%d:normalize=0:duration=longest[aout]", amix, len(inputs)))
+	refOut := filepath.Join(dir, "ffmpeg.mp4")
+	ref = append(ref, "-filter_complex", strings.Join(graph, ";"), "-map", "[vout]", "-map", "[aout]",
+		"-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", "-t", fmt.Sprint(tlDur+1.5), refOut)
+	ffmpeg(t, ref...)
+	mustCLI(t, args...)
+	got := filepath.Join(dir, "roomcast.mp4")
+	checkStartsAtZero(t, got)
+
+	frame := 1.0 / fps
+	// The pictures are read while every input is on stage (the grid
+	// changes when one joins or leaves).
+	lo, hi := 0.0, math.Inf(1)
+	for _, in := range inputs {
+		lo, hi = max(lo, in.offset), min(hi, in.offset+tlDur)
+	}
+	rc := measureTimeline(t, got, out, lo, hi)
+	ff := measureTimeline(t, refOut, out, lo, hi)
+	for i, in := range inputs {
+		src := measureTimeline(t, filepath.Join(dir, in.file), own[i:i+1], 0, tlDur)[0]
+		t.Logf("%s (%d fps, %d Hz %s, offset %gs)\n  input:    %v\n  roomcast: %v\n  ffmpeg:   %v",
+			in.file, in.fps, in.rate, in.layout, in.offset, src, rc[i], ff[i])
+		// The method itself, on the input: picture and sound where they were made.
+		if math.Abs(src.video) > 0.002 || math.Abs(src.audio) > 0.002 {
+			t.Fatalf("%s: the input itself measures picture %+.1f ms, sound %+.1f ms: the measurement is off", in.file, src.video*1000, src.audio*1000)
+		}
+		if math.Abs(rc[i].video-src.video) > frame || rc[i].videoMin-src.video < -frame || rc[i].videoMax-src.video > frame {
+			t.Errorf("%s: picture lands %+.1f ms (per frame %+.1f…%+.1f) from where its offset puts it, want within one frame (%.1f ms)",
+				in.file, (rc[i].video-src.video)*1000, rc[i].videoMin*1000, rc[i].videoMax*1000, frame*1000)
+		}
+		if math.Abs(rc[i].audio-src.audio) > frame {
+			t.Errorf("%s: sound lands %+.1f ms from where its offset puts it, want within one frame", in.file, (rc[i].audio-src.audio)*1000)
+		}
+		if d := rc[i].av() - src.av(); math.Abs(d) > 0.010 {
+			t.Errorf("%s: A/V relation moved by %+.1f ms (input %+.1f, output %+.1f; ffmpeg moved it by %+.1f), want within 10 ms",
+				in.file, d*1000, src.av()*1000, rc[i].av()*1000, (ff[i].av()-src.av())*1000)
+		}
+	}
+}
+
+// TestDemoTimeline: a live run (the synthetic room on the wall clock, record
+// and stream presets) starts its picture and sound at 0, with AAC priming in
+// the edit list and no empty edit.
+func TestDemoTimeline(t *testing.T) {
+	e2e(t)
+	t.Parallel()
+	for _, preset := range []string{"record", "stream"} {
+		t.Run(preset, func(t *testing.T) {
+			t.Parallel()
+			out := filepath.Join(t.TempDir(), "demo.mp4")
+			mustCLI(t, "demo", "--fast", "--speakers", "2", "--duration", "3s", "--preset", preset, "-y", "-o", out)
+			checkStartsAtZero(t, out)
+		})
+	}
+}
