@@ -154,7 +154,7 @@ type Writer struct {
 	done    bool
 	doneErr error
 
-	unregs   []func() // FFmpeg log routing (av.RegisterLogContext)
+	unregs []func() // FFmpeg log routing (av.RegisterLogContext)
 
 	// Encryption only: fragment ends not sealed yet, and the media time up
 	// to which a crash loses nothing.
