@@ -22,8 +22,8 @@ func decryptCommand() *cli.Command {
 			"last complete chunk (at most the last ~2 s are lost). `age -d -i KEYFILE FILE` decrypts a\n" +
 			"finished recording too (to a fragmented MP4). Exit 7 when no identity matches.",
 		Flags: []cli.Flag{
-			&cli.StringSliceFlag{Name: "identity", Aliases: []string{"i"}, Usage: "age identity file (AGE-SECRET-KEY-1…, as made by age-keygen; repeatable)", Required: true},
-			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "MP4 file to write", Required: true},
+			&cli.StringSliceFlag{Name: "identity", Aliases: []string{"i"}, Usage: "age identity file (AGE-SECRET-KEY-1…, as made by age-keygen; repeatable)"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "MP4 file to write"},
 			&cli.BoolFlag{Name: "overwrite", Aliases: []string{"y"}, Usage: "replace an existing output file (default: refuse)"},
 		},
 		Action: runDecrypt,
@@ -37,6 +37,9 @@ func runDecrypt(c *cli.Context) error {
 	}
 	if c.NArg() != 1 {
 		return fmt.Errorf("%w: decrypt takes one encrypted FILE", errUsage)
+	}
+	if len(c.StringSlice("identity")) == 0 || c.String("output") == "" {
+		return fmt.Errorf("%w: decrypt needs --identity KEYFILE and --output FILE.mp4", errUsage)
 	}
 	var idents []age.Identity
 	for _, p := range c.StringSlice("identity") {
