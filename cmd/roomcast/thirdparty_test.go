@@ -118,7 +118,7 @@ const netnsEnv = "ROOMCAST_TEST_NETNS"
 
 // TestRecordInLoopbackNamespace runs a whole LiveKit recording (server,
 // publishers, roomcast record, RTMP stream) inside a network namespace
-// whose only way out is a dummy interface that leads nowhere: nftables
+// whose only way out is a veth interface that leads nowhere: nftables
 // counts and drops every packet that leaves by another interface than lo.
 // The recording must succeed and the counter stay at zero: nothing tried
 // to reach a third party. (A namespace with lo alone is no test: pion then
@@ -149,11 +149,15 @@ func TestRecordInLoopbackNamespace(t *testing.T) {
 	run("ip", "netns", "add", ns)
 	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
 	run("ip", "-n", ns, "link", "set", "lo", "up")
-	run("ip", "-n", ns, "link", "add", "dummy0", "type", "dummy")
-	run("ip", "-n", ns, "addr", "add", "10.213.7.1/24", "dev", "dummy0")
-	run("ip", "-n", ns, "link", "set", "dummy0", "up")
-	run("ip", "-n", ns, "route", "add", "default", "dev", "dummy0")
-	run("ip", "-n", ns, "-6", "route", "add", "default", "dev", "dummy0")
+	// A veth pair with both ends in the namespace: out0 has an address
+	// and the default routes, out1 no address; what leaves by out0 lands
+	// on out1 and goes nowhere. (This kernel has no dummy interfaces.)
+	run("ip", "-n", ns, "link", "add", "out0", "type", "veth", "peer", "name", "out1")
+	run("ip", "-n", ns, "addr", "add", "10.213.7.1/24", "dev", "out0")
+	run("ip", "-n", ns, "link", "set", "out0", "up")
+	run("ip", "-n", ns, "link", "set", "out1", "up")
+	run("ip", "-n", ns, "route", "add", "default", "dev", "out0")
+	run("ip", "-n", ns, "-6", "route", "add", "default", "dev", "out0")
 	rules := `table inet roomcast_guard {
   chain out {
     type filter hook output priority 0; policy accept;
