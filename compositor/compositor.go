@@ -255,7 +255,8 @@ func (c *Compositor) AddInput(id, name string, opt InputOptions) *Input {
 	in := &Input{c: c, id: id, name: name, label: c.cfg.Labels.label(name), opt: opt, order: c.seq, added: c.cfg.now()}
 	c.inputs = append(c.inputs, in)
 	// Names are personal data: at debug level only.
-	c.log.Info().Str("input", id).Bool("screen", opt.Screen).Msg("input added")
+	// Live input IDs are identities: at debug level too.
+	c.log.Info().Bool("screen", opt.Screen).Msg("input added")
 	c.log.Debug().Str("input", id).Str("name", name).Msg("input name")
 	return in
 }

@@ -192,7 +192,8 @@ func (in *Input) Remove() {
 		}
 	}
 	c.mu.Unlock()
-	c.log.Info().Str("input", in.id).Msg("input removed")
+	c.log.Info().Msg("input removed")
+	c.log.Debug().Str("input", in.id).Msg("input removed")
 	c.poke()
 }
 
