@@ -191,9 +191,9 @@ func TestRecordInLoopbackNamespace(t *testing.T) {
 		"-test.count", "1", "-test.v", "-test.timeout", "5m")
 	cmd.Env = append(os.Environ(), netnsEnv+"=1", "ROOMCAST_BIN="+bin)
 	out, err := cmd.CombinedOutput()
-	t.Logf("inside %s (%.1f s):\n%s", ns, time.Since(start).Seconds(), tail(string(out), 40))
+	t.Logf("the recording inside %s took %.1f s", ns, time.Since(start).Seconds())
 	if err != nil || !strings.Contains(string(out), "--- PASS: TestRecordSpeakerLayoutAndStream") {
-		t.Errorf("the recording failed inside the loopback-only namespace: %v", err)
+		t.Errorf("the recording failed inside the loopback-only namespace: %v\n%s", err, tail(string(out), 40))
 	}
 	if n := guardCount(t, ns); n != 0 {
 		t.Errorf("%d packets tried to leave by a non-loopback interface", n)
