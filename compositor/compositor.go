@@ -59,7 +59,10 @@ type Config struct {
 	Background *media.YUV
 	// BackgroundImage, when set, is scaled to the canvas and shown behind the tiles.
 	BackgroundImage *media.Image
-	// NoLabels hides the name labels on tiles.
+	// Labels is what tiles and placeholders show of a participant's name.
+	// It defaults to LabelName.
+	Labels LabelStyle
+	// NoLabels is Labels = LabelNone (kept for --no-labels).
 	NoLabels bool
 	// StallTimeout is how long a tile holds an input's last picture before it
 	// shows the placeholder. It defaults to 2 s.
@@ -117,6 +120,12 @@ const offlineMargin = 500 * time.Millisecond
 const offlineAhead = time.Second
 
 func (c *Config) setDefaults() error {
+	if c.NoLabels {
+		c.Labels = LabelNone
+	}
+	if c.Labels < LabelName || c.Labels > LabelNone {
+		return fmt.Errorf("compositor: label style %d", c.Labels)
+	}
 	if c.Width == 0 && c.Height == 0 {
 		c.Width, c.Height = DefaultWidth, DefaultHeight
 	}
@@ -243,9 +252,12 @@ func (c *Compositor) AddInput(id, name string, opt InputOptions) *Input {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.seq++
-	in := &Input{c: c, id: id, name: name, opt: opt, order: c.seq, added: c.cfg.now()}
+	in := &Input{c: c, id: id, name: name, label: c.cfg.Labels.label(name), opt: opt, order: c.seq, added: c.cfg.now()}
 	c.inputs = append(c.inputs, in)
-	c.log.Info().Str("input", id).Str("name", name).Bool("screen", opt.Screen).Msg("input added")
+	// Names are personal data: at debug level only.
+	// Live input IDs are identities: at debug level too.
+	c.log.Info().Bool("screen", opt.Screen).Msg("input added")
+	c.log.Debug().Str("input", id).Str("name", name).Msg("input name")
 	return in
 }
 

@@ -36,6 +36,7 @@ type Input struct {
 
 	mu       sync.Mutex
 	name     string
+	label    string // what the tile shows of name (Config.Labels)
 	video    []vframe
 	audio    []achunk
 	queued   int   // sample frames in audio
@@ -70,9 +71,17 @@ func (in *Input) Name() string {
 
 // SetName changes the label from the next frame on.
 func (in *Input) SetName(name string) {
+	label := in.c.cfg.Labels.label(name)
 	in.mu.Lock()
-	in.name = name
+	in.name, in.label = name, label
 	in.mu.Unlock()
+}
+
+// Label returns what the tile shows of the name (empty: nothing).
+func (in *Input) Label() string {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.label
 }
 
 // SetVideoMuted shows the placeholder (muted) or the pictures again.
@@ -183,7 +192,8 @@ func (in *Input) Remove() {
 		}
 	}
 	c.mu.Unlock()
-	c.log.Info().Str("input", in.id).Msg("input removed")
+	c.log.Info().Msg("input removed")
+	c.log.Debug().Str("input", in.id).Msg("input removed")
 	c.poke()
 }
 

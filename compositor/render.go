@@ -147,10 +147,12 @@ func (c *Compositor) updateLayout(inputs []*Input) {
 func (c *Compositor) drawTile(in *Input, tile layout.Tile, t time.Duration) error {
 	r := c.renderer
 	rect := tile.Rect
-	name := in.Name()
+	name := in.Label()
 	if in.stalled(t) {
 		r.canvas.FillRect(rect.X, rect.Y, rect.W, rect.H, placeholderColour)
-		r.text.drawCentered(r.canvas, rect, name)
+		if name != "" {
+			r.text.drawCentered(r.canvas, rect, name)
+		}
 		return nil
 	}
 	img := in.cur
@@ -173,7 +175,7 @@ func (c *Compositor) drawTile(in *Input, tile layout.Tile, t time.Duration) erro
 		}
 		media.Blit(r.canvas, dst.X, dst.Y, in.scaled, 0, 0, dst.W, dst.H)
 	}
-	if !c.cfg.NoLabels {
+	if name != "" {
 		r.text.drawLabel(r.canvas, rect, name)
 	}
 	return nil

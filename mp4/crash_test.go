@@ -10,11 +10,21 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"filippo.io/age"
+
+	"github.com/roomcast/roomcast/media"
 )
 
 // crashEnv, when set, makes the test binary a crash child that records to
 // the path it names, in real time, until it is killed.
 const crashEnv = "MP4_TEST_CRASH_OUT"
+
+// crashAudioOnlyEnv, when set, makes the crash child record the audio alone.
+const crashAudioOnlyEnv = "MP4_TEST_CRASH_AUDIO_ONLY"
+
+// crashKeyEnv, when set, makes the crash child encrypt to this recipient.
+const crashKeyEnv = "MP4_TEST_CRASH_KEY"
 
 func crashChild(out string) {
 	fx, err := makeFixture(os.Getenv(fixtureEnv))
@@ -22,7 +32,21 @@ func crashChild(out string) {
 		fmt.Fprintln(os.Stderr, "fixture:", err)
 		os.Exit(2)
 	}
-	w, err := Create(out, fx.info, Options{})
+	var opts Options
+	if k := os.Getenv(crashKeyEnv); k != "" {
+		r, err := age.ParseX25519Recipient(k)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		opts.Encrypt = []age.Recipient{r}
+	}
+	info := fx.info
+	audioOnly := os.Getenv(crashAudioOnlyEnv) != ""
+	if audioOnly { // a low bitrate: the encrypted writer must pad to seal
+		info.Width, info.Height, info.VideoConfig = 0, 0, nil
+	}
+	w, err := Create(out, info, opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(2)
@@ -31,6 +55,9 @@ func crashChild(out string) {
 	fmt.Println("started")
 	base := fx.packets[0].DTS
 	for _, p := range fx.packets {
+		if audioOnly && p.Kind != media.KindAudio {
+			continue
+		}
 		time.Sleep(time.Until(t0.Add(p.DTS - base)))
 		if err := w.WritePacket(p); err != nil {
 			fmt.Fprintln(os.Stderr, err)

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/asticode/go-astiav"
+
+	"github.com/roomcast/roomcast/atrest"
 )
 
 // file is what the sink needs from an *os.File; tests substitute a file that
@@ -17,6 +19,18 @@ type file interface {
 	Truncate(size int64) error
 	Sync() error
 	Close() error
+}
+
+// appender turns the file into the sequential writer age needs.
+type appender struct {
+	f   file
+	off int64
+}
+
+func (a *appender) Write(b []byte) (int, error) {
+	n, err := a.f.WriteAt(b, a.off)
+	a.off += int64(n)
+	return n, err
 }
 
 // libavformat's extra whence values (libavformat/avio.h).
@@ -42,6 +56,10 @@ type sink struct {
 	// syncEvery flushes it (fdatasync), so a power cut, not only a crash,
 	// loses at most about a second more than the fragment in progress.
 	synced time.Time
+	// enc, when set, encrypts: pending goes through it in order instead
+	// of WriteAt, so the output is append-only (the fragmented muxer only
+	// appends) and size counts plaintext bytes.
+	enc *atrest.Writer
 }
 
 // syncEvery is how often fragments are forced to the disk.
@@ -92,6 +110,9 @@ func (s *sink) commit() error {
 	if len(s.pending) == 0 {
 		return nil
 	}
+	if s.enc != nil {
+		return s.commitEncrypted()
+	}
 	n, err := s.f.WriteAt(s.pending, s.pos)
 	if err != nil {
 		s.err = classify(err)
@@ -109,6 +130,31 @@ func (s *sink) commit() error {
 	s.pos += int64(n)
 	s.size = max(s.size, s.pos)
 	s.pending = s.pending[:0]
+	return s.maybeSync()
+}
+
+// commitEncrypted appends the pending bytes to the age stream. A failed
+// write leaves at most one torn chunk at the end of the file, which
+// decryption stops before.
+func (s *sink) commitEncrypted() error {
+	if s.pos != s.size {
+		s.err = fmt.Errorf("%w: the muxer rewrote offset %d of an encrypted (append-only) output", ErrWrite, s.pos)
+		s.pending = s.pending[:0]
+		return s.err
+	}
+	n, err := s.enc.Write(s.pending)
+	s.pending = s.pending[:0]
+	if err != nil {
+		s.err = classify(err)
+		return s.err
+	}
+	s.pos += int64(n)
+	s.size = s.pos
+	return s.maybeSync()
+}
+
+// maybeSync forces the data to the disk at most every syncEvery.
+func (s *sink) maybeSync() error {
 	if now := time.Now(); now.Sub(s.synced) >= syncEvery {
 		s.synced = now
 		if err := s.f.Sync(); err != nil {

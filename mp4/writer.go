@@ -30,12 +30,23 @@
 // short: players ignore it while ffmpeg reports it as an error. Recover
 // drops such a tail and finalises a crashed recording.
 //
+// Encryption at rest (Options.Encrypt): the same fragmented MP4 goes
+// through age's STREAM encryption (package atrest) on its way to the file,
+// so no plaintext byte reaches the disk. age seals 64 KiB chunks; to keep
+// what a crash loses within MaxLoss, the writer follows each fragment, when
+// needed, with a top-level "free" box (ISO/IEC 14496-12 §8.1.2, ignored by
+// players) just long enough to seal the chunk holding the fragment's end.
+// An encrypted recording is not remuxed when closed: the finished file is
+// the fragmented MP4 (its moov is in front, so it streams, and an mfra
+// index at the end), whole in a standard age file. See EncryptedMaxLoss.
+//
 // The muxing is libavformat's mov muxer, driven through go-astiav; the
 // libav log callback is global and left to the program.
 package mp4
 
 import (
 	"cmp"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -47,9 +58,11 @@ import (
 	"syscall"
 	"time"
 
+	"filippo.io/age"
 	"github.com/asticode/go-astiav"
 	"github.com/rs/zerolog"
 
+	"github.com/roomcast/roomcast/atrest"
 	"github.com/roomcast/roomcast/av"
 	"github.com/roomcast/roomcast/media"
 )
@@ -85,13 +98,32 @@ const DefaultFragmentDuration = time.Second
 // more than about this much (plus one frame).
 const MaxFragmentDuration = 2 * time.Second
 
+// DefaultEncryptedFragmentDuration is the fragment length of an encrypted
+// recording when Options.FragmentDuration is zero: shorter, because a
+// fragment already written may still wait in age's unsealed chunk.
+const DefaultEncryptedFragmentDuration = 500 * time.Millisecond
+
+// EncryptedMaxLoss bounds what a crash loses from an encrypted recording
+// (plus one frame): the fragment in progress and the written fragments
+// whose chunk is not sealed yet. Padding seals a chunk early when waiting
+// for the next fragment could exceed it. With the default fragment
+// duration, padding is needed only below about 1 Mb/s, and costs at most
+// 64 KiB per EncryptedMaxLoss - FragmentDuration (1 s).
+const EncryptedMaxLoss = 1500 * time.Millisecond
+
 // Options tune a Writer. The zero value is usable.
 type Options struct {
 	// FragmentDuration is the longest stretch of media held in memory before
 	// it goes to disk as a fragment; a crash loses at most this plus one
 	// frame. Fragments are also cut at video keyframes. It defaults to
-	// DefaultFragmentDuration (1 s) and must not exceed MaxFragmentDuration.
+	// DefaultFragmentDuration (1 s), or DefaultEncryptedFragmentDuration
+	// (0.5 s) when encrypting, and must not exceed MaxFragmentDuration
+	// (EncryptedMaxLoss when encrypting).
 	FragmentDuration time.Duration
+	// Encrypt, when not empty, encrypts the recording as it is written to
+	// these age recipients; nothing else can read it. It defaults to none
+	// (a plain MP4).
+	Encrypt []age.Recipient
 	// Overwrite allows replacing an existing file at the path. It defaults
 	// to false: an existing file is an ErrCreate.
 	Overwrite bool
@@ -129,9 +161,23 @@ type Writer struct {
 	done    bool
 	doneErr error
 
-	unregs   []func() // FFmpeg log routing (av.RegisterLogContext)
+	unregs []func() // FFmpeg log routing (av.RegisterLogContext)
+
+	// Encryption only: fragment ends not sealed yet, and the media time up
+	// to which a crash loses nothing.
+	unsealed    []fragEnd
+	sealedMedia time.Duration
+	padded      int64 // padding bytes written, for the log
+
 	bytes    atomic.Int64
 	duration atomic.Int64
+}
+
+// fragEnd is where a written fragment ends: plaintext offset and the media
+// time it covers.
+type fragEnd struct {
+	off   int64
+	media time.Duration
 }
 
 type track struct {
@@ -203,11 +249,18 @@ func checkDestination(path string, overwrite bool) error {
 // newWriter is Create's twin over an open file (tests pass failing files).
 // On error the caller closes and removes f.
 func newWriter(path string, f file, info media.StreamInfo, opts Options) (w *Writer, err error) {
+	maxFrag := MaxFragmentDuration
 	if opts.FragmentDuration == 0 {
 		opts.FragmentDuration = DefaultFragmentDuration
+		if len(opts.Encrypt) > 0 {
+			opts.FragmentDuration = DefaultEncryptedFragmentDuration
+		}
 	}
-	if opts.FragmentDuration < 0 || opts.FragmentDuration > MaxFragmentDuration {
-		return nil, fmt.Errorf("%w: fragment duration %v outside (0, %v]", ErrCreate, opts.FragmentDuration, MaxFragmentDuration)
+	if len(opts.Encrypt) > 0 {
+		maxFrag = EncryptedMaxLoss
+	}
+	if opts.FragmentDuration < 0 || opts.FragmentDuration > maxFrag {
+		return nil, fmt.Errorf("%w: fragment duration %v outside (0, %v]", ErrCreate, opts.FragmentDuration, maxFrag)
 	}
 	hasVideo, hasAudio := info.Width > 0 || len(info.VideoConfig) > 0, info.SampleRate > 0
 	switch {
@@ -230,6 +283,12 @@ func newWriter(path string, f file, info media.StreamInfo, opts Options) (w *Wri
 			w.free()
 		}
 	}()
+	if len(opts.Encrypt) > 0 {
+		// The age header goes out now; the MP4 header follows as payload.
+		if w.sink.enc, err = atrest.NewWriter(&appender{f: f}, opts.Encrypt); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrCreate, err)
+		}
+	}
 
 	if w.fc, err = astiav.AllocOutputFormatContext(nil, "mp4", ""); err != nil {
 		return nil, fmt.Errorf("%w: allocating muxer: %w", ErrCreate, err)
@@ -316,7 +375,7 @@ func newWriter(path string, f file, info media.StreamInfo, opts Options) (w *Wri
 		}
 	}
 	w.pkt = astiav.AllocPacket()
-	w.log.Info().Bool("video", hasVideo).Bool("audio", hasAudio).
+	w.log.Info().Bool("video", hasVideo).Bool("audio", hasAudio).Bool("encrypted", w.sink.enc != nil).
 		Dur("fragment", opts.FragmentDuration).Msg("recording started")
 	return w, nil
 }
@@ -447,11 +506,19 @@ func (w *Writer) write(p media.Packet) error {
 	if p.Key || p.Kind == media.KindAudio { // every AAC frame is a sync sample
 		w.pkt.SetFlags(w.pkt.Flags().Add(astiav.PacketFlagKey))
 	}
+	before := w.sink.size
 	err := w.fc.WriteFrame(w.pkt)
 	w.pkt.Unref()
 	if cerr := w.sink.commit(); cerr != nil {
 		w.fail(cerr)
 		return w.err
+	}
+	if w.sink.enc != nil && w.sink.size > before {
+		// The muxer flushed fragments ending where this packet starts.
+		if serr := w.seal(time.Duration(astiav.RescaleQ(dts, t.tb, astiav.NewRational(1, int(time.Second))))); serr != nil {
+			w.fail(serr)
+			return w.err
+		}
 	}
 	w.bytes.Store(w.sink.size)
 	if err != nil {
@@ -462,6 +529,35 @@ func (w *Writer) write(p media.Packet) error {
 	if end := int64(p.PTS + p.Duration); end > w.duration.Load() {
 		w.duration.Store(end)
 	}
+	return nil
+}
+
+// seal keeps a crash's loss within EncryptedMaxLoss: after fragments
+// covering media up to covered were written, it pads to seal their chunk
+// if the next fragment could come too late otherwise.
+func (w *Writer) seal(covered time.Duration) error {
+	s := w.sink
+	w.unsealed = append(w.unsealed, fragEnd{s.size, covered})
+	sealed := s.enc.Sealed()
+	i := 0
+	for ; i < len(w.unsealed) && w.unsealed[i].off <= sealed; i++ {
+		w.sealedMedia = w.unsealed[i].media
+	}
+	w.unsealed = w.unsealed[i:]
+	if len(w.unsealed) == 0 || covered+w.opts.FragmentDuration-w.sealedMedia <= EncryptedMaxLoss {
+		return nil
+	}
+	n := atrest.PadToSeal(s.size, 8)
+	box := make([]byte, n)
+	binary.BigEndian.PutUint32(box, uint32(n))
+	copy(box[4:], "free")
+	s.pending = append(s.pending, box...)
+	if err := s.commit(); err != nil {
+		return err
+	}
+	w.padded += int64(n)
+	w.unsealed = w.unsealed[:0]
+	w.sealedMedia = covered
 	return nil
 }
 
@@ -511,6 +607,11 @@ func (w *Writer) Close() error {
 	}
 	w.free()
 	var errs []error
+	if w.err == nil && w.sink.enc != nil {
+		if err := w.sink.enc.Close(); err != nil {
+			w.fail(classify(err))
+		}
+	}
 	if w.err != nil {
 		errs = append(errs, w.err)
 	}
@@ -519,6 +620,15 @@ func (w *Writer) Close() error {
 	}
 	if err := w.sink.f.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("%w: close: %w", ErrWrite, err))
+	}
+	if w.sink.enc != nil {
+		// Encrypted: the fragmented file is the finished one (see the
+		// package doc); remuxing would need a plaintext copy or a second
+		// encrypted pass for no gain in playability.
+		w.log.Info().Int64("bytes", w.sink.size).Int64("padding", w.padded).
+			Dur("duration", w.Duration()).Msg("encrypted recording closed")
+		w.doneErr = errors.Join(errs...)
+		return w.doneErr
 	}
 	start := time.Now()
 	size, err := finalise(w.path, w.log)

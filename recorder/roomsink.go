@@ -13,6 +13,7 @@ import (
 	"github.com/roomcast/roomcast/compositor"
 	"github.com/roomcast/roomcast/layout"
 	"github.com/roomcast/roomcast/media"
+	"github.com/roomcast/roomcast/pseudo"
 	"github.com/roomcast/roomcast/room"
 )
 
@@ -27,6 +28,11 @@ const screenSuffix = "#screen"
 // room's threading contract; SetOffset and OnTiles are safe from any
 // goroutine.
 type RoomSink struct {
+	// Pseudonyms names participants in info-level logs; set it before the
+	// room starts, to the room's (room.Config.Pseudonyms). It defaults to
+	// a fresh Namer.
+	Pseudonyms *pseudo.Namer
+
 	comp *compositor.Compositor
 	fit  layout.Fit
 	log  zerolog.Logger
@@ -57,7 +63,8 @@ type RoomSink struct {
 // and as compositor.Config.OnTiles (through RoomSink.OnTiles).
 func NewRoomSink(comp *compositor.Compositor, log zerolog.Logger) *RoomSink {
 	return &RoomSink{
-		comp: comp, fit: comp.Config().Fit, log: log.With().Str("component", "live").Logger(),
+		Pseudonyms: pseudo.New(),
+		comp:       comp, fit: comp.Config().Fit, log: log.With().Str("component", "live").Logger(),
 		Events: make(chan room.SessionEvent, 64), Closed: make(chan error, 1),
 		inputs: map[string]*compositor.Input{}, names: map[string]string{},
 		video: map[string][]*room.Track{}, bySID: map[string]*room.Track{},
@@ -147,7 +154,7 @@ func (l *RoomSink) TrackAdded(t *room.Track) room.TrackSink {
 	}
 	in := l.input(id, name, screen)
 	s := &trackSink{l: l, t: t, in: in, inputID: id, screen: screen, added: time.Now(),
-		log: l.log.With().Str("track", t.SID).Str("participant", t.ParticipantID).Str("codec", t.Codec).Logger()}
+		log: l.log.With().Str("track", t.SID).Str("participant", l.Pseudonyms.ID(t.ParticipantID)).Str("codec", t.Codec).Logger()}
 	var err error
 	if t.Kind == room.KindVideo {
 		s.vdec, err = av.NewVideoDecoder(t.Codec, av.WithLog(s.log))
@@ -204,7 +211,13 @@ func (l *RoomSink) TrackMuted(sid string, muted bool) {
 // ActiveSpeakers moves the main tile to the loudest speaker; silence keeps
 // the last one (the big tile does not jump back and forth).
 func (l *RoomSink) ActiveSpeakers(ids []string) {
-	l.log.Debug().Strs("speakers", ids).Msg("active speakers")
+	if e := l.log.Debug(); e.Enabled() {
+		ps := make([]string, len(ids))
+		for i, id := range ids {
+			ps[i] = l.Pseudonyms.ID(id)
+		}
+		e.Strs("speakers", ps).Msg("active speakers")
+	}
 	if len(ids) > 0 {
 		l.comp.SetActiveSpeaker(ids[0])
 	}
@@ -212,7 +225,11 @@ func (l *RoomSink) ActiveSpeakers(ids []string) {
 
 // Session forwards session events for the command's stop rules.
 func (l *RoomSink) Session(e room.SessionEvent) {
-	l.log.Info().Str("event", e.Kind.String()).Str("participant", e.Participant).Msg("session")
+	ev := l.log.Info().Str("event", e.Kind.String())
+	if e.Participant != "" {
+		ev = ev.Str("participant", l.Pseudonyms.ID(e.Participant))
+	}
+	ev.Msg("session")
 	select {
 	case l.Events <- e:
 	default:

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/roomcast/roomcast/pseudo"
 )
 
 // Room is one connector's participant in one room. Create it with the
@@ -58,6 +60,10 @@ type Config struct {
 	// Logger is used with the field component=<connector>. The zero Logger
 	// discards.
 	Logger zerolog.Logger
+	// Pseudonyms names participants in info-level logs (identities and
+	// names only at debug level). It defaults to a fresh per-session Namer;
+	// share one with the Handler so both log the same ids.
+	Pseudonyms *pseudo.Namer
 }
 
 // Credentials are the secrets a connector may need. None is ever logged or

@@ -6,6 +6,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/roomcast/roomcast/consent"
 	"github.com/roomcast/roomcast/recorder"
 	"github.com/roomcast/roomcast/room"
 )
@@ -24,6 +25,11 @@ type Config struct {
 	Identity, Name string
 	// ConnectTimeout bounds the join. It defaults to 10 s.
 	ConnectTimeout time.Duration
+	// Consent says who may be recorded (--only, --exclude, the opt-out
+	// attribute); it is enforced between the room and the recorder, before
+	// any decoder. The zero value lets everyone in, except participants
+	// who opt out with roomcast.consent=no.
+	Consent consent.Policy
 
 	// Pipeline is the canvas, layout and encoding. Its Log is replaced by
 	// the session's; live-room settings (external active speaker, automatic

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"filippo.io/age"
 	"github.com/rs/zerolog"
 
 	"github.com/roomcast/roomcast/media"
@@ -23,6 +24,9 @@ type Outputs struct {
 	MP4 string
 	// Overwrite allows replacing an existing file at MP4.
 	Overwrite bool
+	// Encrypt, when not empty, encrypts the MP4 as it is written to these
+	// age recipients (mp4.Options.Encrypt). It defaults to none.
+	Encrypt []age.Recipient
 	// Streams are RTMP(S) destinations; each fails alone and reconnects.
 	Streams []Stream
 	// StreamStartTimeout bounds starting the streams (every destination
@@ -77,7 +81,7 @@ func (o Outputs) attach(ctx context.Context, rec *recorder.Recorder, dests []*rt
 		if abs, aerr := filepath.Abs(path); aerr == nil {
 			path = abs
 		}
-		w, cerr := mp4.Create(path, rec.Info(), mp4.Options{Log: log, Overwrite: o.Overwrite})
+		w, cerr := mp4.Create(path, rec.Info(), mp4.Options{Log: log, Overwrite: o.Overwrite, Encrypt: o.Encrypt})
 		if cerr != nil {
 			return "", classify(ErrOutput, cerr)
 		}

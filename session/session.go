@@ -19,7 +19,9 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/roomcast/roomcast/consent"
 	"github.com/roomcast/roomcast/layout"
+	"github.com/roomcast/roomcast/pseudo"
 	"github.com/roomcast/roomcast/recorder"
 	"github.com/roomcast/roomcast/room"
 	"github.com/roomcast/roomcast/room/registry"
@@ -214,9 +216,13 @@ func (s *Session) start(ctx context.Context) error {
 		return nil
 	}
 	sink = recorder.NewRoomSink(rec.Compositor(), s.log)
+	sink.Pseudonyms = pseudo.New() // one per session, shared with the room's logs
 	rm, err := registry.Open(room.Config{
 		URL: s.cfg.Room, Credentials: s.cfg.Credentials, Identity: s.cfg.Identity, Name: s.cfg.Name,
-		ConnectTimeout: s.cfg.ConnectTimeout, Handler: sink, Logger: s.log,
+		ConnectTimeout: s.cfg.ConnectTimeout, Logger: s.log, Pseudonyms: sink.Pseudonyms,
+		// Consent is enforced here, before any decoder: LiveKit exempts
+		// recorders from track permissions.
+		Handler: consent.New(sink, s.cfg.Consent, s.log),
 	})
 	if err != nil {
 		rec.Close()

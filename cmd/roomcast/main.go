@@ -11,6 +11,7 @@
 //	4  output error (unwritable path, disk full, write or finalise failure)
 //	5  room error (cannot join: bad credentials, unknown room, unreachable server)
 //	6  stream error (every RTMP destination failed: rejected key, unreachable, TLS)
+//	7  key error (decrypt: no identity matches the recording, or the identity file is invalid)
 //	130 interrupted before the job was complete (compose): the output holds what was done
 package main
 
@@ -29,6 +30,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 
+	"github.com/roomcast/roomcast/atrest"
 	"github.com/roomcast/roomcast/av"
 	"github.com/roomcast/roomcast/mp4"
 	"github.com/roomcast/roomcast/recorder"
@@ -44,6 +46,7 @@ const (
 	exitOutput      = 4
 	exitRoom        = 5
 	exitStream      = 6
+	exitKey         = 7
 	exitInterrupted = 130
 )
 
@@ -74,7 +77,10 @@ func classify(err error) int {
 		return exitUsage
 	case errors.Is(err, errInterrupted):
 		return exitInterrupted
+	case errors.Is(err, atrest.ErrWrongKey), errors.Is(err, atrest.ErrIdentity):
+		return exitKey
 	case errors.Is(err, av.ErrNotFound), errors.Is(err, av.ErrCorrupt), errors.Is(err, av.ErrUnsupported),
+		errors.Is(err, atrest.ErrNotEncrypted), errors.Is(err, atrest.ErrTorn),
 		errors.Is(err, mp4.ErrNotMP4):
 		return exitInput
 	case errors.Is(err, mp4.ErrCreate), errors.Is(err, mp4.ErrDiskFull), errors.Is(err, mp4.ErrWrite),
@@ -136,7 +142,7 @@ func run(args []string) int {
 }
 
 func newApp() *cli.App {
-	cmds := []*cli.Command{recordCommand(), composeCommand(), demoCommand(), checkIngestCommand(), serveCommand(), auditCommand(), tokenCommand(), recoverCommand()}
+	cmds := []*cli.Command{recordCommand(), composeCommand(), demoCommand(), checkIngestCommand(), serveCommand(), auditCommand(), tokenCommand(), recoverCommand(), decryptCommand()}
 	for _, c := range cmds {
 		// urfave/cli applies App.OnUsageError to global flags only.
 		c.OnUsageError = usageError

@@ -10,9 +10,11 @@ import (
 	"strings"
 	"time"
 
+	"filippo.io/age"
 	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 
+	"github.com/roomcast/roomcast/atrest"
 	"github.com/roomcast/roomcast/compositor"
 	"github.com/roomcast/roomcast/layout"
 	"github.com/roomcast/roomcast/media"
@@ -32,14 +34,30 @@ func canvasFlags() []cli.Flag {
 		&cli.IntFlag{Name: "fps", Value: 30, Usage: "output frame rate"},
 		&cli.IntFlag{Name: "gap", Value: 0, Usage: "pixels between tiles"},
 		&cli.StringFlag{Name: "background", Value: "#202228", Usage: "canvas colour (#rrggbb) or a PNG/JPEG image file"},
-		&cli.BoolFlag{Name: "no-labels", Usage: "do not draw names on tiles"},
+		&cli.StringFlag{Name: "label-style", Value: "name", Usage: "what tiles show of a participant's name: name, initials or none"},
+		&cli.BoolFlag{Name: "no-labels", Usage: "do not draw names on tiles (same as --label-style none)"},
 		&cli.StringFlag{Name: "preset", Value: "record", Usage: "encoder preset: record (quality) or stream (CBR-like, no B-frames)"},
 		&cli.StringFlag{Name: "x264-preset", Value: "veryfast", Usage: "libx264 speed preset"},
 		&cli.StringFlag{Name: "video-bitrate", Usage: "video bitrate, e.g. 3M or 2500k (cap for record, target for stream)"},
 		&cli.StringFlag{Name: "audio-bitrate", Value: "128k", Usage: "AAC bitrate"},
 		&cli.DurationFlag{Name: "keyint", Value: 2 * time.Second, Usage: "keyframe interval"},
 		&cli.IntFlag{Name: "encoder-threads", Usage: "libx264 threads (0: x264 decides; fewer threads use less memory)"},
+		&cli.StringSliceFlag{Name: "encrypt-to", Usage: "encrypt the recording as it is written to this age public key (age1…; repeatable); decrypt with `roomcast decrypt` or `age -d`"},
+		&cli.StringSliceFlag{Name: "encrypt-to-file", Usage: "encrypt to every age public key in this recipients file (one a line, # comments; repeatable)"},
 	}
+}
+
+// recipients reads --encrypt-to and --encrypt-to-file; none means a plain
+// MP4.
+func recipients(c *cli.Context) ([]age.Recipient, error) {
+	rs, err := atrest.Recipients(c.StringSlice("encrypt-to"), c.StringSlice("encrypt-to-file"))
+	if err != nil {
+		return nil, fmt.Errorf("%w: --encrypt-to: %v", errUsage, err)
+	}
+	if len(rs) > 0 && c.String("output") == "" {
+		return nil, fmt.Errorf("%w: --encrypt-to needs --output (streams are not encrypted at rest)", errUsage)
+	}
+	return rs, nil
 }
 
 // pipelineConfig reads the canvas flags.
@@ -60,7 +78,15 @@ func pipelineConfig(c *cli.Context, log zerolog.Logger) (recorder.Config, error)
 	if err := checkNumbers(c); err != nil {
 		return cfg, err
 	}
-	cc := compositor.Config{Width: w, Height: h, FPS: c.Int("fps"), Layout: kind, Fit: fit, Gap: c.Int("gap"), NoLabels: c.Bool("no-labels")}
+	if _, err := recipients(c); err != nil { // fail before joining or decoding anything
+		return cfg, err
+	}
+	labels, err := compositor.ParseLabelStyle(c.String("label-style"))
+	if err != nil {
+		return cfg, fmt.Errorf("%w: --%v", errUsage, err)
+	}
+	cc := compositor.Config{Width: w, Height: h, FPS: c.Int("fps"), Layout: kind, Fit: fit, Gap: c.Int("gap"),
+		Labels: labels, NoLabels: c.Bool("no-labels")}
 	if err := parseBackground(c.String("background"), &cc); err != nil {
 		return cfg, err
 	}
@@ -200,7 +226,9 @@ func fromImage(img image.Image) *media.Image {
 
 // outputsConfig reads the output flags (--output, --overwrite, --stream…).
 func outputsConfig(c *cli.Context) session.Outputs {
-	o := session.Outputs{MP4: c.String("output"), Overwrite: c.Bool("overwrite")}
+	// Recipients were checked by pipelineConfig (a usage error there).
+	rs, _ := recipients(c)
+	o := session.Outputs{MP4: c.String("output"), Overwrite: c.Bool("overwrite"), Encrypt: rs}
 	for _, v := range c.StringSlice("stream") {
 		o.Streams = append(o.Streams, session.Stream{URL: v, InsecureTLS: c.Bool("insecure-tls"),
 			GiveUpAfter: c.Duration("stream-give-up")})
@@ -213,7 +241,11 @@ func attachMP4(c *cli.Context, rec *recorder.Recorder, path string, overwrite bo
 	if path == "" {
 		return nil
 	}
-	_, err := session.Outputs{MP4: path, Overwrite: overwrite}.Attach(c.Context, rec, log)
+	rs, err := recipients(c)
+	if err != nil {
+		return err
+	}
+	_, err = session.Outputs{MP4: path, Overwrite: overwrite, Encrypt: rs}.Attach(c.Context, rec, log)
 	return sessionError(err)
 }
 

@@ -88,6 +88,20 @@ func measureLabel(img *media.Image, r layout.Rect, c media.YUV) labelBand {
 	return lb
 }
 
+// labelWidth is how far the label's shaded band reaches from the tile's
+// left edge, measured 8 rows above the tile's bottom (inside the band,
+// clear of the active speaker's frame).
+func labelWidth(img *media.Image, r layout.Rect, c media.YUV) int {
+	y := r.Y + r.H - 8
+	x := r.X + 6
+	for ; x < r.X+r.W-2; x++ {
+		if near(img.At(x, y), c, colourTol) {
+			break
+		}
+	}
+	return x - r.X
+}
+
 // isWhite: text luma with little colour.
 func isWhite(p media.YUV) bool {
 	return p.Y >= 180 && abs(int(p.U)-128) <= 24 && abs(int(p.V)-128) <= 24
@@ -111,10 +125,13 @@ func TestDemoPixels(t *testing.T) {
 		speakers int
 		w, h     int
 		noLabels bool
+		style    string // --label-style
 	}{
-		{"4 speakers 720p", 4, 1280, 720, false},
-		{"4 speakers 720p no labels", 4, 1280, 720, true},
-		{"9 speakers 1080p", 9, 1920, 1080, false},
+		{"4 speakers 720p", 4, 1280, 720, false, ""},
+		{"4 speakers 720p no labels", 4, 1280, 720, true, ""},
+		{"9 speakers 1080p", 9, 1920, 1080, false, ""},
+		{"4 speakers 720p label style none", 4, 1280, 720, true, "none"},
+		{"4 speakers 720p initials", 4, 1280, 720, false, "initials"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -122,8 +139,11 @@ func TestDemoPixels(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "demo.mp4")
 			args := []string{"demo", "--fast", "--duration", "4s", "--speakers", strconv.Itoa(tc.speakers),
 				"--size", fmt.Sprintf("%dx%d", tc.w, tc.h), "-y", "-o", out}
-			if tc.noLabels {
+			if tc.noLabels && tc.style == "" {
 				args = append(args, "--no-labels")
+			}
+			if tc.style != "" {
+				args = append(args, "--label-style", tc.style)
 			}
 			mustCLI(t, args...)
 			p := ffprobe(t, out, "-count_frames")
@@ -153,8 +173,15 @@ func TestDemoPixels(t *testing.T) {
 					}
 					continue
 				}
-				if lb.white < 0.03 || lb.dark < 0.4 {
+				if minDark := 0.4; lb.white < 0.03 || lb.dark < minDark && tc.style != "initials" || lb.dark < minDark/4 {
 					t.Errorf("tile %s: no name label in the bottom-left corner: %.3f white text pixels (want ≥ 0.03), %.3f darkened (want ≥ 0.4)", tl.ID, lb.white, lb.dark)
+				}
+				// Initials ("AL") make a band less than a tenth of the
+				// tile wide; every full name here is wider than that.
+				bw := labelWidth(img, tl.Rect, c)
+				t.Logf("tile %s: label band %d px of %d", tl.ID, bw, tl.Rect.W)
+				if initials := tc.style == "initials"; initials != (bw < tl.Rect.W/10) {
+					t.Errorf("tile %s: label band %d px wide in a %d px tile with --label-style %q", tl.ID, bw, tl.Rect.W, tc.style)
 				}
 			}
 		})

@@ -8,8 +8,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/rs/zerolog"
 	"github.com/urfave/cli/v2"
 
+	"github.com/roomcast/roomcast/consent"
 	"github.com/roomcast/roomcast/room"
 	"github.com/roomcast/roomcast/room/registry"
 	"github.com/roomcast/roomcast/session"
@@ -49,6 +52,11 @@ func recordCommand() *cli.Command {
 			&cli.DurationFlag{Name: "wait-first-speaker", Usage: "start recording only when the first speaker publishes; give up (exit 5) after this long (0: record at once)"},
 			&cli.DurationFlag{Name: "empty-timeout", Value: 60 * time.Second, Usage: "stop when the room has been empty this long (0: never)"},
 			&cli.DurationFlag{Name: "connect-timeout", Value: 10 * time.Second, Usage: "give up joining after this long"},
+			&cli.BoolFlag{Name: "require-recording-flag", Usage: "refuse a supplied --token without LiveKit's recorder grant (standard clients would not show \"recording\")"},
+			&cli.StringFlag{Name: "recorder-name", Value: "● Recording", Usage: "roomcast's display name where the room shows it"},
+			&cli.StringSliceFlag{Name: "only", Usage: "record only these participant identities (repeatable; everyone else is left out)"},
+			&cli.StringSliceFlag{Name: "exclude", Usage: "never record this participant identity (repeatable): no tile, label, sound or speaker switch, media not decoded"},
+			&cli.StringFlag{Name: "consent-attribute", Value: consent.DefaultAttribute, Usage: "participant attribute (or JSON metadata key) whose value \"no\" opts a participant out, also mid-session (\"-\": none)"},
 		),
 		Action: runRecord,
 	}
@@ -131,6 +139,9 @@ func runRecord(c *cli.Context) error {
 		return err
 	}
 	creds, err := credentials(c, roomAddr)
+	if err == nil && creds.Token != "" && !strings.HasPrefix(registry.Scheme(roomAddr), "janus+") {
+		err = checkRecorderGrant(c, creds.Token, log)
+	}
 	if err != nil {
 		return err
 	}
@@ -154,6 +165,9 @@ func runRecord(c *cli.Context) error {
 		WaitFirstSpeaker: c.Duration("wait-first-speaker"),
 		EmptyTimeout:     c.Duration("empty-timeout"),
 		Log:              log,
+		Name:             c.String("recorder-name"),
+		Consent: consent.Policy{Only: c.StringSlice("only"), Exclude: c.StringSlice("exclude"),
+			Attribute: c.String("consent-attribute")},
 	})
 	if err != nil {
 		return sessionError(err)
@@ -179,4 +193,31 @@ func sessionError(err error) error {
 		return &exitError{exitStream, err}
 	}
 	return err // output errors: classify finds mp4's and recorder's sentinels
+}
+
+// checkRecorderGrant makes the recorder visible: LiveKit turns the room's
+// active-recording flag on (standard clients show "recording") only for a
+// participant whose token carries the recorder grant, as roomcast's own
+// minted tokens do. A supplied token without it is a warning, or an error
+// with --require-recording-flag. The token is read, not verified (the
+// server does that).
+func checkRecorderGrant(c *cli.Context, token string, log zerolog.Logger) error {
+	var claims struct {
+		jwt.RegisteredClaims
+		Video *struct {
+			Recorder bool `json:"recorder"`
+		} `json:"video"`
+	}
+	_, _, err := jwt.NewParser().ParseUnverified(token, &claims)
+	if err != nil {
+		return nil // not a JWT: the server rejects it with a clear error (exit 5)
+	}
+	if claims.Video != nil && claims.Video.Recorder {
+		return nil
+	}
+	if c.Bool("require-recording-flag") {
+		return fmt.Errorf("%w: the access token has no recorder grant (video.recorder): participants would not see that the room is recorded; mint it with the recorder grant or let roomcast mint one from the API key", errUsage)
+	}
+	log.Warn().Msg("the access token has no recorder grant: standard LiveKit clients will not show that the room is recorded (--require-recording-flag refuses such tokens)")
+	return nil
 }

@@ -13,12 +13,16 @@ import (
 	"github.com/livekit/protocol/auth"
 	"github.com/rs/zerolog"
 
+	"github.com/roomcast/roomcast/pseudo"
 	"github.com/roomcast/roomcast/room"
 )
 
 // Config says where to join and how. Zero values take the documented
 // defaults (applied by New).
 type Config struct {
+	// Pseudonyms names participants in info-level logs (see room.Config).
+	// It defaults to a fresh Namer.
+	Pseudonyms *pseudo.Namer
 	// URL is the LiveKit server, ws(s):// or http(s)://. Required.
 	URL string
 	// Room is the room name. Required with APIKey/APISecret; with Token it
@@ -191,7 +195,7 @@ func Open(cfg room.Config) (room.Room, error) {
 		URL: server, Room: name,
 		Token: cfg.Credentials.Token, APIKey: cfg.Credentials.APIKey, APISecret: cfg.Credentials.APISecret,
 		Identity: cfg.Identity, Name: cfg.Name, ConnectTimeout: cfg.ConnectTimeout,
-		Handler: cfg.Handler, Logger: cfg.Logger,
+		Handler: cfg.Handler, Logger: cfg.Logger, Pseudonyms: cfg.Pseudonyms,
 	})
 	if err != nil {
 		return nil, err

@@ -14,6 +14,7 @@ import (
 	"github.com/pion/webrtc/v4"
 	"github.com/rs/zerolog"
 
+	"github.com/roomcast/roomcast/pseudo"
 	"github.com/roomcast/roomcast/room"
 	"github.com/roomcast/roomcast/room/rtprecv"
 )
@@ -67,6 +68,9 @@ func New(cfg Config) (*Room, error) {
 	cfg.setDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
+	}
+	if cfg.Pseudonyms == nil {
+		cfg.Pseudonyms = pseudo.New()
 	}
 	r := &Room{
 		cfg:          cfg,
@@ -426,7 +430,8 @@ func (r *Room) announce(rp *lksdk.RemoteParticipant) {
 	if name == "" {
 		name = id
 	}
-	r.log.Info().Str("participant", id).Str("name", name).Msg("participant joined")
+	r.log.Info().Str("participant", r.cfg.Pseudonyms.ID(id)).Msg("participant joined")
+	r.log.Debug().Str("participant", r.cfg.Pseudonyms.ID(id)).Str("identity", id).Str("name", name).Msg("participant identity")
 	r.cfg.Handler.ParticipantJoined(participant(rp))
 	if r.empty {
 		r.empty = false
@@ -451,7 +456,7 @@ func (r *Room) updated(rp *lksdk.RemoteParticipant) {
 		return
 	}
 	p := participant(rp)
-	r.log.Debug().Str("participant", p.ID).Msg("participant updated")
+	r.log.Debug().Str("participant", r.cfg.Pseudonyms.ID(p.ID)).Str("identity", p.ID).Msg("participant updated")
 	r.cfg.Handler.ParticipantUpdated(p)
 }
 
@@ -460,7 +465,7 @@ func (r *Room) leave(id string) {
 		return
 	}
 	delete(r.participants, id)
-	r.log.Info().Str("participant", id).Msg("participant left")
+	r.log.Info().Str("participant", r.cfg.Pseudonyms.ID(id)).Msg("participant left")
 	r.cfg.Handler.ParticipantLeft(id)
 	r.checkEmpty()
 }
@@ -514,7 +519,7 @@ func (r *Room) reconcile() {
 		for id := range r.participants {
 			rp := r.lk.GetParticipantByIdentity(id)
 			if rp == nil || rp.SID() == r.sidsBefore[id] {
-				r.log.Info().Str("participant", id).Msg("participant did not come back after the reconnect")
+				r.log.Info().Str("participant", r.cfg.Pseudonyms.ID(id)).Msg("participant did not come back after the reconnect")
 				r.leave(id)
 			}
 		}
@@ -541,7 +546,7 @@ func (r *Room) addTrack(remote *webrtc.TrackRemote, pub *lksdk.RemoteTrackPublic
 	}
 	r.announce(rp)
 	codec := rtprecv.Codec(remote.Codec().MimeType)
-	log := r.log.With().Str("participant", rp.Identity()).Str("track", pub.SID()).
+	log := r.log.With().Str("participant", r.cfg.Pseudonyms.ID(rp.Identity())).Str("track", pub.SID()).
 		Str("kind", string(pub.Kind())).Str("codec", remote.Codec().MimeType).Logger()
 	if codec == "" {
 		log.Warn().Msg("unsupported codec, track ignored")
@@ -621,7 +626,7 @@ func (r *Room) removeTrack(sid string, remote *webrtc.TrackRemote) {
 	delete(r.tracks, sid)
 	r.mu.Unlock()
 	t.w.Halt()
-	r.log.Info().Str("track", sid).Str("participant", t.info.ParticipantID).Msg("track removed")
+	r.log.Info().Str("track", sid).Str("participant", r.cfg.Pseudonyms.ID(t.info.ParticipantID)).Msg("track removed")
 }
 
 func (r *Room) forget(t *track) {

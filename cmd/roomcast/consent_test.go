@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/livekit/protocol/auth"
+	"github.com/livekit/protocol/livekit"
+	lksdk "github.com/livekit/server-sdk-go/v2"
+
+	"github.com/roomcast/roomcast/media"
+	"github.com/roomcast/roomcast/room/livekit/lktest"
+)
+
+// colourShare is the fraction of the picture's pixels (sampled every 4th
+// pixel) within 16 of colour c.
+func colourShare(img *media.Image, c media.YUV) float64 {
+	n, hit := 0, 0
+	for y := 0; y < img.Height; y += 4 {
+		for x := 0; x < img.Width; x += 4 {
+			n++
+			p := img.At(x, y)
+			if max(abs(int(p.Y)-int(c.Y)), abs(int(p.U)-int(c.U)), abs(int(p.V)-int(c.V))) <= 16 {
+				hit++
+			}
+		}
+	}
+	return float64(hit) / float64(n)
+}
+
+// TestRecordConsent: in a LiveKit room, bob is on --exclude, carol joins
+// with the attribute roomcast.consent=no, and dave opts out mid-session
+// (the host's application sets his attribute through the server API).
+// Bob's and carol's colours are absent from every decoded frame and their
+// tones from the mix; dave is seen and heard until his opt-out and gone
+// from the frames shortly after it; alice is there throughout.
+func TestRecordConsent(t *testing.T) {
+	e2e(t)
+	lktest.SkipIfShort(t)
+	t.Parallel()
+	srv := lktest.StartServer(t)
+	const room = "consent"
+	withAttr := func(at *auth.AccessToken, _ *auth.VideoGrant) {
+		at.SetAttributes(map[string]string{"roomcast.consent": "no"})
+	}
+	dYellow := newRecColour("yellow", 0xe0, 0xd0, 0x28)
+	lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "alice", Name: "Alice", Video: "vp8", Color: recRed.hex, Audio: true, ToneHz: 400})
+	lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "bob", Name: "Bob", Video: "vp8", Color: recBlue.hex, Audio: true, ToneHz: 620})
+	lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "carol", Name: "Carol", Video: "vp8", Color: recGreen.hex, Audio: true, ToneHz: 940,
+		Token: srv.Token(room, "carol", "Carol", withAttr)})
+	lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "dave", Name: "Dave", Video: "vp8", Color: dYellow.hex, Audio: true, ToneHz: 1250})
+	dir := t.TempDir()
+	out := filepath.Join(dir, "consent.mp4")
+	secret := writeSecret(t, dir, "secret", srv.APISecret)
+	p := startRecord(t, nil, "--log-format", "json", "record",
+		"--room", srv.URL+"/"+room, "--api-key", srv.APIKey, "--api-secret-file", secret,
+		"--size", "640x360", "--duration", "10s", "-o", out, "--exclude", "bob")
+	start := p.waitLine(t, `"message":"recording"`, 15*time.Second)
+	time.Sleep(time.Until(start.Add(5 * time.Second)))
+	rs := lksdk.NewRoomServiceClient(srv.HTTPURL(), srv.APIKey, srv.APISecret)
+	optAt := time.Since(start).Seconds()
+	if _, err := rs.UpdateParticipant(context.Background(), &livekit.UpdateParticipantRequest{
+		Room: room, Identity: "dave", Attributes: map[string]string{"roomcast.consent": "no"}}); err != nil {
+		t.Fatalf("setting dave's opt-out: %v", err)
+	}
+	if code := p.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("exit %d\n%s", code, tail(p.stderr(), 30))
+	}
+	se := p.stderr()
+	// Minimisation: info-level logs use per-session opaque ids.
+	for _, name := range []string{"Bob", "Carol", "Dave", "Alice", `"bob"`, `"carol"`, `"dave"`, `"alice"`} {
+		for _, l := range strings.Split(se, "\n") {
+			if strings.Contains(l, name) {
+				t.Errorf("the info-level log names %s: %s", name, l)
+				break
+			}
+		}
+	}
+	if !strings.Contains(se, `"participant":"p-`) {
+		t.Errorf("the log does not name participants by opaque id:\n%s", tail(se, 10))
+	}
+	t.Logf("dave opted out at %.2f s", optAt)
+
+	const fps = 30
+	frames := allFrames(t, out, 320, 180)
+	lastDave, firstGone := -1.0, -1.0
+	for i, img := range frames {
+		ts := float64(i) / fps
+		for _, c := range []recColour{recBlue, recGreen} {
+			if s := colourShare(img, c.yuv); s > 0.001 {
+				t.Errorf("frame %d (%.2f s): %.1f%% of the picture is %s, an excluded participant's colour", i, ts, 100*s, c.name)
+			}
+		}
+		if ts > 1 && colourShare(img, recRed.yuv) < 0.05 {
+			t.Errorf("frame %d (%.2f s): alice's red is missing", i, ts)
+		}
+		if colourShare(img, dYellow.yuv) > 0.01 {
+			lastDave = ts
+		} else if ts > optAt-1 && firstGone < 0 {
+			firstGone = ts
+		}
+	}
+	t.Logf("dave last seen at %.2f s, gone from %.2f s (opt-out sent at %.2f s)", lastDave, firstGone, optAt)
+	if lastDave < optAt-1.5 {
+		t.Errorf("dave was not seen before his opt-out (last %.2f s)", lastDave)
+	}
+	if lastDave > optAt+0.5 {
+		t.Errorf("dave still seen at %.2f s, more than 0.5 s after his opt-out at %.2f s", lastDave, optAt)
+	}
+
+	x := audioMono(t, out)
+	for _, c := range []struct {
+		who     string
+		f       float64
+		a, b    float64
+		present bool
+	}{
+		{"alice", 400, 1, 9.5, true},
+		{"bob", 620, 0.5, 9.8, false},
+		{"carol", 940, 0.5, 9.8, false},
+		{"dave before", 1250, 1, optAt - 0.5, true},
+		{"dave after", 1250, optAt + 0.6, 9.8, false},
+	} {
+		a := recToneAmp(span(x, 0, c.a, c.b), c.f)
+		t.Logf("%s: %g Hz amplitude %.4f over %.1f–%.1f s", c.who, c.f, a, c.a, c.b)
+		if c.present && a < 0.03 {
+			t.Errorf("%s: %g Hz amplitude %.4f, want ≥ 0.03", c.who, c.f, a)
+		}
+		if !c.present && a > 0.003 {
+			t.Errorf("%s: %g Hz amplitude %.4f in the mix, want none (< 0.003)", c.who, c.f, a)
+		}
+	}
+}
+
+// TestRecordRecorderGrant: a supplied token without LiveKit's recorder
+// grant (participants would not see "recording") is a warning, and a usage
+// error with --require-recording-flag, before joining.
+func TestRecordRecorderGrant(t *testing.T) {
+	e2e(t)
+	lktest.SkipIfShort(t)
+	t.Parallel()
+	srv := lktest.StartServer(t)
+	dir := t.TempDir()
+	plain := writeSecret(t, dir, "plain", srv.Token("grant", "roomcast-x", "roomcast", func(_ *auth.AccessToken, g *auth.VideoGrant) { g.Hidden = true }))
+	r := runCLI(t, "record", "--room", srv.URL+"/grant", "--token-file", plain, "--require-recording-flag", "-o", filepath.Join(dir, "never.mp4"))
+	if r.code != exitUsage || !strings.Contains(r.stderr, "recorder grant") {
+		t.Errorf("--require-recording-flag with a token without the grant: exit %d, want %d with \"recorder grant\"\n%s", r.code, exitUsage, tail(r.stderr, 3))
+	}
+	r = runCLI(t, "record", "--room", srv.URL+"/grant", "--token-file", plain, "--duration", "1s", "-o", filepath.Join(dir, "warned.mp4"))
+	if r.code != 0 || !strings.Contains(r.stderr, "no recorder grant") {
+		t.Errorf("a token without the grant: exit %d, want 0 with a warning\n%s", r.code, tail(r.stderr, 5))
+	}
+	withGrant := writeSecret(t, dir, "rec", srv.Token("grant", "roomcast-y", "roomcast", lktest.Hidden()))
+	r = runCLI(t, "record", "--room", srv.URL+"/grant", "--token-file", withGrant, "--require-recording-flag", "--duration", "1s", "-o", filepath.Join(dir, "ok.mp4"))
+	if r.code != 0 || strings.Contains(r.stderr, "recorder grant") {
+		t.Errorf("a token with the grant: exit %d, want 0 without a warning\n%s", r.code, tail(r.stderr, 5))
+	}
+}
+
+// allFrames decodes every picture, scaled (nearest neighbour) to w×h.
+func allFrames(t *testing.T, path string, w, h int) []*media.Image {
+	t.Helper()
+	out := ffmpeg(t, "-i", path, "-an", "-vf", fmt.Sprintf("scale=%d:%d:flags=neighbor", w, h), "-fps_mode", "passthrough",
+		"-pix_fmt", "yuv420p", "-f", "rawvideo", "-")
+	size := w*h + 2*(w/2)*(h/2)
+	var imgs []*media.Image
+	for i := 0; i+size <= len(out); i += size {
+		m := media.NewImage(w, h)
+		copy(m.Y, out[i:i+w*h])
+		copy(m.U, out[i+w*h:])
+		copy(m.V, out[i+w*h+len(m.U):])
+		imgs = append(imgs, m)
+	}
+	if len(imgs) < 250 {
+		t.Fatalf("%s: decoded %d pictures, want about 300", path, len(imgs))
+	}
+	return imgs
+}
