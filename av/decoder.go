@@ -212,7 +212,7 @@ func NewAudioDecoder(codec string, opts ...Option) (*AudioDecoder, error) {
 		unreg()
 		return nil, fmt.Errorf("audio codec %q: %w", codec, err)
 	}
-	return &AudioDecoder{codec: codec, cc: cc, pkt: newCPacket(), frame: astiav.AllocFrame(), unreg: unreg}, nil
+	return &AudioDecoder{codec: codec, cc: cc, pkt: newCPacket(), frame: astiav.AllocFrame(), unreg: unreg, rs: resampler{opt: o}}, nil
 }
 
 // Decode decodes one Opus packet into 48 kHz interleaved stereo. pts is

@@ -236,7 +236,7 @@ func (r *FileReader) openStream(s *astiav.Stream) (*fileStream, error) {
 		cc.Free()
 		return nil, err
 	}
-	return &fileStream{index: s.Index(), tb: s.TimeBase(), cc: cc}, nil
+	return &fileStream{index: s.Index(), tb: s.TimeBase(), cc: cc, rs: resampler{opt: r.opt}}, nil
 }
 
 // Info describes the file.

@@ -25,6 +25,9 @@ type resampler struct {
 	// making mono speakers quieter than stereo ones in the mix.
 	outCh int
 	fed   bool // the context has seen input, so its delay is meaningful
+	// opt routes the context's FFmpeg lines to its owner's logger.
+	opt   options
+	unreg func()
 }
 
 func (r *resampler) setup(in *astiav.Frame) {
@@ -34,6 +37,7 @@ func (r *resampler) setup(in *astiav.Frame) {
 	}
 	r.free()
 	r.swr = astiav.AllocSoftwareResampleContext()
+	r.unreg = r.opt.registerClasser(r.swr)
 	r.out = astiav.AllocFrame()
 	r.inFmt, r.inRate, r.inCh = in.SampleFormat(), in.SampleRate(), ch
 	r.outCh = media.Channels
@@ -91,6 +95,7 @@ func (r *resampler) free() {
 	if r.swr != nil {
 		r.swr.Free()
 		r.swr = nil
+		r.unreg()
 	}
 	if r.out != nil {
 		r.out.Free()
