@@ -67,7 +67,7 @@ type env struct {
 func newEnv(t *testing.T, mod func(*Config)) *env {
 	t.Helper()
 	e := &env{t: t, clock: &testClock{}, logs: &syncBuf{}, dir: t.TempDir(), seen: &syncBuf{}}
-	e.cfg = Config{Data: e.dir, AdminPassword: adminPassword, Runner: FallbackRunner{},
+	e.cfg = Config{Data: e.dir, AdminPassword: adminPassword, Runner: SessionRunner{},
 		Log: zerolog.New(e.logs).With().Timestamp().Logger(), Now: e.clock.Now, BcryptCost: bcrypt.MinCost}
 	if mod != nil {
 		mod(&e.cfg)

@@ -25,7 +25,7 @@
     const dl = el("dl");
     const row = (k, cls, v) => { dl.append(el("dt", "", k), el("dd", cls, v)); };
     row("Elapsed", "elapsed", Math.round(b.elapsed_seconds) + " s");
-    row("Speakers", "speakers", (b.speakers || []).join(", "));
+    row("Speakers", "speakers", String(b.speakers));
     row("Output", "fps", b.output_fps.toFixed(1) + " fps");
     row("Bitrate", "bitrate", Math.round(b.bitrate_kbps) + " kb/s");
     row("Dropped", "dropped", String(b.dropped_frames));
