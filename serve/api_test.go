@@ -65,7 +65,7 @@ func TestAuthFailures(t *testing.T) {
 	if code := admin.json("POST", "/api/v1/broadcasts/"+b.ID+"/stop", nil, nil); code != http.StatusAccepted {
 		t.Errorf("admin stop: %d", code)
 	}
-	admin.waitState(b.ID, "done", 30*time.Second)
+	admin.waitState(b.ID, "done", 3*time.Minute)
 }
 
 func TestCSRF(t *testing.T) {
@@ -93,7 +93,7 @@ func TestCSRF(t *testing.T) {
 	if code := c.json("POST", "/api/v1/broadcasts", map[string]any{"room": "demo:?speakers=1", "size": "320x180", "duration": "1s"}, &v); code != http.StatusCreated {
 		t.Fatalf("POST with the CSRF token: %d", code)
 	}
-	c.waitState(v.ID, "done", 30*time.Second)
+	c.waitState(v.ID, "done", 3*time.Minute)
 }
 
 func TestLoginRateLimit(t *testing.T) {
@@ -122,14 +122,8 @@ func TestLoginRateLimit(t *testing.T) {
 func recordDemo(t *testing.T, c *client, dur time.Duration) RecordingView {
 	t.Helper()
 	b := c.startDemo("demo:?speakers=2", "320x180", dur)
-	c.waitState(b.ID, "done", dur+60*time.Second)
-	for _, r := range c.recordings() {
-		if r.BroadcastID == b.ID {
-			return r
-		}
-	}
-	t.Fatalf("no recording for %s", b.ID)
-	return RecordingView{}
+	c.waitState(b.ID, "done", dur+3*time.Minute)
+	return c.waitRecording(b.ID)
 }
 
 func TestSignedLinksAndRanges(t *testing.T) {
@@ -224,7 +218,7 @@ func TestRecordingBeingWrittenNotDownloadable(t *testing.T) {
 		t.Errorf("delete while recording: %d, want 409", code)
 	}
 	c.json("POST", "/api/v1/broadcasts/"+b.ID+"/stop", nil, nil)
-	c.waitState(b.ID, "done", 30*time.Second)
+	c.waitState(b.ID, "done", 3*time.Minute)
 }
 
 func TestRetention(t *testing.T) {
@@ -468,10 +462,9 @@ func TestScheduledBroadcast(t *testing.T) {
 	if code := c.json("POST", "/api/v1/broadcasts", map[string]any{"room": "demo:?speakers=1", "size": "320x180", "start_at": at, "duration": "2s"}, &v); code != http.StatusCreated || v.State != "scheduled" {
 		t.Fatalf("schedule: %d %+v", code, v)
 	}
-	c.waitState(v.ID, "done", 60*time.Second)
-	recs := c.recordings()
-	if len(recs) != 1 || recs[0].State != "ready" || recs[0].Duration < 1.5 {
-		t.Errorf("scheduled broadcast's recording: %+v", recs)
+	c.waitState(v.ID, "done", 3*time.Minute)
+	if r := c.waitRecording(v.ID); r.State != "ready" || r.Duration < 1.5 {
+		t.Errorf("scheduled broadcast's recording: %+v", r)
 	}
 	// A scheduled one can be cancelled before it starts.
 	at = time.Now().Add(time.Hour).UTC().Format(time.RFC3339)

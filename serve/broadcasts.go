@@ -424,6 +424,13 @@ func (s *Server) fileRecording(l *live, runErr error, speakers int) {
 	r.Speakers = fmt.Sprint(speakers)
 	_ = os.Chmod(l.recPath, 0o600)
 	s.describe(&r, log)
+	if runErr != nil && r.Duration <= 0 && r.Poster == "" {
+		// Failed before any media (a destination refused at start): no
+		// empty file is left behind.
+		log.Info().Msg("removing the empty recording of a failed broadcast")
+		s.removeRecording(r)
+		return
+	}
 	_ = s.st.updateRecording(r)
 	s.hooks.send(EventRecordingReady, map[string]any{"id": r.ID, "broadcast": r.BroadcastID, "state": r.State,
 		"duration_seconds": r.Duration.Seconds(), "size": r.Size})

@@ -76,7 +76,8 @@ func TestConcurrentBroadcastsAndAdmission(t *testing.T) {
 		c.json("POST", "/api/v1/broadcasts/"+id+"/stop", nil, nil)
 	}
 	for _, id := range ids {
-		c.waitState(id, "done", 60*time.Second)
+		c.waitState(id, "done", 3*time.Minute)
+		c.waitRecording(id)
 	}
 	recs := c.recordings()
 	if len(recs) != 3 {

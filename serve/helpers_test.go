@@ -284,3 +284,21 @@ func (c *client) waitElapsed(id string, seconds float64) {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// waitRecording waits until a broadcast's recording is described (ready or
+// interrupted) and returns it.
+func (c *client) waitRecording(broadcastID string) RecordingView {
+	c.e.t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		for _, r := range c.recordings() {
+			if r.BroadcastID == broadcastID && r.State != "recording" {
+				return r
+			}
+		}
+		if time.Now().After(deadline) {
+			c.e.t.Fatalf("no finished recording for %s after 3 minutes", broadcastID)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
