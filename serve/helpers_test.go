@@ -109,6 +109,9 @@ func (e *env) stop() {
 // scan fails the test when a secret appears in a log line or a response.
 func (e *env) scan() {
 	logs, seen := e.logs.String(), e.seen.String()
+	if strings.Contains(logs, "rendering a page") {
+		e.t.Errorf("a page failed to render (see the log)")
+	}
 	for _, s := range e.secret {
 		if s == "" {
 			continue
