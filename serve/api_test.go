@@ -22,6 +22,7 @@ import (
 )
 
 func TestAuthFailures(t *testing.T) {
+	skipShort(t)
 	e := newEnv(t, nil)
 	anon := e.client()
 	if code := anon.json("GET", "/api/v1/broadcasts", nil, nil); code != http.StatusUnauthorized {
@@ -69,6 +70,7 @@ func TestAuthFailures(t *testing.T) {
 }
 
 func TestCSRF(t *testing.T) {
+	skipShort(t)
 	e := newEnv(t, nil)
 	c := e.client()
 	c.login("admin", adminPassword)
@@ -127,6 +129,7 @@ func recordDemo(t *testing.T, c *client, dur time.Duration) RecordingView {
 }
 
 func TestSignedLinksAndRanges(t *testing.T) {
+	skipShort(t)
 	e := newEnv(t, nil)
 	c := e.api()
 	r := recordDemo(t, c, 2*time.Second)
@@ -202,6 +205,7 @@ func TestSignedLinksAndRanges(t *testing.T) {
 }
 
 func TestRecordingBeingWrittenNotDownloadable(t *testing.T) {
+	skipShort(t)
 	e := newEnv(t, nil)
 	c := e.api()
 	b := c.startDemo("demo:?speakers=1", "320x180", 0)
@@ -222,6 +226,7 @@ func TestRecordingBeingWrittenNotDownloadable(t *testing.T) {
 }
 
 func TestRetention(t *testing.T) {
+	skipShort(t)
 	e := newEnv(t, nil)
 	c := e.api()
 	old := recordDemo(t, c, time.Second)
@@ -248,6 +253,7 @@ func TestRetention(t *testing.T) {
 }
 
 func TestWebhooks(t *testing.T) {
+	skipShort(t)
 	const secret = "whsec-test-123456"
 	type got struct {
 		Event string
@@ -330,6 +336,7 @@ func TestWebhooks(t *testing.T) {
 }
 
 func TestAuditChain(t *testing.T) {
+	skipShort(t)
 	e := newEnv(t, nil)
 	c := e.api()
 	r := recordDemo(t, c, time.Second)
@@ -369,6 +376,7 @@ func TestAuditChain(t *testing.T) {
 }
 
 func TestShutdownFinalisesAndRestartShowsInterrupted(t *testing.T) {
+	skipShort(t)
 	e := newEnv(t, nil)
 	c := e.api()
 	b := c.startDemo("demo:?speakers=2", "320x180", 0)
@@ -417,6 +425,7 @@ func playable(t *testing.T, path string, minSeconds float64) {
 }
 
 func TestDestinationsNeverShowTheKey(t *testing.T) {
+	skipShort(t)
 	e := newEnv(t, nil)
 	c := e.api()
 	var d DestinationView
@@ -462,6 +471,7 @@ func TestDestinationsNeverShowTheKey(t *testing.T) {
 }
 
 func TestScheduledBroadcast(t *testing.T) {
+	skipShort(t)
 	e := newEnv(t, nil)
 	c := e.api()
 	var v BroadcastView

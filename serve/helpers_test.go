@@ -305,3 +305,11 @@ func (c *client) waitRecording(broadcastID string) RecordingView {
 		time.Sleep(200 * time.Millisecond)
 	}
 }
+
+// skipShort skips tests that run real broadcasts under -short.
+func skipShort(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("runs real demo broadcasts (FFmpeg encoders)")
+	}
+}
