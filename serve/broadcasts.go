@@ -44,7 +44,7 @@ type BroadcastView struct {
 	Started      string              `json:"started,omitempty"`
 	Ended        string              `json:"ended,omitempty"`
 	Elapsed      float64             `json:"elapsed_seconds"`
-	Speakers     []string            `json:"speakers"`
+	Speakers     int                 `json:"speakers"`
 	FPS          float64             `json:"output_fps"`
 	BitrateKbps  float64             `json:"bitrate_kbps"`
 	FramesOut    int64               `json:"frames_out"`
@@ -401,7 +401,7 @@ func (s *Server) watch(l *live) {
 
 // fileRecording finalises the database's view of a recording after its
 // broadcast ended.
-func (s *Server) fileRecording(l *live, runErr error, speakers []string) {
+func (s *Server) fileRecording(l *live, runErr error, speakers int) {
 	log := s.cfg.Log.With().Str("recording", l.recID).Logger()
 	r, err := s.st.recording(l.recID)
 	if err != nil {
@@ -421,8 +421,16 @@ func (s *Server) fileRecording(l *live, runErr error, speakers []string) {
 	} else if l.shutdown.Load() {
 		r.State, r.Note = "interrupted", "the server shut down; the file was finalised"
 	}
-	r.Speakers = strings.Join(speakers, ", ")
+	r.Speakers = fmt.Sprint(speakers)
+	_ = os.Chmod(l.recPath, 0o600)
 	s.describe(&r, log)
+	if runErr != nil && r.Duration <= 0 && r.Poster == "" {
+		// Failed before any media (a destination refused at start): no
+		// empty file is left behind.
+		log.Info().Msg("removing the empty recording of a failed broadcast")
+		s.removeRecording(r)
+		return
+	}
 	_ = s.st.updateRecording(r)
 	s.hooks.send(EventRecordingReady, map[string]any{"id": r.ID, "broadcast": r.BroadcastID, "state": r.State,
 		"duration_seconds": r.Duration.Seconds(), "size": r.Size})
@@ -589,7 +597,7 @@ func rfc(t time.Time) string {
 func (s *Server) view(row broadcastRow) BroadcastView {
 	v := BroadcastView{ID: row.ID, Room: row.Room, Layout: row.Layout, Size: fmt.Sprintf("%dx%d", row.Width, row.Height),
 		Record: row.Record, State: row.State, Error: row.Error, StartAt: rfc(row.StartAt), Started: rfc(row.Started),
-		Ended: rfc(row.Ended), Destinations: []string{}, Speakers: []string{}, DestStates: []DestinationStatus{}}
+		Ended: rfc(row.Ended), Destinations: []string{}, DestStates: []DestinationStatus{}}
 	if row.DestNames != "" {
 		v.Destinations = strings.Split(row.DestNames, "\n")
 	}
@@ -599,9 +607,6 @@ func (s *Server) view(row broadcastRow) BroadcastView {
 			v.Elapsed, v.Speakers, v.FramesOut, v.Dropped, v.BytesWritten = old.Elapsed, old.Speakers, old.FramesOut, old.Dropped, old.BytesWritten
 			v.DestStates, v.RecordingID = old.DestStates, old.RecordingID
 		}
-	}
-	if v.Speakers == nil {
-		v.Speakers = []string{}
 	}
 	if v.DestStates == nil {
 		v.DestStates = []DestinationStatus{}

@@ -67,7 +67,7 @@ type env struct {
 func newEnv(t *testing.T, mod func(*Config)) *env {
 	t.Helper()
 	e := &env{t: t, clock: &testClock{}, logs: &syncBuf{}, dir: t.TempDir(), seen: &syncBuf{}}
-	e.cfg = Config{Data: e.dir, AdminPassword: adminPassword, Runner: FallbackRunner{},
+	e.cfg = Config{Data: e.dir, AdminPassword: adminPassword, Runner: SessionRunner{},
 		Log: zerolog.New(e.logs).With().Timestamp().Logger(), Now: e.clock.Now, BcryptCost: bcrypt.MinCost}
 	if mod != nil {
 		mod(&e.cfg)
@@ -109,6 +109,9 @@ func (e *env) stop() {
 // scan fails the test when a secret appears in a log line or a response.
 func (e *env) scan() {
 	logs, seen := e.logs.String(), e.seen.String()
+	if strings.Contains(logs, "rendering a page") {
+		e.t.Errorf("a page failed to render (see the log)")
+	}
 	for _, s := range e.secret {
 		if s == "" {
 			continue
@@ -282,5 +285,31 @@ func (c *client) waitElapsed(id string, seconds float64) {
 			c.e.t.Fatalf("broadcast %s: %.2f s of media after 3 minutes (state %s)", id, v.Elapsed, v.State)
 		}
 		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// waitRecording waits until a broadcast's recording is described (ready or
+// interrupted) and returns it.
+func (c *client) waitRecording(broadcastID string) RecordingView {
+	c.e.t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		for _, r := range c.recordings() {
+			if r.BroadcastID == broadcastID && r.State != "recording" {
+				return r
+			}
+		}
+		if time.Now().After(deadline) {
+			c.e.t.Fatalf("no finished recording for %s after 3 minutes", broadcastID)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// skipShort skips tests that run real broadcasts under -short.
+func skipShort(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("runs real demo broadcasts (FFmpeg encoders)")
 	}
 }

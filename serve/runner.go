@@ -47,7 +47,7 @@ type DestinationStatus struct {
 type Status struct {
 	State    string        `json:"state"`
 	Elapsed  time.Duration `json:"-"`
-	Speakers []string      `json:"speakers"`
+	Speakers int           `json:"speakers"` // participants in the room
 	// FramesOut counts encoded video frames; Dropped counts output frames
 	// lost (late beyond real time, or dropped by a destination's queue).
 	FramesOut    int64               `json:"frames_out"`

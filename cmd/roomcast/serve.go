@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
 
+	"github.com/roomcast/roomcast/room"
 	"github.com/roomcast/roomcast/serve"
 )
 
@@ -31,6 +32,7 @@ func serveFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "webhook", EnvVars: []string{"ROOMCAST_WEBHOOKS"}, Usage: "URL receiving event webhooks, repeatable"},
 		&cli.StringFlag{Name: "webhook-secret", EnvVars: []string{"ROOMCAST_WEBHOOK_SECRET"}, Usage: "HMAC-SHA256 key signing webhooks (prefer the environment)"},
 		&cli.BoolFlag{Name: "insecure-tls", EnvVars: []string{"ROOMCAST_INSECURE_TLS"}, Usage: "accept self-signed rtmps certificates (test servers only)"},
+		&cli.DurationFlag{Name: "empty-timeout", Value: 2 * time.Minute, EnvVars: []string{"ROOMCAST_EMPTY_TIMEOUT"}, Usage: "stop a broadcast whose room stayed empty this long (0: never)"},
 	}
 }
 
@@ -116,7 +118,14 @@ func runServe(c *cli.Context) error {
 	}
 	srv, err := serve.Open(serve.Config{
 		Data: c.String("data"), AdminPassword: os.Getenv("ROOMCAST_ADMIN_PASSWORD"), BaseURL: strings.TrimSuffix(base, "/"),
-		SecureCookies: tlsOn || c.Bool("secure-cookies"), Runner: serve.FallbackRunner{InsecureTLS: c.Bool("insecure-tls")},
+		SecureCookies: tlsOn || c.Bool("secure-cookies"), Runner: serve.SessionRunner{
+			InsecureTLS: c.Bool("insecure-tls"), EmptyTimeout: c.Duration("empty-timeout"),
+			// LiveKit rooms: roomcast mints its own token from the API key
+			// and secret in serve's environment (never from a request).
+			Credentials: func(string) room.Credentials {
+				return room.Credentials{APIKey: os.Getenv("LIVEKIT_API_KEY"), APISecret: os.Getenv("LIVEKIT_API_SECRET")}
+			},
+		},
 		Log: log, Retention: c.Duration("retention"), LinkTTL: c.Duration("link-ttl"), CPUCapacity: c.Float64("cpu-capacity"),
 		Webhooks: hooks,
 	})

@@ -25,7 +25,7 @@
     const dl = el("dl");
     const row = (k, cls, v) => { dl.append(el("dt", "", k), el("dd", cls, v)); };
     row("Elapsed", "elapsed", Math.round(b.elapsed_seconds) + " s");
-    row("Speakers", "speakers", (b.speakers || []).join(", "));
+    row("Speakers", "speakers", String(b.speakers));
     row("Output", "fps", b.output_fps.toFixed(1) + " fps");
     row("Bitrate", "bitrate", Math.round(b.bitrate_kbps) + " kb/s");
     row("Dropped", "dropped", String(b.dropped_frames));
@@ -58,7 +58,21 @@
     const past = document.querySelector("#past tbody");
     const running = data.broadcasts.filter(b => b.state === "live" || b.state === "starting" || b.state === "stopping");
     const rest = data.broadcasts.filter(b => running.indexOf(b) < 0);
-    live.replaceChildren(...(running.length ? running.map(liveCard) : [el("p", "muted", "Nothing live.")]));
+    // Update cards in place (a Stop button must not vanish under the
+    // pointer); add new ones, remove ended ones.
+    const keep = new Set(running.map(b => b.id));
+    live.querySelectorAll("article.live").forEach(a => { if (!keep.has(a.dataset.id)) a.remove(); });
+    const empty = live.querySelector("p.muted");
+    if (running.length && empty) empty.remove();
+    if (!running.length && !empty) live.append(el("p", "muted", "Nothing live."));
+    running.forEach(b => {
+      const a = live.querySelector('article.live[data-id="' + CSS.escape(b.id) + '"]');
+      if (!a) { live.append(liveCard(b)); return; }
+      const fresh = liveCard(b);
+      a.querySelector("h3").replaceWith(fresh.querySelector("h3"));
+      a.querySelector("dl").replaceWith(fresh.querySelector("dl"));
+      a.querySelector("ul.dests").replaceWith(fresh.querySelector("ul.dests"));
+    });
     past.replaceChildren(...rest.map(pastRow));
     document.body.dataset.updated = String(Date.now());
   });
