@@ -29,6 +29,8 @@ type FileSource struct {
 	done  chan struct{}
 	err   error
 	once  sync.Once
+	// frames and chunks count what was decoded (read after Wait).
+	frames, chunks int
 }
 
 // OpenFileSource opens and probes the file so bad input is reported before
@@ -79,6 +81,7 @@ func (s *FileSource) run() {
 			s.in.PushAudio(it.Audio, pts)
 		}
 	}
+	s.frames, s.chunks = frames, blocks
 	s.log.Debug().Int("frames", frames).Int("audio_chunks", blocks).Int("corrupt_packets", s.r.Corrupt()).Msg("file done")
 	// A damaged or cut file is composed as far as it goes; say so.
 	if n := s.r.Corrupt(); n > 0 {
@@ -89,6 +92,9 @@ func (s *FileSource) run() {
 			Msg("input ends before its declared duration: truncated?")
 	}
 }
+
+// Decoded is how many pictures and sound chunks the file gave (after Wait).
+func (s *FileSource) Decoded() (frames, chunks int) { return s.frames, s.chunks }
 
 // Wait returns the read error, if reading stopped early.
 func (s *FileSource) Wait() error {

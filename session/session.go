@@ -400,6 +400,11 @@ loop:
 			break loop
 		case <-tick.C:
 			s.monitor(down)
+			if path == "" && s.noOutputLeft() {
+				endErr = fmt.Errorf("%w: every destination gave up and there is no recording file: nothing is being broadcast", ErrStream)
+				s.log.Error().Err(endErr).Msg("no output left: stopping")
+				break loop
+			}
 		}
 	}
 	if emptyT != nil {
@@ -447,6 +452,18 @@ func (s *Session) monitor(down map[string]bool) {
 		}
 		down[h.Name] = isDown
 	}
+}
+
+// noOutputLeft reports whether every output has failed for good (a
+// stream-only broadcast whose destinations all gave up reconnecting).
+func (s *Session) noOutputLeft() bool {
+	hs := s.rec.Health()
+	for _, h := range hs {
+		if h.State != "failed" && h.State != "closed" {
+			return false
+		}
+	}
+	return len(hs) > 0
 }
 
 func (s *Session) setState(st State) {

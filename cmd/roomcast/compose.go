@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/roomcast/roomcast/av"
 	"github.com/roomcast/roomcast/recorder"
 )
 
@@ -150,6 +151,11 @@ func runCompose(c *cli.Context) error {
 	}
 	if readErr != nil {
 		return fmt.Errorf("%s is incomplete: %w", c.String("output"), readErr)
+	}
+	for _, s := range sources {
+		if f, a := s.Decoded(); f == 0 && a == 0 {
+			return fmt.Errorf("%s: %w: no decodable picture or sound (%s was written without it)", s.Path, av.ErrCorrupt, c.String("output"))
+		}
 	}
 	log.Info().Str("output", c.String("output")).Dur("duration", out).Dur("took", took).
 		Float64("speed", out.Seconds()/max(took.Seconds(), 1e-3)).Msg("composed")

@@ -260,3 +260,40 @@ func TestCheckIngest(t *testing.T) {
 		t.Fatalf("unreachable: exit %d after %s\n%s", r.code, r.elapsed, r.stderr)
 	}
 }
+
+// TestStreamOnlyGivesUp: a stream-only broadcast (no -o) whose only
+// destination gave up reconnecting stops at once with exit 6 rather than
+// running to its end and reporting success.
+func TestStreamOnlyGivesUp(t *testing.T) {
+	e2e(t)
+	t.Parallel()
+	n := startNginx(t, "")
+	cmd := exec.Command(bin, "record", "--room", "demo:?speakers=1", "--duration", "90s",
+		"--stream", n.url("gone"), "--stream-give-up", "2s")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	var se strings.Builder
+	cmd.Stderr = &se
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) })
+	time.Sleep(4 * time.Second)
+	n.stop() // the only ingest dies for good
+	stopped := time.Now()
+	err := cmd.Wait()
+	took := time.Since(stopped)
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("exit %d %v after the ingest died", code, took.Round(100*time.Millisecond))
+	if code != exitStream {
+		t.Errorf("exit %d, want %d (every destination gave up)\n%s", code, exitStream, tail(stripANSI(se.String()), 15))
+	}
+	// Give-up after 2 s of outage, plus the backoff step and a status tick.
+	if took > 20*time.Second {
+		t.Errorf("stopped %v after the ingest died, want soon after the 2 s give-up", took)
+	}
+}
