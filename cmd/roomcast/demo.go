@@ -35,8 +35,8 @@ func runDemo(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if c.String("output") == "" && len(c.StringSlice("stream")) == 0 {
-		return fmt.Errorf("%w: demo needs --output FILE.mp4 and/or --stream URL", errUsage)
+	if c.String("output") == "" && len(c.StringSlice("stream")) == 0 && c.String("hls") == "" {
+		return fmt.Errorf("%w: demo needs --output FILE.mp4, --hls DIR and/or --stream URL", errUsage)
 	}
 	if c.Duration("duration") <= 0 {
 		return fmt.Errorf("%w: --duration must be positive", errUsage)

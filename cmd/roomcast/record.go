@@ -145,8 +145,8 @@ func runRecord(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if c.String("output") == "" && len(c.StringSlice("stream")) == 0 {
-		return fmt.Errorf("%w: record needs --output FILE.mp4 and/or --stream URL", errUsage)
+	if c.String("output") == "" && len(c.StringSlice("stream")) == 0 && c.String("hls") == "" {
+		return fmt.Errorf("%w: record needs --output FILE.mp4, --hls DIR and/or --stream URL", errUsage)
 	}
 	cfg, err := pipelineConfig(c, log)
 	if err != nil {
