@@ -19,7 +19,7 @@ func demoCommand() *cli.Command {
 		Description: "No network and no external service: N synthetic speakers join a room, each with a\n" +
 			"colour pattern and a tone, talking in turn so the active speaker changes. Runs in real time\n" +
 			"(like a live room) unless --fast.",
-		Flags: append(append(canvasFlags(), streamFlags()...),
+		Flags: append(append(append(canvasFlags(), streamFlags()...), watchFlags()...),
 			&cli.IntFlag{Name: "speakers", Value: 4, Usage: "number of synthetic speakers (1-16)"},
 			&cli.DurationFlag{Name: "duration", Value: 10 * time.Second, Usage: "how long to record"},
 			&cli.DurationFlag{Name: "turn", Value: 3 * time.Second, Usage: "how long each speaker talks"},
@@ -70,6 +70,11 @@ func runDemo(c *cli.Context) error {
 	}
 	cfg.Compositor.Offline = c.Bool("fast")
 	cfg.Compositor.Duration = c.Duration("duration")
+	stopWatch, err := startWatch(c, log)
+	if err != nil {
+		return err
+	}
+	defer stopWatch()
 	rec, err := recorder.New(cfg)
 	if err != nil {
 		return err
