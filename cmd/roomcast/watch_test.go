@@ -42,6 +42,14 @@ const readPage = `(() => { const v = document.getElementById('video'), r = windo
     state: document.body.dataset.state || '', status: (document.getElementById('status') || {}).textContent || '',
     speakers: (document.getElementById('speakers') || {}).textContent || '' }; })()`
 
+// grabPicture draws the current video frame into a 64x36 canvas and returns
+// its mean level and the number of distinct coarse colours.
+const grabPicture = `(() => { const v = document.getElementById('video'), c = document.createElement('canvas');
+  c.width = 64; c.height = 36; const g = c.getContext('2d'); g.drawImage(v, 0, 0, 64, 36);
+  const d = g.getImageData(0, 0, 64, 36).data, seen = new Set(); let sum = 0;
+  for (let i = 0; i < d.length; i += 4) { sum += d[i] + d[i+1] + d[i+2]; seen.add((d[i]>>5) + ',' + (d[i+1]>>5) + ',' + (d[i+2]>>5)); }
+  return { mean: sum / (d.length / 4) / 3, colours: seen.size }; })()`
+
 // TestWatchPageChromium: headless Chromium opens the watch page of a live
 // demo broadcast served by watch.Handler: it says "starts soon" before the
 // broadcast, then plays it (currentTime advances for 20 s without a stall),
@@ -141,6 +149,19 @@ func TestWatchPageChromium(t *testing.T) {
 
 	s := waitFor("playback", 40*time.Second, func(s pageState) bool { return s.State == watch.StateLive && s.Time > 0.5 })
 	t.Logf("playing with %s; speakers line %q", s.Player, s.Speakers)
+	// What a person sees: the picture drawn to a canvas has the demo's
+	// coloured tiles, not a black or blank frame.
+	pic, err := chromedp.Run(ctx, chromedp.Evaluate[struct {
+		Mean    float64 `json:"mean"`
+		Colours int     `json:"colours"`
+	}](grabPicture))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("picture: mean level %.1f, %d coarse colours", pic.Mean, pic.Colours)
+	if pic.Mean < 15 || pic.Colours < 4 {
+		t.Errorf("the video shows no picture: mean level %.1f, %d colours", pic.Mean, pic.Colours)
+	}
 	if !strings.Contains(s.Speakers, "Alice, Bob") {
 		t.Errorf("speakers not shown: %q", s.Speakers)
 	}
