@@ -9,8 +9,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-
-	"github.com/roomcast/roomcast/h264"
 )
 
 // Track IDs in the init segment and every moof.
@@ -338,7 +336,7 @@ func mediaSegment(seq uint32, frags []fragment) []byte {
 
 // videoTrack derives the video trackInfo from the encoder's Annex B SPS/PPS.
 func videoTrack(width, height int, annexB []byte) (trackInfo, error) {
-	rec, err := h264.DecoderConfig(annexB)
+	rec, err := avcDecoderConfig(annexB)
 	if err != nil {
 		return trackInfo{}, fmt.Errorf("%w: %w", errConfig, err)
 	}

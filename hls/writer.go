@@ -40,7 +40,6 @@ import (
 
 	"github.com/rs/zerolog"
 
-	"github.com/roomcast/roomcast/h264"
 	"github.com/roomcast/roomcast/media"
 )
 
@@ -297,7 +296,7 @@ func (w *Writer) WritePacket(p media.Packet) error {
 		return fmt.Errorf("%w: DTS %v does not increase", ErrPacket, p.DTS)
 	}
 	if p.Kind == media.KindVideo {
-		avcc, _, err := h264.AppendAVCC(nil, p.Data)
+		avcc, err := appendAVCC(nil, p.Data)
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrPacket, err)
 		}
