@@ -4,8 +4,10 @@
 # roomcast's CPU (from /proc/<pid>/stat) and RSS for BENCH_HLS_SECONDS
 # (default 60) without viewers, then the same with BENCH_HLS_VIEWERS (default
 # 200) HLS clients on loopback, each on its own connection, polling the live
-# playlist every second and fetching every new segment. A client stalls when
-# a segment is not fetched within 2 s (one segment) of being listed. Reported:
+# playlist every second and fetching every new segment like a player that
+# joins three segments from the live edge: playback starts with the first
+# segment, and a client stalls when a segment arrives after the ones before
+# it have played (its deadline). Reported:
 # stalls, p50/p99/max segment fetch latency, bytes served, the viewer count
 # the page reports. The clients run in the harness process on the same cores.
 #
