@@ -30,6 +30,7 @@ type pageState struct {
 	Paused   bool     `json:"paused"`
 	Player   string   `json:"player"`
 	Waiting  int      `json:"waiting"`
+	Longest  float64  `json:"longest"` // ms, the longest 'waiting' until 'playing'
 	State    string   `json:"state"`
 	Status   string   `json:"status"`
 	Speakers string   `json:"speakers"`
@@ -38,7 +39,7 @@ type pageState struct {
 
 const readPage = `(() => { const v = document.getElementById('video'), r = window.roomcast || {};
   return { t: v ? v.currentTime : -1, d: v && isFinite(v.duration) ? v.duration : -1, paused: v ? v.paused : true,
-    player: r.player || '', waiting: r.stalls || 0, errors: r.errors || [],
+    player: r.player || '', waiting: r.stalls || 0, longest: r.longestStall || 0, errors: r.errors || [],
     state: document.body.dataset.state || '', status: (document.getElementById('status') || {}).textContent || '',
     speakers: (document.getElementById('speakers') || {}).textContent || '' }; })()`
 
@@ -167,6 +168,10 @@ func TestWatchPageChromium(t *testing.T) {
 	}
 	// 20 s of watching: the position follows the wall clock, with no
 	// second of standstill.
+	// Stalls count from here (the start-up wait is not one).
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[int](`window.roomcast.longestStall = 0`)); err != nil {
+		t.Fatal(err)
+	}
 	start, t0, waiting0 := time.Now(), s.Time, s.Waiting
 	prev, stuck, worst := s.Time, 0, 0
 	for time.Since(start) < 20*time.Second {
@@ -181,13 +186,15 @@ func TestWatchPageChromium(t *testing.T) {
 		prev = s.Time
 	}
 	advanced := s.Time - t0
-	t.Logf("live: %.1f s of media in %.1f s, %d waiting events, longest standstill %d s, errors %v",
-		advanced, time.Since(start).Seconds(), s.Waiting-waiting0, worst, s.Errors)
+	t.Logf("live: %.1f s of media in %.1f s, %d waiting events (longest %.0f ms), longest standstill %d s, hls.js errors %v",
+		advanced, time.Since(start).Seconds(), s.Waiting-waiting0, s.Longest, worst, s.Errors)
 	if advanced < 17 || worst >= 2 {
 		t.Errorf("live playback stalled: %.1f s played in 20 s, standstill of %d s", advanced, worst)
 	}
-	if s.Waiting-waiting0 > 1 {
-		t.Errorf("%d 'waiting' events while live", s.Waiting-waiting0)
+	// A stall a viewer notices: the player waiting for data for more than
+	// a second (short buffer refills under a loaded CI machine are not).
+	if s.Longest > 1000 {
+		t.Errorf("the player waited %.0f ms for data while live (%d waiting events)", s.Longest, s.Waiting-waiting0)
 	}
 
 	// The browser's native HLS, where it has one (the path Safari and iOS

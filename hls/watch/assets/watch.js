@@ -17,7 +17,10 @@
   var state = "";
   var hls = null;
   var stalls = 0;
-  window.roomcast = { player: "", stalls: 0, errors: [] };
+  // What the page went through, for tests and debugging: stalls counts
+  // 'waiting' events, longestStall their longest duration in ms.
+  window.roomcast = { player: "", stalls: 0, longestStall: 0, errors: [] };
+  var waitingSince = 0;
 
   function attach(ended) {
     player.hidden = false;
@@ -64,6 +67,13 @@
   video.addEventListener("waiting", function () {
     stalls++;
     window.roomcast.stalls = stalls;
+    waitingSince = performance.now();
+  });
+  video.addEventListener("playing", function () {
+    if (waitingSince) {
+      window.roomcast.longestStall = Math.max(window.roomcast.longestStall, performance.now() - waitingSince);
+      waitingSince = 0;
+    }
   });
 
   function show(s) {
