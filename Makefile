@@ -16,7 +16,13 @@ ENV = set -e; FF=$$(scripts/ffmpeg.sh prefix); \
 
 SERVE_DATA ?= serve-data
 
-.PHONY: help build demo serve test test-short peers bench lint fuzz clean ffmpeg
+.PHONY: help build demo serve test test-short peers bench lint fuzz clean ffmpeg hlsjs
+
+# hls.js, the watch page's player where the browser has no native HLS: from
+# npm at this pinned version into the cache, copied into the embed directory
+# (not committed; `go build` works without it, the page then uses native HLS).
+HLSJS_VERSION := 1.7.4
+HLSJS_EMBED := hls/watch/assets/vendor/hls.min.js
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -24,7 +30,13 @@ help: ## list the targets
 ffmpeg: ## find or build FFmpeg 7.1 (cached in ~/.cache/roomcast)
 	@scripts/ffmpeg.sh prefix
 
-build: ## build bin/roomcast
+hlsjs: ## install the pinned hls.js from npm and embed it in the watch page
+	@d=$(ROOMCAST_CACHE)/npm/hlsjs-$(HLSJS_VERSION); \
+	if ! [[ -s $$d/node_modules/hls.js/dist/hls.min.js ]]; then \
+	  mkdir -p $$d && npm install --no-audit --no-fund --loglevel=error --save-exact --prefix $$d hls.js@$(HLSJS_VERSION) >&2; fi; \
+	cmp -s $$d/node_modules/hls.js/dist/hls.min.js $(HLSJS_EMBED) || cp $$d/node_modules/hls.js/dist/hls.min.js $(HLSJS_EMBED)
+
+build: hlsjs ## build bin/roomcast
 	@$(ENV) $(GO) build -o $(BIN) ./cmd/roomcast
 
 demo: build ## record the embedded synthetic room to demo.mp4 (no network)

@@ -11,7 +11,8 @@
 #    front. Each is timed with GNU time (user+sys CPU seconds, wall, peak
 #    RSS), BENCH_RUNS times alternately; medians are printed with the ratio.
 # 2. The Go benchmarks of the composite step (compositor) and of av.
-# 3. scripts/bench-rtmp.sh (issue 3) and scripts/bench-live.sh (issue 4).
+# 3. scripts/bench-rtmp.sh (issue 3), scripts/bench-live.sh (issue 4) and
+#    scripts/bench-hls.sh (issue 12).
 #
 # Environment: BENCH_RUNS (default 3), BENCH_SECONDS (input length, default
 # 60), BENCHTIME (go test -benchtime, default 1s), ROOMCAST_CACHE (inputs are
@@ -144,4 +145,9 @@ if [[ -x scripts/bench-serve.sh ]]; then
   echo
   echo "== scripts/bench-serve.sh"
   scripts/bench-serve.sh
+fi
+if [[ -x scripts/bench-hls.sh ]]; then
+  echo
+  echo "== scripts/bench-hls.sh"
+  scripts/bench-hls.sh
 fi

@@ -36,7 +36,8 @@ type Config struct {
 	// screen share layout, OnTiles) are filled in by the session.
 	Pipeline recorder.Config
 
-	// Outputs: the recording and/or the streams. At least one is required.
+	// Outputs: the recording, HLS and/or the streams. At least one is
+	// required.
 	Outputs Outputs
 
 	// Duration stops the recording after this much media (0: no limit).
@@ -67,8 +68,8 @@ func (c *Config) check() error {
 	if c.Room == "" {
 		return fmt.Errorf("%w: no room URL", ErrConfig)
 	}
-	if c.Outputs.MP4 == "" && len(c.Outputs.Streams) == 0 {
-		return fmt.Errorf("%w: no output (an MP4 path and/or stream destinations)", ErrConfig)
+	if c.Outputs.MP4 == "" && len(c.Outputs.Streams) == 0 && c.Outputs.HLS.Dir == "" {
+		return fmt.Errorf("%w: no output (an MP4 path, an HLS directory and/or stream destinations)", ErrConfig)
 	}
 	if c.ConnectTimeout == 0 {
 		c.ConnectTimeout = DefaultConnectTimeout

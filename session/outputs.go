@@ -9,6 +9,7 @@ import (
 	"filippo.io/age"
 	"github.com/rs/zerolog"
 
+	"github.com/roomcast/roomcast/hls"
 	"github.com/roomcast/roomcast/media"
 	"github.com/roomcast/roomcast/mp4"
 	"github.com/roomcast/roomcast/recorder"
@@ -32,6 +33,40 @@ type Outputs struct {
 	// StreamStartTimeout bounds starting the streams (every destination
 	// must accept the publish). It defaults to 30 s.
 	StreamStartTimeout time.Duration
+	// HLS is the self-hosted viewing output; a zero Dir for none.
+	HLS HLS
+}
+
+// HLS writes HTTP Live Streaming (package hls) into a directory that
+// hls/watch serves. It is critical only when there is no MP4 (then it is
+// the recording); Overwrite applies to it as to the MP4.
+type HLS struct {
+	// Dir receives index.m3u8 and the segments; created if missing.
+	Dir string
+	// Window is the live playlist's length in segments (hls default 6).
+	Window int
+	// WindowOnly deletes segments that left the window (no replay).
+	WindowOnly bool
+	// SegmentDuration defaults to hls.DefaultSegmentDuration (2 s).
+	SegmentDuration time.Duration
+	// KeyframeInterval is the encoder's, to refuse segments shorter than
+	// it (0: not checked).
+	KeyframeInterval time.Duration
+}
+
+// check refuses settings that cannot work, before anything is joined.
+func (h HLS) check() error {
+	if h.Dir == "" {
+		return nil
+	}
+	if h.SegmentDuration > 0 && h.KeyframeInterval > 0 && h.SegmentDuration < h.KeyframeInterval {
+		return fmt.Errorf("%w: HLS segments of %v are shorter than the keyframe interval %v (segments start at keyframes)",
+			ErrConfig, h.SegmentDuration, h.KeyframeInterval)
+	}
+	if h.Window < 0 || h.SegmentDuration < 0 {
+		return fmt.Errorf("%w: negative HLS window or segment duration", ErrConfig)
+	}
+	return nil
 }
 
 // Stream is one RTMP(S) destination.
@@ -50,6 +85,9 @@ type Stream struct {
 // files) without connecting: a bad URL is an ErrConfig before the session
 // joins anything.
 func (o Outputs) resolve() ([]*rtmp.Destination, error) {
+	if err := o.HLS.check(); err != nil {
+		return nil, err
+	}
 	var out []*rtmp.Destination
 	for _, s := range o.Streams {
 		d, err := rtmp.ResolveURL(s.URL, rtmp.KeyLookup{})
@@ -87,6 +125,20 @@ func (o Outputs) attach(ctx context.Context, rec *recorder.Recorder, dests []*rt
 		}
 		rec.AddOutputWith("mp4", w, recorder.OutputOptions{Critical: true, Policy: recorder.PolicyRecord})
 		mp4Path = path
+	}
+	if o.HLS.Dir != "" {
+		dir := o.HLS.Dir
+		if abs, aerr := filepath.Abs(dir); aerr == nil {
+			dir = abs
+		}
+		w, cerr := hls.Create(dir, rec.Info(), hls.Options{SegmentDuration: o.HLS.SegmentDuration,
+			Window: o.HLS.Window, WindowOnly: o.HLS.WindowOnly, Overwrite: o.Overwrite, Log: log})
+		if cerr != nil {
+			return mp4Path, classify(ErrOutput, cerr)
+		}
+		// Never drops (a gap would break the replay); the writer is fast
+		// (a file every 2 s), so its queue stays short.
+		rec.AddOutputWith("hls", w, recorder.OutputOptions{Critical: o.MP4 == "", Policy: recorder.PolicyRecord})
 	}
 	if len(dests) == 0 {
 		return mp4Path, nil

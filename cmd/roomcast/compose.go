@@ -118,7 +118,7 @@ func runCompose(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := attachMP4(c, rec, c.String("output"), c.Bool("overwrite"), log); err != nil {
+	if err := attachOutputs(c, rec, log); err != nil { // the MP4 and --hls
 		rec.Close()
 		return err
 	}

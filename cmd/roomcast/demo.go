@@ -19,7 +19,7 @@ func demoCommand() *cli.Command {
 		Description: "No network and no external service: N synthetic speakers join a room, each with a\n" +
 			"colour pattern and a tone, talking in turn so the active speaker changes. Runs in real time\n" +
 			"(like a live room) unless --fast.",
-		Flags: append(append(canvasFlags(), streamFlags()...),
+		Flags: append(append(append(canvasFlags(), streamFlags()...), watchFlags()...),
 			&cli.IntFlag{Name: "speakers", Value: 4, Usage: "number of synthetic speakers (1-16)"},
 			&cli.DurationFlag{Name: "duration", Value: 10 * time.Second, Usage: "how long to record"},
 			&cli.DurationFlag{Name: "turn", Value: 3 * time.Second, Usage: "how long each speaker talks"},
@@ -35,8 +35,8 @@ func runDemo(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if c.String("output") == "" && len(c.StringSlice("stream")) == 0 {
-		return fmt.Errorf("%w: demo needs --output FILE.mp4 and/or --stream URL", errUsage)
+	if c.String("output") == "" && len(c.StringSlice("stream")) == 0 && c.String("hls") == "" {
+		return fmt.Errorf("%w: demo needs --output FILE.mp4, --hls DIR and/or --stream URL", errUsage)
 	}
 	if c.Duration("duration") <= 0 {
 		return fmt.Errorf("%w: --duration must be positive", errUsage)
@@ -70,6 +70,11 @@ func runDemo(c *cli.Context) error {
 	}
 	cfg.Compositor.Offline = c.Bool("fast")
 	cfg.Compositor.Duration = c.Duration("duration")
+	stopWatch, err := startWatch(c, log)
+	if err != nil {
+		return err
+	}
+	defer stopWatch()
 	rec, err := recorder.New(cfg)
 	if err != nil {
 		return err

@@ -32,6 +32,7 @@ import (
 
 	"github.com/roomcast/roomcast/atrest"
 	"github.com/roomcast/roomcast/av"
+	"github.com/roomcast/roomcast/hls"
 	"github.com/roomcast/roomcast/mp4"
 	"github.com/roomcast/roomcast/recorder"
 	"github.com/roomcast/roomcast/room/registry"
@@ -84,7 +85,8 @@ func classify(err error) int {
 		errors.Is(err, mp4.ErrNotMP4):
 		return exitInput
 	case errors.Is(err, mp4.ErrCreate), errors.Is(err, mp4.ErrDiskFull), errors.Is(err, mp4.ErrWrite),
-		errors.Is(err, mp4.ErrFinalise), errors.Is(err, recorder.ErrOutput):
+		errors.Is(err, mp4.ErrFinalise), errors.Is(err, recorder.ErrOutput),
+		errors.Is(err, hls.ErrCreate), errors.Is(err, hls.ErrDiskFull), errors.Is(err, hls.ErrWrite):
 		return exitOutput
 	}
 	return exitInternal

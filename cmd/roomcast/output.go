@@ -25,7 +25,7 @@ import (
 // canvasFlags: what the output looks like and how it is encoded; shared by
 // every command that produces output.
 func canvasFlags() []cli.Flag {
-	return []cli.Flag{
+	return append([]cli.Flag{
 		&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "MP4 file to write (fragmented while recording, finalised on a clean stop)"},
 		&cli.BoolFlag{Name: "overwrite", Aliases: []string{"y"}, Usage: "replace an existing output file (default: refuse)"},
 		&cli.StringFlag{Name: "layout", Value: "grid", Usage: "grid, speaker, single or screenshare"},
@@ -44,7 +44,7 @@ func canvasFlags() []cli.Flag {
 		&cli.IntFlag{Name: "encoder-threads", Usage: "libx264 threads (0: x264 decides; fewer threads use less memory)"},
 		&cli.StringSliceFlag{Name: "encrypt-to", Usage: "encrypt the recording as it is written to this age public key (age1…; repeatable); decrypt with `roomcast decrypt` or `age -d`"},
 		&cli.StringSliceFlag{Name: "encrypt-to-file", Usage: "encrypt to every age public key in this recipients file (one a line, # comments; repeatable)"},
-	}
+	}, hlsFlags()...)
 }
 
 // recipients reads --encrypt-to and --encrypt-to-file; none means a plain
@@ -224,11 +224,11 @@ func fromImage(img image.Image) *media.Image {
 	return m
 }
 
-// outputsConfig reads the output flags (--output, --overwrite, --stream…).
+// outputsConfig reads the output flags (--output, --overwrite, --hls…, --stream…).
 func outputsConfig(c *cli.Context) session.Outputs {
 	// Recipients were checked by pipelineConfig (a usage error there).
 	rs, _ := recipients(c)
-	o := session.Outputs{MP4: c.String("output"), Overwrite: c.Bool("overwrite"), Encrypt: rs}
+	o := session.Outputs{MP4: c.String("output"), Overwrite: c.Bool("overwrite"), Encrypt: rs, HLS: hlsConfig(c)}
 	for _, v := range c.StringSlice("stream") {
 		o.Streams = append(o.Streams, session.Stream{URL: v, InsecureTLS: c.Bool("insecure-tls"),
 			GiveUpAfter: c.Duration("stream-give-up")})

@@ -34,7 +34,7 @@ func recordCommand() *cli.Command {
 			"of the machine (ps): prefer the environment or a file.\n" +
 			"Stops on --duration, SIGINT/SIGTERM, when the room closes, or when it has been empty for\n" +
 			"--empty-timeout; the MP4 is finalised in every case.",
-		Flags: append(append(canvasFlags(), streamFlags()...),
+		Flags: append(append(append(canvasFlags(), streamFlags()...), watchFlags()...),
 			&cli.StringFlag{Name: "room", Required: true, Usage: "LiveKit server URL + room (wss://host/room), or a room name with --livekit-url"},
 			&cli.StringFlag{Name: "livekit-url", EnvVars: []string{"LIVEKIT_URL"}, Usage: "LiveKit server URL when --room is a bare name"},
 			&cli.StringFlag{Name: "token", EnvVars: []string{"LIVEKIT_TOKEN"}, Usage: "access token (prefer the environment or --token-file)"},
@@ -145,8 +145,8 @@ func runRecord(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if c.String("output") == "" && len(c.StringSlice("stream")) == 0 {
-		return fmt.Errorf("%w: record needs --output FILE.mp4 and/or --stream URL", errUsage)
+	if c.String("output") == "" && len(c.StringSlice("stream")) == 0 && c.String("hls") == "" {
+		return fmt.Errorf("%w: record needs --output FILE.mp4, --hls DIR and/or --stream URL", errUsage)
 	}
 	cfg, err := pipelineConfig(c, log)
 	if err != nil {
@@ -172,6 +172,11 @@ func runRecord(c *cli.Context) error {
 	if err != nil {
 		return sessionError(err)
 	}
+	stopWatch, err := startWatch(c, log)
+	if err != nil {
+		return err
+	}
+	defer stopWatch()
 	// The signal context stops the session, which then finalises.
 	if err := sess.Start(c.Context); err != nil {
 		return sessionError(err)
