@@ -1628,9 +1628,11 @@ func TestLiveChromium(t *testing.T) {
 	// With simulcast, the layer that fits the picture as shown (her 16:9
 	// camera letterboxed into a 320x360 cell of the 2-tile grid: 320x180),
 	// not the largest: the last size carol's pictures had.
+	// Info-level lines name carol by her opaque per-session id.
 	var sizes []string
+	carol := `"participant":"` + s.live.Pseudonyms.ID("carol") + `"`
 	for _, l := range strings.Split(s.logs.String(), "\n") {
-		if strings.Contains(l, `"message":"picture size"`) && strings.Contains(l, `"participant":"carol"`) {
+		if strings.Contains(l, `"message":"picture size"`) && strings.Contains(l, carol) {
 			w, _ := jsonFieldOf(l, "width")
 			h, _ := jsonFieldOf(l, "height")
 			sizes = append(sizes, fmt.Sprintf("%vx%v", w, h))

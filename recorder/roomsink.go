@@ -211,13 +211,8 @@ func (l *RoomSink) TrackMuted(sid string, muted bool) {
 // ActiveSpeakers moves the main tile to the loudest speaker; silence keeps
 // the last one (the big tile does not jump back and forth).
 func (l *RoomSink) ActiveSpeakers(ids []string) {
-	if e := l.log.Debug(); e.Enabled() {
-		ps := make([]string, len(ids))
-		for i, id := range ids {
-			ps[i] = l.Pseudonyms.ID(id)
-		}
-		e.Strs("speakers", ps).Msg("active speakers")
-	}
+	// Debug level may name people (minimisation applies to info and up).
+	l.log.Debug().Strs("speakers", ids).Msg("active speakers")
 	if len(ids) > 0 {
 		l.comp.SetActiveSpeaker(ids[0])
 	}
