@@ -25,6 +25,10 @@ import (
 // not XML, or without the <recording> root. Callers map it to an input error.
 var ErrInvalid = errors.New("bbb: invalid events.xml")
 
+// ErrNothingRecorded: the meeting has no span with recording switched on
+// (and no media to show).
+var ErrNothingRecorded = errors.New("bbb: nothing was recorded")
+
 // Limits against hostile or broken files: an event holds a few short fields.
 const (
 	maxFieldBytes = 64 << 10

@@ -40,6 +40,9 @@ type Segment struct {
 	// UserID and Name of the webcam's owner (from the file name
 	// medium-<userId>-<epochMs>.webm and the participant list).
 	UserID, Name string
+	// Source is the path the event names (on the BBB server: Kurento's,
+	// FreeSWITCH's), tried when the raw folder lacks the file.
+	Source string
 	// Kind is KindWebM or KindFLV for video.
 	Kind string
 	// Open is true when no stop event was found (the segment runs to the
@@ -227,7 +230,7 @@ func (b *builder) event(e *Event) {
 		}
 		uid := UserFromFile(file)
 		b.cams[file] = len(b.t.Webcams)
-		b.t.Webcams = append(b.t.Webcams, Segment{Interval: Interval{at, -1}, File: file, UserID: uid, Kind: kind})
+		b.t.Webcams = append(b.t.Webcams, Segment{Interval: Interval{at, -1}, File: file, UserID: uid, Kind: kind, Source: e.Field("filename")})
 	case "StopWebRTCShareEvent", "StopWebcamShareEvent":
 		file, _ := b.camFile(e)
 		i, open := b.cams[file]
@@ -246,7 +249,7 @@ func (b *builder) event(e *Event) {
 			return
 		}
 		b.screens[file] = len(b.t.Screens)
-		b.t.Screens = append(b.t.Screens, Segment{Interval: Interval{at, -1}, File: file, Kind: KindWebM})
+		b.t.Screens = append(b.t.Screens, Segment{Interval: Interval{at, -1}, File: file, Kind: KindWebM, Source: e.Field("filename") + e.Field("file")})
 	case "StopWebRTCDesktopShareEvent", "DeskshareStoppedEvent":
 		file := b.screenFile(e)
 		i, open := b.screens[file]
@@ -265,7 +268,7 @@ func (b *builder) event(e *Event) {
 		if e.Name == "StartRecordingEvent" {
 			if _, open := b.audio[file]; !open {
 				b.audio[file] = len(b.t.Audio)
-				b.t.Audio = append(b.t.Audio, Segment{Interval: Interval{at, -1}, File: file})
+				b.t.Audio = append(b.t.Audio, Segment{Interval: Interval{at, -1}, File: file, Source: f})
 			}
 			return
 		}

@@ -24,13 +24,15 @@ type StillSource struct {
 	in   *compositor.Input
 	done chan struct{}
 	// refresh is how often a still is pushed again so the compositor never
-	// sees the input as stalled (its stall timeout is 2 s by default).
+	// sees the input as stalled (its stall timeout is 2 s by default). It
+	// must stay well under the offline look-ahead (1 s) minus the readiness
+	// margin (0.5 s), or the compositor waits for data the throttle holds.
 	refresh time.Duration
 }
 
 // NewStillSource builds a source for stills (at least one).
 func NewStillSource(name string, stills []Still, opt compositor.InputOptions) *StillSource {
-	return &StillSource{Name: name, Stills: stills, Options: opt, done: make(chan struct{}), refresh: 500 * time.Millisecond}
+	return &StillSource{Name: name, Stills: stills, Options: opt, done: make(chan struct{}), refresh: 200 * time.Millisecond}
 }
 
 // Start adds the input to comp and feeds it from a goroutine.

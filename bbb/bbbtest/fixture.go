@@ -384,7 +384,7 @@ func (m *Meeting) AudioExpression() string {
 
 func (m *Meeting) audio(path string, from, to float64) error {
 	expr := strings.ReplaceAll(m.AudioExpression(), "T", fmt.Sprintf("(t+%.3f)", from))
-	src := fmt.Sprintf("aevalsrc='%s':s=48000:d=%.3f", expr, to-from)
+	src := fmt.Sprintf("aevalsrc='%s':s=48000:d=%.3f,aformat=sample_fmts=flt", expr, to-from)
 	args := []string{"-f", "lavfi", "-i", src, "-ac", "1"}
 	switch strings.ToLower(filepath.Ext(path)) {
 	case ".opus":
