@@ -411,4 +411,3 @@ func runComposeBBB(c *cli.Context, log zerolog.Logger) error {
 		Float64("speed", rec.Elapsed().Seconds()/max(took.Seconds(), 1e-3)).Msg("composed")
 	return nil
 }
-
