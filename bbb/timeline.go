@@ -129,7 +129,8 @@ func (t *Timeline) warnf(format string, a ...any) {
 
 // Build turns the events into a timeline.
 func Build(rec *Recording) *Timeline {
-	t := &Timeline{MeetingID: rec.MeetingID}
+	// The meeting id names a folder: never let it climb out of the raw folder.
+	t := &Timeline{MeetingID: baseName(rec.MeetingID)}
 	if len(rec.Events) == 0 {
 		t.warnf("events.xml has no events")
 		return t
@@ -290,7 +291,7 @@ func (b *builder) event(e *Event) {
 			}
 		}
 	case "SharePresentationEvent":
-		name := e.Field("presentationName")
+		name := baseName(e.Field("presentationName"))
 		if name == "" {
 			return
 		}
@@ -313,7 +314,7 @@ func (b *builder) event(e *Event) {
 			b.t.warnf("GotoSlideEvent at %v with slide %q: ignored", at, e.Field("slide"))
 			return
 		}
-		name := e.Field("presentationName")
+		name := baseName(e.Field("presentationName"))
 		if name == "" {
 			name = b.pres
 		}
