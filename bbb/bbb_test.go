@@ -121,7 +121,7 @@ func TestCut(t *testing.T) {
 
 func TestUserFromFile(t *testing.T) {
 	for in, want := range map[string]string{
-		"medium-w_abc123-1764500000000.webm":                 "w_abc123",
+		"medium-w_abc123-1764500000000.webm":                  "w_abc123",
 		"/var/lib/kurento/recordings/m/medium-w_x-17645.webm": "w_x",
 		"320x240-w_old-1764500000000":                         "w_old",
 		"screen.webm":                                         "",
