@@ -8,6 +8,8 @@ package main
 import (
 	"fmt"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -638,4 +640,43 @@ func TestComposeBBBMessy(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestRecordBBBErrors: `record --room bbb+http://…` reaches the BBB API and
+// reports what it answered with the documented exit codes (no BBB server
+// here: the API answers recorded failures).
+func TestRecordBBBErrors(t *testing.T) {
+	e2e(t)
+	t.Parallel()
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("meetingID") == "ended" {
+			fmt.Fprint(w, `<response><returncode>FAILED</returncode><messageKey>notFound</messageKey><message>We could not find a meeting with that meeting ID</message></response>`)
+			return
+		}
+		fmt.Fprint(w, `<response><returncode>FAILED</returncode><messageKey>checksumError</messageKey><message>Checksums do not match</message></response>`)
+	}))
+	defer api.Close()
+	room := "bbb+" + api.URL + "/"
+	out := filepath.Join(t.TempDir(), "o.mp4")
+	for _, c := range []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"no BBB secret", []string{"--room", room + "weekly"}, exitUsage, "shared secret"},
+		{"wrong secret", []string{"--room", room + "weekly", "--bbb-secret", "Zq9xSecretValue"}, exitRoom, "checksum"},
+		{"meeting ended", []string{"--room", room + "ended", "--bbb-secret", "x"}, exitRoom, "not found"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := runCLI(t, append([]string{"record", "-o", out, "--api-key", "k", "--api-secret", "s"}, c.args...)...)
+			line := errorLine(t, r)
+			if r.code != c.code || !strings.Contains(line, c.want) {
+				t.Errorf("exit %d, %q: want exit %d mentioning %q", r.code, line, c.code, c.want)
+			}
+			if c.name == "wrong secret" && strings.Contains(r.stderr, "Zq9xSecretValue") {
+				t.Errorf("the secret is in the output:\n%s", r.stderr)
+			}
+		})
+	}
 }
