@@ -217,7 +217,7 @@ func TestComposeBBB(t *testing.T) {
 	// The output is the recorded parts only: 10 s + 9 s.
 	p := ffprobe(t, out)
 	for _, kind := range []string{"video", "audio"} {
-		s := p.stream(kind)
+		s := p.Stream(kind)
 		if s == nil {
 			t.Fatalf("no %s stream", kind)
 		}
@@ -583,7 +583,7 @@ func TestComposeBBBMessy(t *testing.T) {
 		// --whole-meeting keeps all of it: 5 s.
 		out := filepath.Join(dir, "whole.mp4")
 		mustCLI(t, "compose", "--from-bbb", raw, "-o", out, "--whole-meeting", "--size", "320x180")
-		if d := atof(ffprobe(t, out).stream("video").Duration); math.Abs(d-5) > 0.1 {
+		if d := atof(ffprobe(t, out).Stream("video").Duration); math.Abs(d-5) > 0.1 {
 			t.Errorf("--whole-meeting: %.2f s, want 5", d)
 		}
 	})
@@ -611,7 +611,7 @@ func TestComposeBBBMessy(t *testing.T) {
 		if got := meanAt(img, tiles[1].Rect.X+8, tiles[1].Rect.Y+8); !near(got, ph, colourTol) {
 			t.Errorf("Ben's tile corner %s, want the placeholder %s", rgbHex(got), rgbHex(ph))
 		}
-		if d := atof(ffprobe(t, out).stream("video").Duration); math.Abs(d-3) > 0.1 {
+		if d := atof(ffprobe(t, out).Stream("video").Duration); math.Abs(d-3) > 0.1 {
 			t.Errorf("%.2f s, want the recorded 3 s", d)
 		}
 	})
