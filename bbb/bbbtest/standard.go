@@ -85,6 +85,11 @@ func Standard(id string) *Meeting {
 		Record:       []float64{1, 11, 14, 23},
 		AudioFormats: []string{"opus", "wav"},
 		Unknown:      true,
+		// 30 fps cameras: at 15 fps a picture is half an output frame
+		// either side of two output instants, and the compositor's nearest
+		// picture rule (ties to the later) shows it one output frame early;
+		// the sync check measures roomcast's cut-and-place, not that rule.
+		CamFPS: 30,
 	}
 }
 
