@@ -32,6 +32,15 @@ type resampler struct {
 
 func (r *resampler) setup(in *astiav.Frame) {
 	ch := in.ChannelLayout().Channels()
+	// Some demuxers (WAV written by FreeSWITCH or ffmpeg) leave the layout's
+	// channel order unspecified; swresample then sees every frame after the
+	// first as a changed input. Name the usual layouts.
+	switch l := in.ChannelLayout(); {
+	case ch == 1 && !l.Equal(astiav.ChannelLayoutMono):
+		in.SetChannelLayout(astiav.ChannelLayoutMono)
+	case ch == 2 && !l.Equal(astiav.ChannelLayoutStereo):
+		in.SetChannelLayout(astiav.ChannelLayoutStereo)
+	}
 	if r.swr != nil && in.SampleFormat() == r.inFmt && in.SampleRate() == r.inRate && ch == r.inCh {
 		return
 	}

@@ -91,6 +91,11 @@ type Config struct {
 	// NoHighlight turns off the frame drawn around the active speaker's
 	// tile in the grid layout.
 	NoHighlight bool
+	// OnFrame, when set, is called from the compositor's goroutine before
+	// each video frame at t is laid out, so a scripted timeline (a recorded
+	// meeting's talking events) can call SetActiveSpeaker or SetLayout for
+	// exactly that instant. It must not block.
+	OnFrame func(t time.Duration)
 	// Scaler is required.
 	Scaler Scaler
 	// Log defaults to a disabled logger.
@@ -244,6 +249,13 @@ type InputOptions struct {
 	Start time.Duration
 	// NoVideo: the input only ever has sound; it shows its placeholder.
 	NoVideo bool
+	// End is the media time from which an offline input leaves the stage
+	// (zero: when its data ends). Until End an input whose data ended early
+	// holds its last picture, then shows its placeholder.
+	End time.Duration
+	// Hidden: the input is heard but never gets a tile (a meeting's mixed
+	// audio track).
+	Hidden bool
 }
 
 // AddInput adds a participant (or a screen share). The ID must be unique;

@@ -222,7 +222,7 @@ func (in *Input) readyFor(t time.Duration) (bool, time.Duration) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if in.eos {
-		return true, max(in.videoWM+time.Second/time.Duration(in.c.cfg.FPS), in.audioWM, in.opt.Start)
+		return true, max(in.videoWM+time.Second/time.Duration(in.c.cfg.FPS), in.audioWM, in.opt.Start, in.opt.End)
 	}
 	if max(in.videoWM, in.audioWM) >= t+offlineMargin {
 		return true, -1
@@ -245,6 +245,9 @@ func (in *Input) onStage(t time.Duration) bool {
 	}
 	if t < in.opt.Start {
 		return false
+	}
+	if in.opt.End > 0 {
+		return t < in.opt.End
 	}
 	if in.eos && len(in.video) == 0 && len(in.audio) == 0 {
 		end := max(in.videoWM+time.Second/time.Duration(in.c.cfg.FPS), in.audioWM)

@@ -57,10 +57,19 @@ func newRenderer(cfg *Config) (*renderer, error) {
 // renderVideo draws and emits the frame at t.
 func (c *Compositor) renderVideo(t time.Duration) error {
 	r := c.renderer
-	inputs := c.stage(t)
-	for _, in := range inputs {
-		in.takeVideo(t)
+	if c.cfg.OnFrame != nil {
+		c.cfg.OnFrame(t)
 	}
+	inputs := c.stage(t)
+	shown := inputs[:0]
+	for _, in := range inputs {
+		if in.opt.Hidden {
+			continue
+		}
+		in.takeVideo(t)
+		shown = append(shown, in)
+	}
+	inputs = shown
 	c.updateLayout(inputs)
 	r.canvas.CopyFrom(r.bg)
 	clear(r.byID)

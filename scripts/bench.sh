@@ -13,6 +13,7 @@
 # 2. The Go benchmarks of the composite step (compositor) and of av.
 # 3. scripts/bench-rtmp.sh (issue 3), scripts/bench-live.sh (issue 4) and
 #    scripts/bench-hls.sh (issue 12).
+#    scripts/bench-bbb.sh (issue 11: a 60-minute BBB raw folder).
 #
 # Environment: BENCH_RUNS (default 3), BENCH_SECONDS (input length, default
 # 60), BENCHTIME (go test -benchtime, default 1s), ROOMCAST_CACHE (inputs are
@@ -150,4 +151,9 @@ if [[ -x scripts/bench-hls.sh ]]; then
   echo
   echo "== scripts/bench-hls.sh"
   scripts/bench-hls.sh
+fi
+if [[ -x scripts/bench-bbb.sh ]]; then
+  echo
+  echo "== scripts/bench-bbb.sh"
+  scripts/bench-bbb.sh
 fi

@@ -21,11 +21,13 @@ func composeCommand() *cli.Command {
 			"(offset: when that speaker starts on the output timeline, e.g. 12.5s). The name labels the tile;\n" +
 			"it defaults to the file name. Example:\n" +
 			"  roomcast compose -o talk.mp4 --layout speaker \\\n" +
-			"    --input file=alice.webm,name=Alice --input file=bob.mkv,name=Bob,offset=3s",
-		Flags: append(canvasFlags(),
+			"    --input file=alice.webm,name=Alice --input file=bob.mkv,name=Bob,offset=3s\n" +
+			"A BigBlueButton raw recording folder instead of inputs:\n" +
+			"  roomcast compose --from-bbb /var/bigbluebutton/recording/raw/<meeting-id> -o meeting.mp4",
+		Flags: append(append(canvasFlags(),
 			&cli.StringSliceFlag{Name: "input", Aliases: []string{"i"}, Usage: "a speaker's recording (repeat for each speaker)"},
 			&cli.DurationFlag{Name: "duration", Usage: "stop after this much output (default: until every input has ended)"},
-		),
+		), bbbFlags()...),
 		Action: runCompose,
 	}
 }
@@ -80,6 +82,9 @@ func runCompose(c *cli.Context) error {
 	}
 	if c.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q (inputs go in --input)", errUsage, c.Args().First())
+	}
+	if c.String("from-bbb") != "" {
+		return runComposeBBB(c, log)
 	}
 	specs := c.StringSlice("input")
 	if len(specs) == 0 {

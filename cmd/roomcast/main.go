@@ -32,6 +32,7 @@ import (
 
 	"github.com/roomcast/roomcast/atrest"
 	"github.com/roomcast/roomcast/av"
+	"github.com/roomcast/roomcast/bbb"
 	"github.com/roomcast/roomcast/hls"
 	"github.com/roomcast/roomcast/mp4"
 	"github.com/roomcast/roomcast/recorder"
@@ -82,7 +83,7 @@ func classify(err error) int {
 		return exitKey
 	case errors.Is(err, av.ErrNotFound), errors.Is(err, av.ErrCorrupt), errors.Is(err, av.ErrUnsupported),
 		errors.Is(err, atrest.ErrNotEncrypted), errors.Is(err, atrest.ErrTorn),
-		errors.Is(err, mp4.ErrNotMP4):
+		errors.Is(err, mp4.ErrNotMP4), errors.Is(err, bbb.ErrInvalid), errors.Is(err, bbb.ErrNothingRecorded):
 		return exitInput
 	case errors.Is(err, mp4.ErrCreate), errors.Is(err, mp4.ErrDiskFull), errors.Is(err, mp4.ErrWrite),
 		errors.Is(err, mp4.ErrFinalise), errors.Is(err, recorder.ErrOutput),

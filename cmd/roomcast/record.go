@@ -48,6 +48,8 @@ func recordCommand() *cli.Command {
 			&cli.StringFlag{Name: "janus-api-secret-file", Usage: "Janus: file holding the server's api_secret"},
 			&cli.StringFlag{Name: "janus-token", EnvVars: []string{"JANUS_TOKEN"}, Usage: "Janus: token for a server with token_auth (prefer the environment or --janus-token-file)"},
 			&cli.StringFlag{Name: "janus-token-file", Usage: "Janus: file holding the token"},
+			&cli.StringFlag{Name: "bbb-secret", EnvVars: []string{"BBB_SECRET"}, Usage: "BigBlueButton: the server's shared secret for bbb+https:// rooms (prefer the environment or --bbb-secret-file)"},
+			&cli.StringFlag{Name: "bbb-secret-file", Usage: "BigBlueButton: file holding the shared secret"},
 			&cli.DurationFlag{Name: "duration", Usage: "stop after this much recording (0: no limit)"},
 			&cli.DurationFlag{Name: "wait-first-speaker", Usage: "start recording only when the first speaker publishes; give up (exit 5) after this long (0: record at once)"},
 			&cli.DurationFlag{Name: "empty-timeout", Value: 60 * time.Second, Usage: "stop when the room has been empty this long (0: never)"},
@@ -126,7 +128,15 @@ func credentials(c *cli.Context, roomAddr string) (room.Credentials, error) {
 	if err != nil {
 		return room.Credentials{}, err
 	}
-	return room.Credentials{Token: token, APIKey: c.String("api-key"), APISecret: apiSecret}, nil
+	creds := room.Credentials{Token: token, APIKey: c.String("api-key"), APISecret: apiSecret}
+	if strings.HasPrefix(registry.Scheme(roomAddr), "bbb+") {
+		// BBB 3: the shared secret signs the API call; the LiveKit key and
+		// secret above join the meeting's LiveKit room.
+		if creds.Secret, err = secret(c, "bbb-secret", "bbb-secret-file"); err != nil {
+			return room.Credentials{}, err
+		}
+	}
+	return creds, nil
 }
 
 func runRecord(c *cli.Context) error {

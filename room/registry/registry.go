@@ -23,6 +23,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/roomcast/roomcast/room"
+	"github.com/roomcast/roomcast/room/bbb"
 	"github.com/roomcast/roomcast/room/janus"
 	"github.com/roomcast/roomcast/room/livekit"
 	"github.com/roomcast/roomcast/room/livekit/sdklog"
@@ -48,8 +49,10 @@ var connectors = map[string]Constructor{
 	"janus+wss":     janus.Open,
 	"janus+http":    janus.Open,
 	"janus+https":   janus.Open,
+	// BigBlueButton 3: its LiveKit room, found through the BBB API.
+	"bbb+http":  bbb.Open,
+	"bbb+https": bbb.Open,
 	// Hooks (other connectors of issue 7 fill these in):
-	// "bbb+http", "bbb+https": bbb.Open,
 	// "demo": demo.Open,
 }
 
