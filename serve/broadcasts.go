@@ -239,23 +239,26 @@ func (s *Server) StartBroadcast(u user, req BroadcastRequest) (BroadcastView, er
 // admit decides whether one more broadcast of w×h fits in real time. The
 // estimate comes from what the running ones are measured to cost.
 func (s *Server) admit(w, h int) error {
+	// Costs scale with the picture: sizes are counted in 720p equivalents,
+	// so broadcasts of different sizes share one measured cost per unit.
+	unit := func(w, h int) float64 { return float64(w*h) / (1280 * 720) }
 	s.mu.Lock()
 	n := len(s.running)
-	young := 0
-	for _, l := range s.running {
-		if s.now().Sub(l.row.Started) < 5*time.Second {
-			young++
-		}
-	}
-	closing := s.closing
+	var settled, young float64 // 720p units of the running broadcasts
 	var behind []string
 	for _, l := range s.running {
+		if s.now().Sub(l.row.Started) < 5*time.Second {
+			young += unit(l.row.Width, l.row.Height)
+		} else {
+			settled += unit(l.row.Width, l.row.Height)
+		}
 		l.mu.Lock()
 		if l.droppedRecent > 0 {
 			behind = append(behind, l.row.ID)
 		}
 		l.mu.Unlock()
 	}
+	closing := s.closing
 	s.mu.Unlock()
 	if closing {
 		return errors.New("the server is shutting down")
@@ -267,18 +270,18 @@ func (s *Server) admit(w, h int) error {
 		return fmt.Errorf("%w: %d of the %d running broadcasts are already dropping frames (the machine cannot keep them in real time); a new one would make it worse. Stop a broadcast or try later",
 			ErrAdmission, len(behind), n)
 	}
-	scale := float64(w*h) / (1280 * 720)
-	per := s.cfg.CPUPerBroadcast
+	per := s.cfg.CPUPerBroadcast // cores per 720p unit until measured
 	used := s.cpu.rate()
-	if n > young && n > 0 && used > 0 {
-		// Measured: what the settled broadcasts cost each, on average.
-		per = used / float64(n-young)
-		if young > 0 {
-			per = used / float64(n)
-		}
+	if settled > 0 && used > 0 {
+		// Measured: what the running broadcasts cost per unit (the young
+		// ones are still starting, so they count with the settled ones).
+		per = used / (settled + young)
 	}
-	need := per * scale
-	predicted := used + float64(young)*s.cfg.CPUPerBroadcast + need
+	need := per * unit(w, h)
+	predicted := used + need
+	if settled == 0 {
+		predicted = used + young*per + need
+	}
 	if n > 0 && predicted > s.cfg.CPUCapacity {
 		s.counters.refusals.Add(1)
 		s.log.Warn().Int("running", n).Float64("cores_used", used).Float64("cores_needed", need).
