@@ -49,8 +49,11 @@ serve: build ## run the host page and API on http://127.0.0.1:8080 (data in ./se
 peers: ## install the real peers the tests run against (root, apt/npm/go)
 	@scripts/peers.sh
 
+# Packages run one at a time (-p 1): the live e2e suites of cmd/roomcast,
+# recorder, room/* and serve each hold real-time encoders, browsers and
+# servers, and two at once on 2 cores starve each other (~14 min in all).
 test: build peers ## install test peers, then run every test with -race
-	@$(ENV) $(GO) vet ./... && $(GO) test -race -count=1 -timeout 60m ./...
+	@$(ENV) $(GO) vet ./... && $(GO) test -race -count=1 -p 1 -timeout 60m ./...
 
 test-short: ## unit tests only (no servers, no browser)
 	@$(ENV) $(GO) test -short -count=1 ./...
