@@ -300,6 +300,51 @@ type trackSink struct {
 	pushed  bool // a picture or sound went to the compositor
 	w, h    int  // size of the last picture
 	log     zerolog.Logger
+	// nextLayerCheck is when a simulcast track's picture size is next
+	// compared with the size it is shown at (see checkLayer).
+	nextLayerCheck time.Time
+	layerAsks      int // asks since the picture size last changed
+}
+
+// layerCheckEvery is how often a simulcast track whose pictures do not fit
+// the size they are shown at asks the server again for that size.
+const layerCheckEvery = time.Second
+
+// layerAsksMax bounds how often one picture size is asked away from.
+const layerAsksMax = 5
+
+// checkLayer asks the server again for the shown size when a simulcast
+// track's pictures are a layer too large (half their height would still
+// cover the shown height) or too small while a larger layer is published.
+// The server picks the layer when it is asked, from the layer sizes it has
+// seen by then: asked before the publisher's larger layers have started
+// (a browser starts them as its bandwidth estimate grows), it can settle
+// on a layer that does not fit, and keeps it until asked again.
+func (s *trackSink) checkLayer(now time.Time) {
+	if !s.t.Simulcast || s.layerAsks >= layerAsksMax || now.Before(s.nextLayerCheck) {
+		return
+	}
+	s.nextLayerCheck = now.Add(layerCheckEvery)
+	s.l.mu.Lock()
+	rect, shown := s.l.tiles[s.inputID]
+	var w, h int
+	if shown {
+		w, h = s.l.shownSize(s.t, rect)
+	}
+	s.l.mu.Unlock()
+	if !shown || h <= 0 {
+		return
+	}
+	need := (h*9 + 9) / 10 // servers pick a layer within 90% of the height asked for
+	tooLarge := s.h/2 >= need
+	tooSmall := s.h < need && s.t.Height > s.h
+	if !tooLarge && !tooSmall {
+		return
+	}
+	s.log.Debug().Int("width", w).Int("height", h).Int("picture_width", s.w).Int("picture_height", s.h).
+		Msg("the layer does not fit the shown size; asking again")
+	s.layerAsks++
+	s.t.SetVideoDimensions(w, h)
 }
 
 // live reports whether the compositor clock runs (SetOffset was called),
@@ -366,7 +411,11 @@ func (s *trackSink) WriteFrame(f room.Frame) {
 			// simulcast layer switch after OnTiles asked for another size.
 			s.w, s.h = fr.Image.Width, fr.Image.Height
 			s.log.Info().Int("width", s.w).Int("height", s.h).Msg("picture size")
+			// Give the server time to act on the size it was last asked for.
+			s.nextLayerCheck = time.Now().Add(layerCheckEvery)
+			s.layerAsks = 0
 		}
+		s.checkLayer(time.Now())
 		// Decode before the start too: the decoder needs its references.
 		if s.live("video") {
 			s.in.PushVideo(fr.Image, fr.PTS)
