@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -220,4 +221,5 @@ func toneAmp(x []float32, f float64) float64 {
 	return 2 * math.Sqrt(math.Max(p, 0)) / float64(len(x))
 }
 
-func ftoa(f float64) string { return strconvF(f) }
+func ftoa(f float64) string { return strconv.FormatFloat(f, 'f', 3, 64) }
+func itoa(i int) string     { return strconv.Itoa(i) }
