@@ -153,6 +153,32 @@ func (r *Recorder) AddOutputWith(name string, o Output, opt OutputOptions) {
 	r.mu.Unlock()
 }
 
+// RemoveOutput detaches the output named name while the recorder runs (a
+// stream destination dropped mid-broadcast): what is queued for it is
+// written out, then it is closed. It reports whether such an output was
+// attached. The other outputs never wait for it.
+func (r *Recorder) RemoveOutput(name string) bool {
+	r.mu.Lock()
+	var q *outputQueue
+	for i, o := range r.outputs {
+		if o.name == name {
+			q = o
+			// A new slice: emit may be iterating over the old one.
+			r.outputs = append(r.outputs[:i:i], r.outputs[i+1:]...)
+			break
+		}
+	}
+	r.mu.Unlock()
+	if q == nil {
+		return false
+	}
+	_ = q.close()
+	if err := q.o.Close(); err != nil {
+		r.log.Warn().Err(err).Str("output", name).Msg("closing removed output")
+	}
+	return true
+}
+
 // Health reports every output, in the order they were added.
 func (r *Recorder) Health() []Health {
 	r.mu.Lock()

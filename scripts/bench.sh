@@ -14,6 +14,7 @@
 # 3. scripts/bench-rtmp.sh (issue 3), scripts/bench-live.sh (issue 4) and
 #    scripts/bench-hls.sh (issue 12).
 #    scripts/bench-bbb.sh (issue 11: a 60-minute BBB raw folder).
+#    scripts/bench-egress.sh (issue 13: a room composite on an egress worker).
 #
 # Environment: BENCH_RUNS (default 3), BENCH_SECONDS (input length, default
 # 60), BENCHTIME (go test -benchtime, default 1s), ROOMCAST_CACHE (inputs are
@@ -156,4 +157,9 @@ if [[ -x scripts/bench-bbb.sh ]]; then
   echo
   echo "== scripts/bench-bbb.sh"
   scripts/bench-bbb.sh
+fi
+if [[ -x scripts/bench-egress.sh ]]; then
+  echo
+  echo "== scripts/bench-egress.sh"
+  scripts/bench-egress.sh
 fi

@@ -35,6 +35,10 @@ type Outputs struct {
 	StreamStartTimeout time.Duration
 	// HLS is the self-hosted viewing output; a zero Dir for none.
 	HLS HLS
+
+	// names maps each stream URL to its output's name (filled by attach
+	// when set: the session's, for RemoveStream).
+	names map[string]string
 }
 
 // HLS writes HTTP Live Streaming (package hls) into a directory that
@@ -161,11 +165,28 @@ func (o Outputs) attach(ctx context.Context, rec *recorder.Recorder, dests []*rt
 		f.Close()
 		return mp4Path, classify(ErrStream, serr)
 	}
-	for _, p := range pubs {
-		rec.AddOutputWith("rtmp "+p.Dest.String(), streamOutput{p},
-			recorder.OutputOptions{Policy: recorder.PolicyStream})
+	for i, p := range pubs {
+		name := uniqueName(rec, "rtmp "+p.Dest.String())
+		rec.AddOutputWith(name, streamOutput{p}, recorder.OutputOptions{Policy: recorder.PolicyStream})
+		if o.names != nil {
+			o.names[o.Streams[i].URL] = name
+		}
 	}
 	return mp4Path, nil
+}
+
+// uniqueName is base, or base with " #N" when an output of that name is
+// attached already (two keys on one ingest read the same once redacted).
+func uniqueName(rec *recorder.Recorder, base string) string {
+	used := map[string]bool{}
+	for _, h := range rec.Health() {
+		used[h.Name] = true
+	}
+	name := base
+	for n := 2; used[name]; n++ {
+		name = fmt.Sprintf("%s #%d", base, n)
+	}
+	return name
 }
 
 // streamOutput adapts a Publisher to recorder.Output: writes never block

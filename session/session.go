@@ -117,6 +117,10 @@ type Session struct {
 	fps       float64
 	bitrate   int64
 	startOnce bool
+	// streamNames maps each stream URL to its output (AddStream,
+	// RemoveStream); guarded by mu.
+	streamNames map[string]string
+	streamMu    sync.Mutex // serialises AddStream and RemoveStream
 }
 
 type rateSample struct {
@@ -313,7 +317,12 @@ func (s *Session) run(ctx context.Context) {
 	// Outputs only when the recording starts: a failed join or a speaker
 	// who never comes leaves no empty file behind, and an ingest is not
 	// held open without media.
-	path, err := s.cfg.Outputs.attach(ctx, rec, s.dests, s.log)
+	outs := s.cfg.Outputs
+	outs.names = map[string]string{}
+	path, err := outs.attach(ctx, rec, s.dests, s.log)
+	s.mu.Lock()
+	s.streamNames = outs.names
+	s.mu.Unlock()
 	if err != nil {
 		rec.Close()
 		closeRoom()

@@ -145,7 +145,7 @@ func run(args []string) int {
 }
 
 func newApp() *cli.App {
-	cmds := []*cli.Command{recordCommand(), composeCommand(), demoCommand(), checkIngestCommand(), serveCommand(), auditCommand(), tokenCommand(), recoverCommand(), decryptCommand()}
+	cmds := []*cli.Command{recordCommand(), composeCommand(), demoCommand(), checkIngestCommand(), serveCommand(), egressWorkerCommand(), auditCommand(), tokenCommand(), recoverCommand(), decryptCommand()}
 	for _, c := range cmds {
 		// urfave/cli applies App.OnUsageError to global flags only.
 		c.OnUsageError = usageError

@@ -51,7 +51,10 @@ func serveCommand() *cli.Command {
 
 // applyConfigFile sets every flag the YAML file names and the command line
 // and environment did not.
-func applyConfigFile(c *cli.Context) error {
+func applyConfigFile(c *cli.Context) error { return applyConfigFileFor(c, serveFlags()) }
+
+// applyConfigFileFor is applyConfigFile for a command with these flags.
+func applyConfigFileFor(c *cli.Context, flags []cli.Flag) error {
 	p := c.String("config")
 	if p == "" {
 		return nil
@@ -65,7 +68,7 @@ func applyConfigFile(c *cli.Context) error {
 		return fmt.Errorf("%w: --config %s: %v", errUsage, p, err)
 	}
 	known := map[string]bool{}
-	for _, f := range serveFlags() {
+	for _, f := range flags {
 		known[f.Names()[0]] = true
 	}
 	for k, v := range m {

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -93,6 +94,13 @@ type ServerOptions struct {
 	// NoAutoCreate makes joining a room that does not exist fail instead
 	// of creating it.
 	NoAutoCreate bool
+	// Redis is a redis-server address (host:port, see StartRedis): the
+	// server then runs its message bus (psrpc) and egress store on it, so
+	// egress workers can register. Empty: no Redis, no egress.
+	Redis string
+	// Webhooks are URLs the server posts its webhook events to (room,
+	// participant, egress…), signed with the server's API key.
+	Webhooks []string
 }
 
 // StartServer starts livekit-server on free loopback ports and waits until it
@@ -162,7 +170,22 @@ room:
   auto_create: %v
   empty_timeout: 60
   departure_timeout: 5
-`, s.HTTPPort, s.UDPPort, s.TCPPort, s.UDPPort, s.APIKey, s.APISecret, !s.opts.NoAutoCreate)
+`, s.HTTPPort, s.UDPPort, s.TCPPort, s.UDPPort, s.APIKey, s.APISecret, !s.opts.NoAutoCreate) + s.extraConfig()
+}
+
+// extraConfig is the Redis and webhook sections, when asked for.
+func (s *Server) extraConfig() string {
+	var b strings.Builder
+	if s.opts.Redis != "" {
+		fmt.Fprintf(&b, "redis:\n  address: %s\n", s.opts.Redis)
+	}
+	if len(s.opts.Webhooks) > 0 {
+		fmt.Fprintf(&b, "webhook:\n  api_key: %s\n  urls:\n", s.APIKey)
+		for _, u := range s.opts.Webhooks {
+			fmt.Fprintf(&b, "    - %q\n", u)
+		}
+	}
+	return b.String()
 }
 
 // Start launches the server process (again, after Stop) on the same ports
