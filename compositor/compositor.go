@@ -74,6 +74,20 @@ type Config struct {
 	// start+t+Latency, so inputs that arrive a little late still make their
 	// frame. It defaults to 200 ms. Unused offline.
 	Latency time.Duration
+	// RepeatAfter (live): when the clock is this late at a video frame
+	// (composing or encoding cannot keep real time), the frame repeats the
+	// previous canvas instead of composing a new one: the output keeps its
+	// exact frame rate and timestamps, the effective picture rate drops, and
+	// the encoder gets an identical picture (mostly skipped blocks, several
+	// times cheaper to encode). A new picture is still composed at least
+	// every fourth frame. It defaults to two frame periods.
+	RepeatAfter time.Duration
+	// MaxLag (live) is the last resort: when the clock is this late at a
+	// video frame even with repeats, the frame is skipped (not composed or
+	// encoded; in the file the previous picture lasts one frame longer),
+	// so media time never trails the wall clock by more than about MaxLag.
+	// Audio is never skipped. It defaults to 500 ms.
+	MaxLag time.Duration
 	// Duration stops the output after this much media time. Zero means until
 	// Close (live) or until every input has ended (offline).
 	Duration time.Duration
@@ -113,12 +127,18 @@ const (
 	DefaultStallTimeout = 2 * time.Second
 	DefaultLatency      = 200 * time.Millisecond
 	DefaultAudioBlock   = 1024
+	DefaultMaxLag       = 500 * time.Millisecond
 )
 
 // offlineMargin: an offline input counts as caught up to t once it has
 // delivered data past t+offlineMargin (or ended); it covers decoder reorder
 // delay and imperfect interleaving in files.
 const offlineMargin = 500 * time.Millisecond
+
+// minPictureEvery: under overload a new picture is still composed at least
+// every this many frames (a quarter of the frame rate) while the lag is
+// under MaxLag, so the picture moves on rather than freezing.
+const minPictureEvery = 4
 
 // offlineAhead: an offline input's Push blocks while its data is this far
 // ahead of the output clock, bounding memory.
@@ -156,6 +176,12 @@ func (c *Config) setDefaults() error {
 	if c.AudioBlock == 0 {
 		c.AudioBlock = DefaultAudioBlock
 	}
+	if c.RepeatAfter == 0 {
+		c.RepeatAfter = 2 * time.Second / time.Duration(c.FPS)
+	}
+	if c.MaxLag == 0 {
+		c.MaxLag = DefaultMaxLag
+	}
 	if c.Background == nil {
 		bg := media.RGB(0x20, 0x22, 0x28)
 		c.Background = &bg
@@ -186,6 +212,12 @@ type Stats struct {
 	DroppedVideo int64 // pictures inputs pushed that were never shown
 	DroppedAudio int64 // sample frames that arrived too late or overflowed
 	Layouts      int64 // layout changes
+	// Overload (live): output frames that repeated the previous canvas
+	// (RepeatAfter) or were skipped (MaxLag), and the largest lag of the
+	// clock behind real time seen at a frame.
+	RepeatedVideo int64
+	SkippedVideo  int64
+	MaxLag        time.Duration
 }
 
 // Compositor is the clock-driven engine. Create it with New, add inputs, then
@@ -353,6 +385,7 @@ func (c *Compositor) run() {
 	defer c.cancel()
 	var (
 		frame, block int64
+		composed     int64 // the latest frame composed (not repeated or skipped)
 		start        = c.cfg.now()
 		fps          = int64(c.cfg.FPS)
 		blk          = int64(c.cfg.AudioBlock)
@@ -366,6 +399,7 @@ func (c *Compositor) run() {
 		if c.cfg.Duration > 0 && t >= c.cfg.Duration {
 			break
 		}
+		var lag time.Duration
 		if c.cfg.Offline {
 			ok, end := c.waitReady(t + time.Duration(blk*int64(time.Second)/media.SampleRate))
 			if !ok {
@@ -376,16 +410,26 @@ func (c *Compositor) run() {
 				break
 			}
 		} else {
-			if d := start.Add(t + c.cfg.Latency).Sub(c.cfg.now()); d > 0 {
+			due := start.Add(t + c.cfg.Latency)
+			if d := due.Sub(c.cfg.now()); d > 0 {
 				c.cfg.sleep(c.ctx, d)
 			}
 			if c.ctx.Err() != nil {
 				break
 			}
+			lag = c.cfg.now().Sub(due)
 		}
 		var err error
 		if tv <= ta {
-			err = c.renderVideo(tv)
+			switch {
+			case frame == 0 || lag < c.cfg.RepeatAfter || (lag < c.cfg.MaxLag && frame-composed >= minPictureEvery):
+				err = c.renderVideo(tv)
+				composed = frame
+			case lag < c.cfg.MaxLag:
+				err = c.repeatVideo(tv, lag)
+			default:
+				c.skipVideo(lag)
+			}
 			frame++
 		} else {
 			err = c.mixAudio(ta)
@@ -400,7 +444,8 @@ func (c *Compositor) run() {
 	st := c.Stats()
 	c.log.Info().Int64("frames", st.VideoFrames).Int64("audio_blocks", st.AudioBlocks).
 		Int64("dropped_video", st.DroppedVideo).Int64("dropped_audio_samples", st.DroppedAudio).
-		Msg("compositor stopped")
+		Int64("repeated_video", st.RepeatedVideo).Int64("skipped_video", st.SkippedVideo).
+		Dur("max_lag", st.MaxLag).Msg("compositor stopped")
 }
 
 func (c *Compositor) setErr(err error) {

@@ -100,6 +100,38 @@ func (c *Compositor) renderVideo(t time.Duration) error {
 	return nil
 }
 
+// repeatVideo emits the previous canvas again at t (live overload, see
+// Config.RepeatAfter): nothing is composed, the inputs' pictures stay
+// queued for the next composed frame. The first degraded frame of a run
+// warns once, with figures.
+func (c *Compositor) repeatVideo(t, lag time.Duration) error {
+	c.overloaded(lag)
+	if err := c.sink.WriteVideo(c.renderer.canvas, t); err != nil {
+		return err
+	}
+	c.count(func(s *Stats) { s.VideoFrames++; s.RepeatedVideo++ })
+	return nil
+}
+
+// skipVideo leaves the frame at t out (live overload beyond MaxLag).
+func (c *Compositor) skipVideo(lag time.Duration) {
+	c.overloaded(lag)
+	c.count(func(s *Stats) { s.SkippedVideo++ })
+}
+
+func (c *Compositor) overloaded(lag time.Duration) {
+	c.mu.Lock()
+	first := c.stats.RepeatedVideo == 0 && c.stats.SkippedVideo == 0
+	c.stats.MaxLag = max(c.stats.MaxLag, lag)
+	frames := c.stats.VideoFrames
+	c.mu.Unlock()
+	if first {
+		c.log.Warn().Dur("lag", lag).Int64("frames_before", frames).Int("fps", c.cfg.FPS).
+			Dur("repeat_after", c.cfg.RepeatAfter).Dur("max_lag", c.cfg.MaxLag).
+			Msg("live output cannot keep real time (composing + encoding too slow for the CPU): repeating the previous picture, then skipping frames past max_lag, to stay live")
+	}
+}
+
 // updateLayout recomputes the tiles when who is on stage, who speaks or the
 // layout changed; the new tiles are used for this very frame.
 func (c *Compositor) updateLayout(inputs []*Input) {

@@ -49,6 +49,7 @@ type BroadcastView struct {
 	BitrateKbps  float64             `json:"bitrate_kbps"`
 	FramesOut    int64               `json:"frames_out"`
 	Dropped      int64               `json:"dropped_frames"`
+	Degraded     int64               `json:"degraded_frames"`
 	BytesWritten int64               `json:"bytes_written"`
 	DestStates   []DestinationStatus `json:"destination_states"`
 	RecordingID  string              `json:"recording_id,omitempty"`
@@ -368,6 +369,7 @@ func (s *Server) watch(l *live) {
 	st := l.b.Status()
 	s.counters.framesOut.Add(st.FramesOut)
 	s.counters.dropped.Add(st.Dropped)
+	s.counters.degraded.Add(st.Degraded)
 	s.counters.bytes.Add(st.BytesWritten)
 	for _, d := range st.Destinations {
 		s.counters.reconnects.Add(d.Reconnects)
@@ -584,6 +586,7 @@ func (s *Server) liveView(l *live) BroadcastView {
 	v.Speakers = st.Speakers
 	v.FPS, v.BitrateKbps = fps, kbps
 	v.FramesOut, v.Dropped, v.BytesWritten = st.FramesOut, st.Dropped, st.BytesWritten
+	v.Degraded = st.Degraded
 	v.DestStates = st.Destinations
 	v.RecordingID = l.recID
 	return v
@@ -608,6 +611,7 @@ func (s *Server) view(row broadcastRow) BroadcastView {
 		var old BroadcastView
 		if json.Unmarshal([]byte(row.Stats), &old) == nil {
 			v.Elapsed, v.Speakers, v.FramesOut, v.Dropped, v.BytesWritten = old.Elapsed, old.Speakers, old.FramesOut, old.Dropped, old.BytesWritten
+			v.Degraded = old.Degraded
 			v.DestStates, v.RecordingID = old.DestStates, old.RecordingID
 		}
 	}

@@ -50,8 +50,11 @@ type Status struct {
 	Speakers int           `json:"speakers"` // participants in the room
 	// FramesOut counts encoded video frames; Dropped counts output frames
 	// lost (late beyond real time, or dropped by a destination's queue).
-	FramesOut    int64               `json:"frames_out"`
-	Dropped      int64               `json:"dropped_frames"`
+	FramesOut int64 `json:"frames_out"`
+	Dropped   int64 `json:"dropped_frames"`
+	// Degraded counts output frames repeated or skipped because encoding
+	// could not keep real time (the broadcast stayed live).
+	Degraded     int64               `json:"degraded_frames"`
 	BytesWritten int64               `json:"bytes_written"`
 	Destinations []DestinationStatus `json:"destinations"`
 }

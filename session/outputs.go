@@ -123,6 +123,12 @@ func (o Outputs) attach(ctx context.Context, rec *recorder.Recorder, dests []*rt
 		if abs, aerr := filepath.Abs(path); aerr == nil {
 			path = abs
 		}
+		// A crashed earlier run's torn file at this path is recovered and
+		// moved aside first (even with Overwrite: a torn file is a
+		// recording nobody finished, never one meant to be replaced).
+		if _, aerr := mp4.SetAsideTorn(path, log); aerr != nil {
+			return "", classify(ErrOutput, aerr)
+		}
 		w, cerr := mp4.Create(path, rec.Info(), mp4.Options{Log: log, Overwrite: o.Overwrite, Encrypt: o.Encrypt})
 		if cerr != nil {
 			return "", classify(ErrOutput, cerr)

@@ -80,6 +80,11 @@ type Status struct {
 	// FramesOut are pictures composed; FramesDropped are input pictures
 	// that never made it to the canvas (late or overtaken).
 	FramesOut, FramesDropped int64
+	// FramesRepeated and FramesSkipped are output frames degraded because
+	// composing and encoding could not keep real time (compositor
+	// RepeatAfter, MaxLag); MaxLag is the largest lag behind the wall clock.
+	FramesRepeated, FramesSkipped int64
+	MaxLag                        time.Duration
 	// OutputFPS and Bitrate (bits/s, audio and video) over the last second.
 	OutputFPS float64
 	Bitrate   int64
@@ -525,6 +530,7 @@ func (s *Session) Status() Status {
 	if rec != nil {
 		cs := rec.Compositor().Stats()
 		st.FramesOut, st.FramesDropped = cs.VideoFrames, cs.DroppedVideo
+		st.FramesRepeated, st.FramesSkipped, st.MaxLag = cs.RepeatedVideo, cs.SkippedVideo, cs.MaxLag
 		st.Elapsed = rec.Elapsed()
 		st.Outputs = rec.Health()
 	}

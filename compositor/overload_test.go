@@ -1,0 +1,154 @@
+package compositor
+
+import (
+	"bytes"
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/roomcast/roomcast/media"
+)
+
+// vclock is a virtual wall clock: sleeping advances it at once, and the
+// slow sink below advances it by what encoding would cost.
+type vclock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (v *vclock) now() time.Time {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.t
+}
+
+func (v *vclock) add(d time.Duration) {
+	v.mu.Lock()
+	v.t = v.t.Add(d)
+	v.mu.Unlock()
+}
+
+// slowSink models an encoder too slow for real time: a new picture costs
+// fresh, a picture identical to the previous one (mostly skipped blocks for
+// x264) costs repeat, both in virtual wall time.
+type slowSink struct {
+	capture
+	clock         *vclock
+	fresh, repeat time.Duration
+	prev          []byte
+	identical     int
+	run           int // identical pictures in a row so far
+	longestRepeat int
+}
+
+func (s *slowSink) WriteVideo(img *media.Image, pts time.Duration) error {
+	if s.prev != nil && bytes.Equal(s.prev, img.Y) {
+		s.identical++
+		s.run++
+		s.longestRepeat = max(s.longestRepeat, s.run)
+		s.clock.add(s.repeat)
+	} else {
+		s.run = 0
+		s.clock.add(s.fresh)
+	}
+	s.prev = append(s.prev[:0], img.Y...)
+	return s.capture.WriteVideo(img, pts)
+}
+
+// TestLiveOverloadKeepsTimeline: a live compositor whose encoding costs
+// more than a frame period stays on the wall clock by repeating the
+// previous canvas (then, past MaxLag, skipping frames), while the output
+// timeline stays exact: every frame on the 1/fps grid in order, audio
+// continuous and as long as the run, and the degraded frames counted.
+func TestLiveOverloadKeepsTimeline(t *testing.T) {
+	const fps = 30
+	const dur = 20 * time.Second
+	period := time.Second / fps
+	for _, tc := range []struct {
+		name          string
+		fresh, repeat time.Duration
+		wantRepeat    bool
+		wantSkip      bool
+	}{
+		{"keeps up", 20 * time.Millisecond, 5 * time.Millisecond, false, false},
+		{"1.5x too slow, repeats suffice", 50 * time.Millisecond, 10 * time.Millisecond, true, false},
+		{"even repeats too slow", 80 * time.Millisecond, 45 * time.Millisecond, true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			vc := &vclock{t: time.Unix(1_700_000_000, 0)}
+			sink := &slowSink{capture: capture{keep: func(int) bool { return false }}, clock: vc, fresh: tc.fresh, repeat: tc.repeat}
+			var in *Input
+			n := 0
+			cfg := Config{Width: 160, Height: 90, FPS: fps, Duration: dur, Scaler: nearest{}, NoLabels: true, Log: zerolog.Nop(),
+				// The participant's camera: a new picture for every composed frame.
+				OnFrame: func(pt time.Duration) {
+					n++
+					in.PushVideo(solid(160, 90, media.RGB(uint8(n*7), uint8(n*13), 90)), pt)
+				}}
+			cfg.now = vc.now
+			cfg.sleep = func(_ context.Context, d time.Duration) { vc.add(d) }
+			c, err := New(cfg, sink)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in = c.AddInput("a", "Alice", InputOptions{})
+			start := vc.now()
+			c.Start()
+			if err := c.Wait(); err != nil {
+				t.Fatal(err)
+			}
+			wall := vc.now().Sub(start)
+			st := c.Stats()
+			total := int(dur / period)
+			t.Logf("wall %v for %v of media; composed %d, repeated %d, skipped %d, max lag %v",
+				wall, dur, st.VideoFrames-st.RepeatedVideo, st.RepeatedVideo, st.SkippedVideo, st.MaxLag)
+			// Live: the media never trails the wall clock by more than
+			// the playout latency, MaxLag and one encode.
+			if lim := dur + DefaultLatency + DefaultMaxLag + tc.fresh; wall > lim {
+				t.Errorf("%v of media took %v of wall time (limit %v): fell behind", dur, wall, lim)
+			}
+			if got := len(sink.frames) + int(st.SkippedVideo); got != total {
+				t.Errorf("frames written %d + skipped %d = %d, want %d", len(sink.frames), st.SkippedVideo, got, total)
+			}
+			if !tc.wantSkip && len(sink.frames) != total {
+				t.Errorf("frames = %d, want exactly %d (%v × %d fps)", len(sink.frames), total, dur, fps)
+			}
+			// The picture moves on: at most 3 repeats in a row, and
+			// under the worst overload still a new picture every 4 frames
+			// written or a few skipped ones.
+			if composed := st.VideoFrames - st.RepeatedVideo; tc.wantRepeat && composed < int64(total)/12 {
+				t.Errorf("only %d of %d frames composed: the picture froze", composed, total)
+			}
+			if sink.longestRepeat > 3 {
+				t.Errorf("%d identical pictures in a row, want at most 3 repeats after a new one", sink.longestRepeat+1)
+			}
+			prev := -1
+			for _, f := range sink.frames {
+				k := int(f.pts / period)
+				if f.pts != time.Duration(k)*time.Second/fps || k <= prev {
+					t.Fatalf("frame at %v: off the 1/%d s grid or out of order (previous index %d)", f.pts, fps, prev)
+				}
+				if !tc.wantSkip && k != prev+1 {
+					t.Fatalf("gap before %v", f.pts)
+				}
+				prev = k
+			}
+			// Audio: contiguous (capture checks each block) and complete.
+			if got := time.Duration(len(sink.audio)/media.Channels) * time.Second / media.SampleRate; got < dur || got > dur+50*time.Millisecond {
+				t.Errorf("audio %v, want %v", got, dur)
+			}
+			if (st.RepeatedVideo > 0) != tc.wantRepeat || (st.SkippedVideo > 0) != tc.wantSkip {
+				t.Errorf("repeated %d, skipped %d; want repeats %v, skips %v", st.RepeatedVideo, st.SkippedVideo, tc.wantRepeat, tc.wantSkip)
+			}
+			if int64(sink.identical) < st.RepeatedVideo {
+				t.Errorf("%d repeated frames but only %d identical pictures reached the encoder", st.RepeatedVideo, sink.identical)
+			}
+			if tc.wantRepeat && st.MaxLag > DefaultMaxLag+tc.fresh {
+				t.Errorf("max lag %v, want ≤ %v", st.MaxLag, DefaultMaxLag+tc.fresh)
+			}
+		})
+	}
+}
