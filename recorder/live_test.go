@@ -494,21 +494,8 @@ func encodeH264(t *testing.T, path, graph string, fps int) {
 		"-x264-params", "aud=1:repeat-headers=1", "-f", "h264", path)
 }
 
-// movingBox is a lavfi graph: a solid colour with a white 40x40 box moving
-// across the top (80 px/s), so a live picture can be told from a held one.
-// (lktest's box does not move: drawbox evaluates its position once.)
-func movingBox(c col, w, h, fps int) string {
-	return fmt.Sprintf("color=c=%s:s=%dx%d:r=%d:d=2[bg];color=c=white:s=40x40:r=%d:d=2[b];[bg][b]overlay=x='mod(t*80\\,W-w)':y=20",
-		c.hex, w, h, fps, fps)
-}
-
-// genOpus encodes a lavfi audio graph as 20 ms Opus packets.
-func genOpus(t *testing.T, dir, graph string) [][]byte {
-	t.Helper()
-	path := filepath.Join(dir, fmt.Sprintf("a%d.ogg", mrand.IntN(1e9)))
-	encodeOpus(t, path, graph)
-	return lktest.ReadOgg(t, path)
-}
+// movingBox is lktest.MovingBox in a test colour.
+func movingBox(c col, w, h, fps int) string { return lktest.MovingBox(c.hex, w, h, fps) }
 
 func encodeOpus(t *testing.T, path, graph string) {
 	t.Helper()
@@ -588,26 +575,6 @@ func grab(t *testing.T, path string, w, h, fps int, times ...float64) []*media.I
 		imgs[i] = m
 	}
 	return imgs
-}
-
-// lumaMeans decodes every picture scaled to 32x18 grey and returns the mean
-// luma of the region (in 32x18 cells) of each.
-func lumaMeans(t *testing.T, path string, x0, y0, x1, y1 int) []float64 {
-	t.Helper()
-	out := ffmpegRun(t, "-i", path, "-an", "-vf", "scale=32:18", "-fps_mode", "passthrough", "-pix_fmt", "gray", "-f", "rawvideo", "-")
-	var m []float64
-	for i := 0; i+32*18 <= len(out); i += 32 * 18 {
-		f := out[i : i+32*18]
-		s, n := 0, 0
-		for y := y0; y < y1; y++ {
-			for x := x0; x < x1; x++ {
-				s += int(f[y*32+x])
-				n++
-			}
-		}
-		m = append(m, float64(s)/float64(n))
-	}
-	return m
 }
 
 // audioMono decodes the first channel of the sound at 48 kHz (float WAV:
@@ -782,21 +749,8 @@ func checkGrid(t *testing.T, img *media.Image, when string, want ...col) {
 	}
 }
 
-// hasCentredName reports whether a placeholder tile carries its name: white
-// text pixels in the middle band.
-func hasCentredName(img *media.Image, r layout.Rect) bool {
-	white, n := 0, 0
-	for y := r.Y + r.H*2/5; y < r.Y+r.H*3/5; y++ {
-		for x := r.X + r.W/4; x < r.X+r.W*3/4; x++ {
-			if img.At(x, y).Y > 180 {
-				white++
-			}
-			n++
-		}
-	}
-	f := float64(white) / float64(n)
-	return f > 0.01 && f < 0.5
-}
+// hasCentredName is mediatest.HasCentredName.
+func hasCentredName(img *media.Image, r layout.Rect) bool { return mediatest.HasCentredName(img, r) }
 
 // gridTileOf finds the tile of an n-grid that shows c.
 func gridTileOf(img *media.Image, n int, c col) (layout.Rect, bool) {
@@ -974,22 +928,8 @@ func TestLiveGridFollowsTheRoom(t *testing.T) {
 	}
 }
 
-// boxX is the mean column of lktest's moving white box in the top third of
-// a tile (-1 when none shows): it tells a live picture from a held one.
-func boxX(img *media.Image, r layout.Rect) float64 {
-	var s, n int
-	for y := r.Y + 2; y < r.Y+r.H/3; y++ {
-		for x := r.X + 2; x < r.X+r.W-2; x++ {
-			if img.At(x, y).Y > 200 {
-				s, n = s+x, n+1
-			}
-		}
-	}
-	if n == 0 {
-		return -1
-	}
-	return float64(s) / float64(n)
-}
+// boxX is mediatest.BoxX.
+func boxX(img *media.Image, r layout.Rect) float64 { return mediatest.BoxX(img, r) }
 
 // TestLiveFreeze: one publisher's network stops delivering for 5 s (every
 // packet lost, the server told nothing). The recording keeps its pace
@@ -1076,50 +1016,6 @@ func TestLiveFreeze(t *testing.T) {
 	}
 }
 
-// flashBeep is lktest-like media with a white flash and a 1 kHz beep at the
-// same instants: 0.5 s and 2.5 s of every 4 s loop, 0.1 s each.
-func flashBeep(t *testing.T, dir string) (video, audio [][]byte) {
-	const gate = `lt(mod(t+1.5\,2)\,0.1)`
-	video = genVP8(t, dir, "color=c=black:s=320x240:r=30:d=4,drawbox=x=0:y=0:w=iw:h=ih:color=white:t=fill:enable='"+gate+"'", 30)
-	audio = genOpus(t, dir, "aevalsrc='if("+gate+"\\,0.5*sin(2*PI*1000*t)\\,0)':s=48000:d=4,aformat=sample_fmts=flt")
-	// libopus pads the end with one more packet.
-	if len(video) != 120 || len(audio) < 200 {
-		t.Fatalf("flash+beep: %d pictures and %d Opus packets, want 120 and 200 (4 s)", len(video), len(audio))
-	}
-	audio = audio[:200]
-	return video, audio
-}
-
-// onsets finds the flashes (mean luma of a region jumps from dark to bright)
-// in the pictures at times ts.
-func flashOnsets(means, ts []float64) []float64 {
-	var out []float64
-	for i := 3; i < len(means) && i < len(ts); i++ {
-		if means[i] > 100 && means[i-1] < 60 && means[i-2] < 60 && means[i-3] < 60 {
-			out = append(out, ts[i])
-		}
-	}
-	return out
-}
-
-// beepOnsets finds the first loud sample after 300 ms of quiet; x starts at
-// time x0.
-func beepOnsets(x []float32, x0 float64) []float64 {
-	var out []float64
-	quiet := 0
-	for i, v := range x {
-		if math.Abs(float64(v)) > 0.1 {
-			if quiet >= 48000*3/10 {
-				out = append(out, x0+float64(i)/48000)
-			}
-			quiet = 0
-			continue
-		}
-		quiet++
-	}
-	return out
-}
-
 // TestLiveAVSync: two publishers capture a flash and a beep at the same
 // wall-clock instants (same epoch, different RTP bases and join times). In
 // the recording each flash and its beep are within 60 ms of each other, and
@@ -1128,7 +1024,7 @@ func TestLiveAVSync(t *testing.T) {
 	lktest.SkipIfShort(t)
 	srv := lktest.StartServer(t)
 	const room = "sync"
-	video, audio := flashBeep(t, t.TempDir())
+	video, audio := lktest.FlashBeep(t, t.TempDir())
 	epoch := time.Now().Add(500 * time.Millisecond)
 	for _, id := range []string{"ann", "ben"} {
 		r := joinRaw(t, srv, room, id, strings.ToUpper(id[:1])+id[1:])
@@ -1146,9 +1042,9 @@ func TestLiveAVSync(t *testing.T) {
 	}
 	// Two tiles side by side: the left and right halves of a 32x18 picture,
 	// rows 5–12 (the middle, clear of labels).
-	left := flashOnsets(lumaMeans(t, s.out, 2, 5, 14, 12), ts)
-	right := flashOnsets(lumaMeans(t, s.out, 18, 5, 30, 12), ts)
-	beeps := beepOnsets(audioMono(t, s.out), firstAudioTime(t, s.out)-v0)
+	left := mediatest.FlashOnsets(mediatest.LumaMeans(t, s.out, 2, 5, 14, 12), ts)
+	right := mediatest.FlashOnsets(mediatest.LumaMeans(t, s.out, 18, 5, 30, 12), ts)
+	beeps := mediatest.BeepOnsets(audioMono(t, s.out), firstAudioTime(t, s.out)-v0)
 	t.Logf("flashes left %.3f, right %.3f; beeps %.3f", left, right, beeps)
 	if len(left) < 3 || len(right) < 3 || len(beeps) < 3 {
 		t.Fatalf("found %d+%d flashes and %d beeps, want at least 3 each in %v", len(left), len(right), len(beeps), total)

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/roomcast/roomcast/internal/mediatest"
 	"github.com/roomcast/roomcast/layout"
 	"github.com/roomcast/roomcast/room/janus/janustest"
 	"github.com/roomcast/roomcast/room/livekit/lktest"
@@ -33,12 +34,20 @@ type kindPub interface {
 	// SetSpeaking switches the audio level the server's speaker detection
 	// reads between loud and silent.
 	SetSpeaking(on bool)
+	// Freeze loses every packet for d, as a network that stops delivering
+	// (the server is told nothing).
+	Freeze(d time.Duration)
 }
 
 type pubSpec struct {
 	id, name, colour, codec string
 	tone                    int
 	screen                  bool
+	// video and audio replace the generated colour and tone (looped
+	// samples captured from epoch on; keyframe requests unanswered so the
+	// pictures keep their capture times).
+	video, audio [][]byte
+	epoch        time.Time
 }
 
 // roomKind starts a server of one kind and returns the --room URL, the
@@ -53,16 +62,18 @@ type lkPub struct{ p *lktest.Publisher }
 func (p lkPub) StopVideo() { _ = p.p.Mute("video", true) }
 func (p lkPub) Leave()     { p.p.Close() }
 
-func (p lkPub) SetSpeaking(on bool) { p.p.SetSpeaking(on) }
-func (p lkPub) ID() string          { return p.p.Identity }
+func (p lkPub) SetSpeaking(on bool)    { p.p.SetSpeaking(on) }
+func (p lkPub) Freeze(d time.Duration) { p.p.Freeze(d) }
+func (p lkPub) ID() string             { return p.p.Identity }
 
 type janusPub struct{ p *janustest.Publisher }
 
 func (p janusPub) StopVideo() { p.p.Vanish() }
 func (p janusPub) Leave()     { _ = p.p.Leave() }
 
-func (p janusPub) SetSpeaking(on bool) { p.p.SetSpeaking(on) }
-func (p janusPub) ID() string          { return fmt.Sprint(p.p.ID) }
+func (p janusPub) SetSpeaking(on bool)    { p.p.SetSpeaking(on) }
+func (p janusPub) Freeze(d time.Duration) { p.p.Freeze(d) }
+func (p janusPub) ID() string             { return fmt.Sprint(p.p.ID) }
 
 var roomKinds = []roomKind{
 	{"livekit", func(t *testing.T) (string, []string, []string, func(pubSpec) kindPub) {
@@ -71,7 +82,8 @@ var roomKinds = []roomKind{
 		return srv.URL + "/kinds", []string{"--api-key", srv.APIKey, "--api-secret-file", secret}, []string{srv.APISecret},
 			func(s pubSpec) kindPub {
 				return lkPub{lktest.StartPublisher(t, srv, "kinds", lktest.PublisherOptions{
-					Identity: s.id, Name: s.name, Video: s.codec, Color: s.colour, Audio: s.tone > 0, ToneHz: s.tone, ScreenShare: s.screen,
+					Identity: s.id, Name: s.name, Video: s.codec, Color: s.colour, Audio: s.tone > 0 || s.audio != nil, ToneHz: s.tone, ScreenShare: s.screen,
+					VideoSamples: s.video, AudioSamples: s.audio, Epoch: s.epoch, KeepCaptureClock: s.video != nil,
 				})}
 			}
 	}},
@@ -85,7 +97,8 @@ var roomKinds = []roomKind{
 			[]string{apiSecret},
 			func(s pubSpec) kindPub {
 				return janusPub{janustest.StartPublisher(t, srv, id, janustest.PublisherOptions{
-					Display: s.name, Video: s.codec, Color: s.colour, Audio: s.tone > 0, ToneHz: s.tone, ScreenShare: s.screen, PIN: pin,
+					Display: s.name, Video: s.codec, Color: s.colour, Audio: s.tone > 0 || s.audio != nil, ToneHz: s.tone, ScreenShare: s.screen, PIN: pin,
+					VideoSamples: s.video, AudioSamples: s.audio, Epoch: s.epoch, KeepCaptureClock: s.video != nil,
 				})}
 			}
 	}},
@@ -316,5 +329,244 @@ func TestRecordRoomKindsSpeaker(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// gridTiles is the 2-speaker grid of a 1280x720 recording, left tile first.
+func gridTiles() []layout.Tile {
+	return layout.Compute(layout.Params{Kind: layout.Grid, Width: 1280, Height: 720, Sources: sources(2)})
+}
+
+// tileLuma is the mean luma of a tile's middle (in mediatest.LumaMeans's
+// 32x18 cells, clear of its edges and its label) in every picture.
+func tileLuma(t *testing.T, path string, r layout.Rect) []float64 {
+	const gw, gh = mediatest.LumaGridW, mediatest.LumaGridH
+	return mediatest.LumaMeans(t, path, r.X*gw/1280+2, r.Y*gh/720+r.H*gh/720/4, (r.X+r.W)*gw/1280-2, (r.Y+r.H)*gh/720-r.H*gh/720/4)
+}
+
+// TestRecordRoomKindsAVSync: two publishers capture a white flash and a
+// 1 kHz beep at the same instants (the same epoch, different RTP bases,
+// sent on their capture clock). In the MP4, on its own media clock, each
+// flash and its beep are within 60 ms, and the two publishers' flashes
+// land on the same picture ±1.
+func TestRecordRoomKindsAVSync(t *testing.T) {
+	e2e(t)
+	lktest.SkipIfShort(t)
+	video, audio := lktest.FlashBeep(t, t.TempDir())
+	for _, k := range roomKinds {
+		t.Run(k.name, func(t *testing.T) {
+			t.Parallel()
+			roomURL, creds, _, publish := k.start(t)
+			epoch := time.Now().Add(500 * time.Millisecond)
+			publish(pubSpec{id: "ann", name: "Ann", codec: "vp8", video: video, audio: audio, epoch: epoch})
+			publish(pubSpec{id: "ben", name: "Ben", codec: "vp8", video: video, audio: audio, epoch: epoch})
+			dir := t.TempDir()
+			if d := os.Getenv("ROOMCAST_KEEP_DIR"); d != "" {
+				dir = d // inspect the recording after the test
+			}
+			out := filepath.Join(dir, k.name+"-sync.mp4")
+			p := startRecord(t, nil, append(append([]string{"--log-format", "json", "--log-level", "debug", "record", "--room", roomURL}, creds...),
+				"--layout", "grid", "--duration", "12s", "-o", out)...)
+			if code := p.wait(t, 60*time.Second); code != 0 {
+				t.Fatalf("exit %d\n%s", code, tail(p.stderr(), 30))
+			}
+			if os.Getenv("ROOMCAST_KEEP_DIR") != "" {
+				_ = os.WriteFile(out+".log", []byte(p.stderr()), 0o644)
+			}
+			finalised(t, out)
+			frames := probeFrames(t, out, "v", 0)
+			if len(frames) != 360 {
+				t.Errorf("recording has %d pictures, want 360 (12 s × 30 fps)", len(frames))
+			}
+			v0, a0 := origins(t, out)
+			ts := make([]float64, len(frames))
+			for i, f := range frames {
+				ts[i] = f.PTS - v0
+			}
+			tiles := gridTiles()
+			var flashes, all [2][]float64
+			for i := range flashes {
+				means := tileLuma(t, out, tiles[i].Rect)
+				if len(means) != len(ts) {
+					t.Fatalf("ffmpeg decoded %d pictures, ffprobe lists %d", len(means), len(ts))
+				}
+				all[i] = mediatest.FlashOnsets(means, ts)
+				// Lip sync is judged from settle s after the tile's first
+				// picture (black: darker than the placeholder): until a
+				// track's first sender report (Janus sends its own once a
+				// second) its mapping is by arrival, and the step to the
+				// sender's clock is slewed at 10 % (a 150 ms step takes
+				// 1.5 s of media) rather than jumping the picture or sound.
+				const settle = 2.0
+				first := slices.IndexFunc(means, func(m float64) bool { return m < 60 })
+				if first < 0 {
+					t.Fatalf("tile %d never shows the publisher's picture", i)
+				}
+				for _, f := range all[i] {
+					if f >= ts[first]+settle {
+						flashes[i] = append(flashes[i], f)
+					}
+				}
+				t.Logf("tile %d: first picture at %.3f s; sync judged from %.3f s", i, ts[first], ts[first]+settle)
+			}
+			beeps := mediatest.BeepOnsets(audioMono(t, out), a0-v0)
+			t.Logf("flashes left %.3f, right %.3f; beeps %.3f", all[0], all[1], beeps)
+			// Flashes come every 2 s; joining and the first keyframe take
+			// a few seconds on a loaded machine.
+			if len(flashes[0]) < 3 || len(flashes[1]) < 3 || len(beeps) < 3 {
+				t.Fatalf("found %d+%d flashes once settled and %d beeps, want at least 3 each in 12 s", len(flashes[0]), len(flashes[1]), len(beeps))
+			}
+			for i, side := range []string{"left", "right"} {
+				other := all[1-i]
+				for _, fl := range flashes[i] {
+					j := slices.IndexFunc(other, func(r float64) bool { return math.Abs(r-fl) < 0.5 })
+					if j < 0 {
+						t.Errorf("flash at %.3f s on the %s has no twin in the other tile", fl, side)
+						continue
+					}
+					if d := other[j] - fl; math.Abs(d) > 1.5/30 {
+						t.Errorf("the two publishers' flashes are %+.0f ms apart (at %.3f and %.3f s), want the same picture ±1", d*1000, fl, other[j])
+					}
+				}
+			}
+			for _, fs := range flashes {
+				for _, fl := range fs {
+					k := slices.IndexFunc(beeps, func(b float64) bool { return math.Abs(b-fl) < 0.5 })
+					if k < 0 {
+						t.Errorf("flash at %.3f s has no beep", fl)
+						continue
+					}
+					d := fl - beeps[k]
+					t.Logf("flash %.3f s, beep %.3f s: A/V offset %+.1f ms", fl, beeps[k], d*1000)
+					if math.Abs(d) > 0.060 {
+						t.Errorf("flash at %.3f s, beep at %.3f s: A/V offset %+.0f ms, want within ±60 ms", fl, beeps[k], d*1000)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestRecordRoomKindsFreeze: one speaker's network stops delivering for
+// 5 s (every packet lost, the server told nothing). The recording keeps
+// its pace (exactly 12 s × 30 pictures), the frozen tile holds its last
+// picture, then shows the placeholder with the name, and comes back when
+// packets flow again; the other speaker moves and sounds throughout.
+func TestRecordRoomKindsFreeze(t *testing.T) {
+	e2e(t)
+	lktest.SkipIfShort(t)
+	const fA, fB = 400.0, 620.0
+	gen := t.TempDir()
+	red := lktest.GenerateVideo(t, gen, lktest.VideoSpec{Codec: "h264", Graph: lktest.MovingBox(recRed.hex, 320, 240, 30)})
+	blueDir := filepath.Join(gen, "blue")
+	if err := os.Mkdir(blueDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	blue := lktest.GenerateVideo(t, blueDir, lktest.VideoSpec{Codec: "vp8", Graph: lktest.MovingBox(recBlue.hex, 320, 240, 30)})
+	for _, k := range roomKinds {
+		t.Run(k.name, func(t *testing.T) {
+			t.Parallel()
+			roomURL, creds, _, publish := k.start(t)
+			publish(pubSpec{id: "alice", name: "Alice", codec: "h264", tone: int(fA), video: red})
+			bob := publish(pubSpec{id: "bob", name: "Bob", codec: "vp8", tone: int(fB), video: blue})
+			out := filepath.Join(t.TempDir(), k.name+".mp4")
+			p := startRecord(t, nil, append(append([]string{"--log-format", "json", "record", "--room", roomURL}, creds...),
+				"--layout", "grid", "--duration", "12s", "-o", out)...)
+			start := p.waitLine(t, `"message":"recording"`, 20*time.Second)
+			time.Sleep(time.Until(start.Add(2500 * time.Millisecond)))
+			bob.Freeze(5 * time.Second)
+			fz := time.Since(start).Seconds()
+			t.Logf("bob frozen from %.2f s to %.2f s", fz, fz+5)
+			if fz > 3.5 {
+				t.Fatalf("the timeline ran late (freeze at %.1f s): the machine is overloaded", fz)
+			}
+			if code := p.wait(t, 60*time.Second); code != 0 {
+				t.Fatalf("exit %d\n%s", code, tail(p.stderr(), 30))
+			}
+			se := p.stderr()
+			t.Cleanup(func() {
+				if t.Failed() {
+					t.Logf("roomcast's log:\n%s", tail(se, 60))
+				}
+			})
+			finalised(t, out)
+			checkPace(t, out, 12*30, 30)
+			times := []float64{2.0, fz + 0.8, fz + 1.3, fz + 3.5, fz + 4.5, fz + 7.5}
+			var idx []int
+			for _, s := range times {
+				idx = append(idx, int(math.Round(s*30)))
+			}
+			imgs := grabFrames(t, out, 1280, 720, idx...)
+			tiles := gridTiles()
+			// Which tile is whose: alice's is red before the freeze.
+			ar, br := tiles[0].Rect, tiles[1].Rect
+			if recTile(imgs[0], br) == recRed.name {
+				ar, br = br, ar
+			}
+			want := []struct{ alice, bob, what string }{
+				{"red", "blue", "before the freeze"},
+				{"red", "blue", "frozen, within the stall timeout: bob's last picture held"},
+				{"red", "blue", "frozen, within the stall timeout: bob's last picture held"},
+				{"red", "placeholder", "frozen past the stall timeout: placeholder"},
+				{"red", "placeholder", "frozen past the stall timeout: placeholder"},
+				{"red", "blue", "2.5 s after the network came back"},
+			}
+			for i, w := range want {
+				when := fmt.Sprintf("t=%.2fs (%s)", times[i], w.what)
+				if c := recTile(imgs[i], ar); c != w.alice {
+					t.Errorf("%s: alice's tile shows %s, want %s", when, c, w.alice)
+				}
+				if c := recTile(imgs[i], br); c != w.bob {
+					t.Errorf("%s: bob's tile shows %s, want %s", when, c, w.bob)
+				}
+			}
+			if !mediatest.HasCentredName(imgs[3], br) {
+				t.Errorf("t=%.2fs: bob's placeholder carries no name", times[3])
+			}
+			// Held means held: bob's box did not move between the two frozen
+			// pictures; alice's did (her pictures kept coming).
+			if b1, b2 := mediatest.BoxX(imgs[1], br), mediatest.BoxX(imgs[2], br); b1 < 0 || math.Abs(b1-b2) > 1 {
+				t.Errorf("bob's held picture changed during the freeze: box at %.1f then %.1f", b1, b2)
+			}
+			if a1, a2 := mediatest.BoxX(imgs[1], ar), mediatest.BoxX(imgs[2], ar); a1 < 0 || a2 < 0 || math.Abs(a1-a2) < 3 {
+				t.Errorf("alice's picture did not move during bob's freeze: box at %.1f then %.1f", a1, a2)
+			}
+			x := audioMono(t, out)
+			for _, c := range []struct {
+				a, b            float64
+				present, absent []float64
+			}{
+				{0.5, fz - 0.1, []float64{fA, fB}, nil},
+				{fz + 0.5, fz + 4.9, []float64{fA}, []float64{fB}},
+				{fz + 6, 11.8, []float64{fA, fB}, nil},
+			} {
+				w := span(x, 0, c.a, c.b)
+				for _, f := range c.present {
+					if a := recToneAmp(w, f); a < 0.03 {
+						t.Errorf("%.1f–%.1f s: %g Hz amplitude %.4f, want ≥ 0.03 (speaker not in the mix)", c.a, c.b, f, a)
+					}
+				}
+				for _, f := range c.absent {
+					if a := recToneAmp(w, f); a > 0.006 {
+						t.Errorf("%.1f–%.1f s: %g Hz amplitude %.4f, want ≤ 0.006 (frozen speaker in the mix)", c.a, c.b, f, a)
+					}
+				}
+			}
+		})
+	}
+}
+
+// checkPace: exactly n pictures, one every 1/fps.
+func checkPace(t *testing.T, path string, n, fps int) {
+	t.Helper()
+	fs := probeFrames(t, path, "v", 0)
+	if len(fs) != n {
+		t.Errorf("recording has %d pictures, want %d", len(fs), n)
+	}
+	for i := 1; i < len(fs); i++ {
+		if d := fs[i].PTS - fs[i-1].PTS; math.Abs(d-1/float64(fps)) > 1e-3 {
+			t.Errorf("picture %d: PTS step %.4f s, want %.4f s", i, d, 1/float64(fps))
+			break
+		}
 	}
 }

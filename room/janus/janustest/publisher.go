@@ -41,6 +41,19 @@ type PublisherOptions struct {
 	// Speaking sets the initial audio level extension: loud (10) when true,
 	// silent (127) when false.
 	Speaking bool
+	// VideoSamples and AudioSamples, when set, are sent (looped) instead of
+	// the generated colour and tone: access units (H.264 Annex B or VP8
+	// frames, a keyframe every FPS pictures) or 20 ms Opus packets.
+	VideoSamples, AudioSamples [][]byte
+	// Epoch is the capture time of sample 0 of every track: sample k is
+	// sent at Epoch + k × its duration. Publishers given the same Epoch
+	// capture their k-th samples at the same instant. Default: when the
+	// publisher starts sending.
+	Epoch time.Time
+	// KeepCaptureClock leaves keyframe requests unanswered (the samples'
+	// own keyframes, one a second, serve them), so pictures keep their
+	// capture times against the sound: for sync tests.
+	KeepCaptureClock bool
 	// PIN is the room's PIN.
 	PIN string
 	// URL is the Janus server to use, default the server's WebSocket URL.
@@ -62,6 +75,7 @@ type Publisher struct {
 	audio  *pubTrack
 
 	speaking atomic.Bool
+	frozen   atomic.Int64 // UnixNano until which packets are lost
 	stop     chan struct{}
 	wg       sync.WaitGroup
 	stopOnce sync.Once
@@ -168,8 +182,11 @@ func StartPublisher(t testing.TB, s *Server, room uint64, o PublisherOptions) *P
 		}
 		p.video = &pubTrack{
 			kind: "video", track: tr, rate: 90000, dur: time.Second / time.Duration(o.FPS),
-			samples: lktest.GenerateVideo(t, dir, lktest.VideoSpec{Codec: o.Video, Color: o.Color, Width: o.Width, Height: o.Height, FPS: o.FPS}),
+			samples: o.VideoSamples,
 			seq:     rtp.NewRandomSequencer(),
+		}
+		if p.video.samples == nil {
+			p.video.samples = lktest.GenerateVideo(t, dir, lktest.VideoSpec{Codec: o.Video, Color: o.Color, Width: o.Width, Height: o.Height, FPS: o.FPS})
 		}
 		if o.Video == "h264" {
 			p.video.payloader = &codecs.H264Payloader{}
@@ -183,9 +200,11 @@ func StartPublisher(t testing.TB, s *Server, room uint64, o PublisherOptions) *P
 			t.Fatal(err)
 		}
 		p.audio = &pubTrack{
-			kind: "audio", track: tr, rate: 48000, dur: 20 * time.Millisecond,
-			samples:   lktest.GenerateAudio(t, dir, lktest.AudioSpec{ToneHz: o.ToneHz}),
+			kind: "audio", track: tr, rate: 48000, dur: 20 * time.Millisecond, samples: o.AudioSamples,
 			payloader: &codecs.OpusPayloader{}, seq: rtp.NewRandomSequencer(),
+		}
+		if p.audio.samples == nil {
+			p.audio.samples = lktest.GenerateAudio(t, dir, lktest.AudioSpec{ToneHz: o.ToneHz})
 		}
 	}
 	for _, pt := range []*pubTrack{p.audio, p.video} {
@@ -273,6 +292,10 @@ func StartPublisher(t testing.TB, s *Server, room uint64, o PublisherOptions) *P
 	case <-ctx.Done():
 		t.Fatalf("janustest: publisher %s: no WebRTC connection within 15 s", o.Display)
 	}
+	epoch := o.Epoch
+	if epoch.IsZero() {
+		epoch = time.Now()
+	}
 	for _, pt := range []*pubTrack{p.video, p.audio} {
 		if pt == nil {
 			continue
@@ -283,7 +306,7 @@ func StartPublisher(t testing.TB, s *Server, room uint64, o PublisherOptions) *P
 			}
 		}
 		p.wg.Add(1)
-		go p.send(pt)
+		go p.send(pt, epoch)
 	}
 	return p
 }
@@ -303,28 +326,38 @@ func (p *Publisher) readRTCP(pt *pubTrack) {
 	}
 }
 
-// send writes sample k (looping) at start + k*dur; a keyframe request jumps
-// to the next loop start (the generated video's keyframe).
-func (p *Publisher) send(pt *pubTrack) {
+// send writes sample k (looping) at epoch + k*dur with RTP timestamp
+// base + k*dur (a random base per track); a keyframe request jumps to the
+// next loop start (the generated video's keyframe) unless KeepCaptureClock.
+func (p *Publisher) send(pt *pubTrack, epoch time.Time) {
 	defer p.wg.Done()
-	start := time.Now()
 	base := rand.Uint32()
 	perSample := uint32(int64(pt.dur) * int64(pt.rate) / int64(time.Second))
+	// Start at the first sample not yet due (a keyframe for video), so a
+	// publisher joining after its epoch does not burst.
+	k0 := 0
+	if d := time.Since(epoch); d > 0 {
+		k0 = int(d / pt.dur)
+		if pt.kind == "video" {
+			k0 = (k0 + p.opts.FPS - 1) / p.opts.FPS * p.opts.FPS
+		}
+	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	shift := 0
-	for k := 0; ; k++ {
-		timer.Reset(time.Until(start.Add(time.Duration(k) * pt.dur)))
+	for k := k0; ; k++ {
+		timer.Reset(time.Until(epoch.Add(time.Duration(k) * pt.dur)))
 		select {
 		case <-p.stop:
 			return
 		case <-timer.C:
 		}
-		if pt.keyWanted.Swap(false) && pt.kind == "video" && (k+shift)%len(pt.samples)%p.opts.FPS != 0 {
+		if pt.keyWanted.Swap(false) && pt.kind == "video" && !p.opts.KeepCaptureClock && (k+shift)%len(pt.samples)%p.opts.FPS != 0 {
 			shift += len(pt.samples) - (k+shift)%len(pt.samples)
 		}
 		data := pt.samples[(k+shift)%len(pt.samples)]
 		payloads := pt.payloader.Payload(1200, data)
+		lost := time.Now().UnixNano() < p.frozen.Load()
 		for i, pl := range payloads {
 			pkt := &rtp.Packet{
 				Header: rtp.Header{
@@ -342,11 +375,17 @@ func (p *Publisher) send(pt *pubTrack) {
 				}
 				_ = pkt.Header.SetExtension(pt.levelID, []byte{level})
 			}
-			_ = pt.track.WriteRTP(pkt)
+			if !lost {
+				_ = pt.track.WriteRTP(pkt)
+			}
 		}
 		pt.sent.Add(1)
 	}
 }
+
+// Freeze loses every packet of every track for d from now, as a network
+// that stops delivering: Janus is told nothing, sequence numbers run on.
+func (p *Publisher) Freeze(d time.Duration) { p.frozen.Store(time.Now().Add(d).UnixNano()) }
 
 // SetSpeaking switches the audio level between loud and silent.
 func (p *Publisher) SetSpeaking(on bool) { p.speaking.Store(on) }

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/pion/webrtc/v4/pkg/media/h264reader"
 	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
@@ -24,12 +25,18 @@ type VideoSpec struct {
 	Width, Height int
 	FPS           int
 	Seconds       int
+	// Graph, when set, is the lavfi source encoded instead of the colour
+	// (its size and rate should match Width, Height and FPS).
+	Graph string
 }
 
 // AudioSpec describes a generated Opus tone (20 ms packets).
 type AudioSpec struct {
 	ToneHz  int
 	Seconds int
+	// Graph, when set, is the lavfi audio source encoded instead of the
+	// tone (48 kHz).
+	Graph string
 }
 
 func runFFmpeg(t testing.TB, args ...string) {
@@ -60,6 +67,9 @@ func GenerateVideo(t testing.TB, dir string, spec VideoSpec) [][]byte {
 	}
 	src := fmt.Sprintf("color=c=%s:s=%dx%d:r=%d,drawbox=x='mod(t*80,iw-40)':y=20:w=40:h=40:c=white:t=fill",
 		spec.Color, spec.Width, spec.Height, spec.FPS)
+	if spec.Graph != "" {
+		src = spec.Graph
+	}
 	g := fmt.Sprint(spec.FPS)
 	common := []string{"-f", "lavfi", "-i", src, "-t", fmt.Sprint(spec.Seconds), "-pix_fmt", "yuv420p"}
 	var path string
@@ -95,10 +105,48 @@ func GenerateAudio(t testing.TB, dir string, spec AudioSpec) [][]byte {
 		spec.Seconds = 2
 	}
 	path := filepath.Join(dir, "audio.ogg")
-	runFFmpeg(t, "-f", "lavfi", "-i", fmt.Sprintf("sine=frequency=%d:sample_rate=48000", spec.ToneHz),
+	src := fmt.Sprintf("sine=frequency=%d:sample_rate=48000", spec.ToneHz)
+	if spec.Graph != "" {
+		src = spec.Graph
+	}
+	runFFmpeg(t, "-f", "lavfi", "-i", src,
 		"-t", fmt.Sprint(spec.Seconds), "-ac", "1", "-c:a", "libopus", "-b:a", "32k",
 		"-frame_duration", "20", "-page_duration", "20000", "-f", "ogg", path)
 	return ReadOgg(t, path)
+}
+
+// MovingBox is a lavfi video source: a solid colour (ffmpeg colour name or
+// 0xRRGGBB) with a white 40x40 box moving across the top at 80 px/s, so a
+// live picture can be told from a held one. (GenerateVideo's default box
+// stands still: drawbox evaluates its position once.)
+func MovingBox(color string, w, h, fps int) string {
+	return fmt.Sprintf("color=c=%s:s=%dx%d:r=%d:d=2[bg];color=c=white:s=40x40:r=%d:d=2[b];[bg][b]overlay=x='mod(t*80\\,W-w)':y=20",
+		color, w, h, fps, fps)
+}
+
+// Flash+beep media for A/V sync tests: black 320x240 VP8 at 30 fps with a
+// white flash and Opus with a 1 kHz beep at the same instants, FlashAt and
+// FlashAt+2 s of every 4 s loop, 0.1 s each. Publishers given the same
+// Epoch and these samples capture each flash and beep at the same instant.
+const (
+	FlashBeepLoop = 4 * time.Second
+	FlashAt       = 500 * time.Millisecond
+)
+
+// FlashBeep encodes the flash+beep media into dir: 120 VP8 pictures (a
+// keyframe every 30) and 200 Opus packets of 20 ms, one loop each.
+func FlashBeep(t testing.TB, dir string) (video, audio [][]byte) {
+	t.Helper()
+	const gate = `lt(mod(t+1.5\,2)\,0.1)`
+	video = GenerateVideo(t, dir, VideoSpec{Codec: "vp8", Width: 320, Height: 240, FPS: 30, Seconds: 4,
+		Graph: "color=c=black:s=320x240:r=30:d=4,drawbox=x=0:y=0:w=iw:h=ih:color=white:t=fill:enable='" + gate + "'"})
+	audio = GenerateAudio(t, dir, AudioSpec{Seconds: 4,
+		Graph: "aevalsrc='if(" + gate + "\\,0.5*sin(2*PI*1000*t)\\,0)':s=48000:d=4,aformat=sample_fmts=flt"})
+	// libopus pads the end with one more packet.
+	if len(video) != 120 || len(audio) < 200 {
+		t.Fatalf("lktest: flash+beep: %d pictures and %d Opus packets, want 120 and 200 (4 s)", len(video), len(audio))
+	}
+	return video, audio[:200]
 }
 
 // ReadH264 splits an Annex B file whose pictures each start with an access

@@ -58,6 +58,15 @@ type PublisherOptions struct {
 	// (their sequence numbers are used up, so receivers see loss that no
 	// retransmission can repair).
 	DropVideo float64
+	// VideoSamples and AudioSamples, when set, are sent (looped) instead of
+	// the generated colour and tone: access units (H.264 Annex B, VP8/VP9
+	// frames, a keyframe every FPS pictures) or 20 ms Opus packets.
+	VideoSamples, AudioSamples [][]byte
+	// KeepCaptureClock leaves keyframe requests unanswered (the samples'
+	// own keyframes, one a second, serve them), so each sample is sent at
+	// its capture time: for sync tests, where jumping to a keyframe would
+	// move the pictures against the sound.
+	KeepCaptureClock bool
 	// Garbage makes the video track send random RTP payloads (random sizes,
 	// marker bits and occasional sequence and timestamp jumps) instead of
 	// the generated video, for robustness tests.
@@ -74,6 +83,7 @@ type Publisher struct {
 	audio *pubTrack
 
 	speaking atomic.Bool
+	frozen   atomic.Int64 // UnixNano until which packets are lost
 	stop     chan struct{}
 	wg       sync.WaitGroup
 	once     sync.Once
@@ -147,10 +157,13 @@ func StartPublisher(t testing.TB, s *Server, room string, o PublisherOptions) *P
 		}
 		vt = &pubTrack{
 			kind: "video", track: tr, rate: 90000, epoch: o.Epoch,
-			samples: GenerateVideo(t, dir, VideoSpec{Codec: o.Video, Color: o.Color, Width: o.Width, Height: o.Height, FPS: o.FPS}),
+			samples: o.VideoSamples,
 			dur:     time.Second / time.Duration(o.FPS),
 			base:    nonZero(o.VideoRTPBase),
 			seq:     rtp.NewRandomSequencer(),
+		}
+		if vt.samples == nil {
+			vt.samples = GenerateVideo(t, dir, VideoSpec{Codec: o.Video, Color: o.Color, Width: o.Width, Height: o.Height, FPS: o.FPS})
 		}
 		p.video = vt
 		switch o.Video {
@@ -167,10 +180,12 @@ func StartPublisher(t testing.TB, s *Server, room string, o PublisherOptions) *P
 		if err != nil {
 			t.Fatal(err)
 		}
-		var samples [][]byte
-		if o.SyntheticAudio {
+		samples := o.AudioSamples
+		switch {
+		case o.SyntheticAudio:
 			samples = [][]byte{nil}
-		} else {
+		case samples != nil:
+		default:
 			samples = GenerateAudio(t, dir, AudioSpec{ToneHz: o.ToneHz})
 		}
 		p.audio = &pubTrack{
@@ -276,7 +291,7 @@ func (p *Publisher) send(pt *pubTrack) {
 			k++
 			continue
 		}
-		if pt.keyframeWanted.Swap(false) && (k+shift)%p.opts.FPS != 0 {
+		if pt.keyframeWanted.Swap(false) && !p.opts.KeepCaptureClock && (k+shift)%p.opts.FPS != 0 {
 			shift += len(pt.samples) - (k+shift)%len(pt.samples)
 		}
 		data := pt.samples[(k+shift)%len(pt.samples)]
@@ -304,6 +319,7 @@ func (p *Publisher) send(pt *pubTrack) {
 		// picks its own timestamps, and the sender reports must match them.
 		payloads := pt.payloader.Payload(1200, data)
 		ok := len(payloads) > 0
+		lost := time.Now().UnixNano() < p.frozen.Load()
 		for i, pl := range payloads {
 			pkt := &rtp.Packet{
 				Header: rtp.Header{
@@ -314,7 +330,7 @@ func (p *Publisher) send(pt *pubTrack) {
 				},
 				Payload: pl,
 			}
-			if pt.kind == "video" && p.opts.DropVideo > 0 && rand.Float64() < p.opts.DropVideo {
+			if lost || pt.kind == "video" && p.opts.DropVideo > 0 && rand.Float64() < p.opts.DropVideo {
 				continue
 			}
 			if err := pt.track.WriteRTP(pkt, opts); err != nil {
@@ -349,6 +365,12 @@ func (p *Publisher) sendGarbage(pt *pubTrack, ts uint32, opts *lksdk.SampleWrite
 		}, opts)
 	}
 }
+
+// Freeze loses every packet of every track for d from now, as a network
+// that stops delivering: the server is told nothing, sequence numbers run
+// on (the receiver sees a gap no retransmission repairs; the NACK
+// responder has nothing to resend for packets never written).
+func (p *Publisher) Freeze(d time.Duration) { p.frozen.Store(time.Now().Add(d).UnixNano()) }
 
 // SetSpeaking switches the audio level between loud and silent.
 func (p *Publisher) SetSpeaking(on bool) { p.speaking.Store(on) }
