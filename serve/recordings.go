@@ -25,10 +25,13 @@ type RecordingView struct {
 	Duration    float64 `json:"duration_seconds"`
 	Size        int64   `json:"size"`
 	Speakers    string  `json:"speakers"`
-	Note        string  `json:"note,omitempty"`
-	Poster      string  `json:"poster_url,omitempty"`
-	DownloadURL string  `json:"download_url,omitempty"`
-	Expires     string  `json:"download_expires,omitempty"`
+	// SpeakerNames are what the tiles showed of the names of everyone on
+	// the picture (the broadcast's label style: names, initials, none).
+	SpeakerNames []string `json:"speaker_names"`
+	Note         string   `json:"note,omitempty"`
+	Poster       string   `json:"poster_url,omitempty"`
+	DownloadURL  string   `json:"download_url,omitempty"`
+	Expires      string   `json:"download_expires,omitempty"`
 }
 
 // recoverAtStart handles what a crash left: broadcasts marked live are
@@ -138,7 +141,10 @@ func toYCbCr(m *media.Image) *image.YCbCr {
 
 func (s *Server) recordingView(r recordingRow) RecordingView {
 	v := RecordingView{ID: r.ID, BroadcastID: r.BroadcastID, State: r.State, Created: rfc(r.Created),
-		Duration: r.Duration.Seconds(), Size: r.Size, Speakers: r.Speakers, Note: r.Note}
+		Duration: r.Duration.Seconds(), Size: r.Size, Speakers: r.Speakers, Note: r.Note, SpeakerNames: []string{}}
+	if r.SpeakerNames != "" {
+		v.SpeakerNames = strings.Split(r.SpeakerNames, "\n")
+	}
 	if r.Poster != "" {
 		v.Poster = s.cfg.BaseURL + "/recordings/" + r.ID + "/poster.jpg"
 	}
@@ -184,6 +190,8 @@ func (s *Server) DeleteRecording(u user, id string) error {
 		return errBusy
 	}
 	s.removeRecording(r)
+	// The watch page's replay is the same broadcast: it goes with it.
+	s.removeHLS(r.BroadcastID)
 	_ = s.audit.Append(u.Name, "recording.delete", id, "")
 	return nil
 }
@@ -209,8 +217,20 @@ func (s *Server) RunRetention() int {
 	}
 	for _, r := range rows {
 		s.removeRecording(r)
+		s.removeHLS(r.BroadcastID)
 		s.log.Info().Str("recording", r.ID).Str("created", rfc(r.Created)).Dur("retention", s.cfg.Retention).Msg("recording deleted by retention")
 		_ = s.audit.Append("retention", "recording.delete", r.ID, "older than "+s.cfg.Retention.String())
+	}
+	// Replays of broadcasts without a recording age the same way.
+	old, err := s.st.broadcasts(0, "hls=1 AND ended>0 AND ended<?", ms(cut))
+	if err == nil {
+		for _, b := range old {
+			if _, serr := os.Stat(s.hlsDir(b.ID)); serr == nil {
+				s.removeHLS(b.ID)
+				s.log.Info().Str("broadcast", b.ID).Dur("retention", s.cfg.Retention).Msg("HLS replay deleted by retention")
+				_ = s.audit.Append("retention", "replay.delete", b.ID, "older than "+s.cfg.Retention.String())
+			}
+		}
 	}
 	return len(rows)
 }

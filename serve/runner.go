@@ -27,6 +27,13 @@ type Spec struct {
 	Destinations []Destination
 	// Duration stops the broadcast after this long (0: until Stop).
 	Duration time.Duration
+	// HLSDir, when not empty, receives the broadcast as HLS for the watch
+	// page; HLSReplay keeps every segment so the playlist becomes the
+	// replay at the end (otherwise only the live window is kept).
+	HLSDir    string
+	HLSReplay bool
+	// Labels is what tiles show of names: name (default), initials, none.
+	Labels string
 }
 
 // Destination is one RTMP(S) target. URL includes the stream key.
@@ -48,6 +55,9 @@ type Status struct {
 	State    string        `json:"state"`
 	Elapsed  time.Duration `json:"-"`
 	Speakers int           `json:"speakers"` // participants in the room
+	// SpeakerNames is what the tiles show of the names of the people on
+	// the picture now (per Spec.Labels; empty under "none").
+	SpeakerNames []string `json:"speaker_names"`
 	// FramesOut counts encoded video frames; Dropped counts output frames
 	// lost (late beyond real time, or dropped by a destination's queue).
 	FramesOut int64 `json:"frames_out"`

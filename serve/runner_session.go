@@ -39,8 +39,12 @@ func (r SessionRunner) Start(ctx context.Context, spec Spec, log zerolog.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrSpec, err)
 	}
+	labels, err := compositor.ParseLabelStyle(spec.Labels)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSpec, err)
+	}
 	pc := recorder.Config{
-		Compositor: compositor.Config{Width: spec.Width, Height: spec.Height, FPS: 30, Layout: kind},
+		Compositor: compositor.Config{Width: spec.Width, Height: spec.Height, FPS: 30, Layout: kind, Labels: labels},
 		Encoding:   recorder.Encoding{Preset: "record", X264Preset: "veryfast"},
 	}
 	if len(spec.Destinations) > 0 {
@@ -55,6 +59,9 @@ func (r SessionRunner) Start(ctx context.Context, spec Spec, log zerolog.Logger)
 	}
 	cfg := session.Config{Room: spec.Room, Pipeline: pc, Duration: spec.Duration, Log: log,
 		EmptyTimeout: r.EmptyTimeout, Outputs: session.Outputs{MP4: spec.Output}}
+	if spec.HLSDir != "" {
+		cfg.Outputs.HLS = session.HLS{Dir: spec.HLSDir, WindowOnly: !spec.HLSReplay}
+	}
 	if r.Credentials != nil {
 		cfg.Credentials = r.Credentials(spec.Room)
 	}
@@ -95,7 +102,7 @@ func (b *sessionBroadcast) Wait() error { return sessionErr(b.s.Wait()) }
 
 func (b *sessionBroadcast) Status() Status {
 	st := b.s.Status()
-	out := Status{State: string(st.State), Elapsed: st.Elapsed, Speakers: st.Speakers, FramesOut: st.FramesOut,
+	out := Status{State: string(st.State), Elapsed: st.Elapsed, Speakers: st.Speakers, SpeakerNames: st.SpeakerNames, FramesOut: st.FramesOut,
 		Degraded: st.FramesRepeated + st.FramesSkipped}
 	if !st.Started.IsZero() && st.State == session.StateRecording {
 		if lag := time.Since(st.Started) - st.Elapsed - lateAllowance; lag > 0 {
@@ -105,7 +112,9 @@ func (b *sessionBroadcast) Status() Status {
 	j := 0
 	for _, h := range st.Outputs {
 		out.BytesWritten += h.Bytes
-		if h.Critical {
+		if h.Critical || h.Name == "hls" {
+			// The recording, and the watch page's HLS (it never drops):
+			// not destinations.
 			continue
 		}
 		out.Dropped += h.Dropped

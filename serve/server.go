@@ -20,6 +20,8 @@ import (
 
 	"github.com/rs/zerolog"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/roomcast/roomcast/hls/watch"
 )
 
 // Config configures a Server. The zero value of each field is its default.
@@ -124,6 +126,7 @@ type Server struct {
 	cpu     *cpuMeter
 	mux     *http.ServeMux
 	pages   map[string]*template.Template
+	viewers *watch.Handler // the watch pages of HLS broadcasts
 
 	mu       sync.Mutex
 	running  map[string]*live // by broadcast id
@@ -190,6 +193,7 @@ func Open(cfg Config) (*Server, error) {
 		backoff: cfg.WebhookBackoff, ctx: s.ctx}
 	s.limiter = newLoginLimiter(cfg.LoginLimit, cfg.LoginWindow, cfg.Now)
 	s.cpu = newCPUMeter()
+	s.newViewers()
 	s.recoverAtStart()
 	if err := s.firstAdmin(); err != nil {
 		s.Close()
