@@ -648,7 +648,7 @@ func (s *Server) checkDestinations() {
 		l.mu.Unlock()
 		for _, d := range down {
 			s.log.Warn().Str("broadcast", l.row.ID).Str("destination", d.Name).Str("state", d.State).Msg("destination down")
-			s.hooks.send(EventDestinationDown, map[string]any{"id": l.row.ID, "destination": d.Name, "state": d.State})
+			s.hooks.send(EventDestinationDown, map[string]any{"id": l.row.ID, "destination": d.Name, "state": d.State, "message": d.Message})
 		}
 	}
 }

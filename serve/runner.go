@@ -48,6 +48,9 @@ type DestinationStatus struct {
 	State      string `json:"state"`
 	Reconnects int64  `json:"reconnects"`
 	Dropped    uint64 `json:"dropped_packets"`
+	// Message says, for the host, what is wrong when the destination is
+	// down (never with its key).
+	Message string `json:"message,omitempty"`
 }
 
 // Status is a snapshot of a running broadcast. Safe to read at any time.

@@ -125,7 +125,22 @@ func (b *sessionBroadcast) Status() Status {
 		j++
 		// Destination names never carry the key: use ours, in order.
 		out.Destinations = append(out.Destinations, DestinationStatus{Name: name, State: h.State,
-			Reconnects: h.Reconnects, Dropped: uint64(h.Dropped)})
+			Reconnects: h.Reconnects, Dropped: uint64(h.Dropped), Message: scrub(destMessage(name, h.State, h.Err), b.dests)})
 	}
 	return out
+}
+
+// destMessage words a destination's trouble for the host's page.
+func destMessage(name, state string, err error) string {
+	why := ""
+	if err != nil {
+		why = " (" + err.Error() + ")"
+	}
+	switch state {
+	case "reconnecting":
+		return "Lost the connection to " + name + why + "; reconnecting. The recording and the other destinations continue."
+	case "failed":
+		return name + " gave up after repeated failures" + why + ": check that the server is up and the stream key is valid."
+	}
+	return ""
 }

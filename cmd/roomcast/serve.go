@@ -115,23 +115,9 @@ func runServe(c *cli.Context) error {
 		}
 		base = scheme + "://" + ln.Addr().String()
 	}
-	var hooks []serve.Webhook
-	for _, u := range c.StringSlice("webhook") {
-		hooks = append(hooks, serve.Webhook{URL: u, Secret: c.String("webhook-secret")})
-	}
-	srv, err := serve.Open(serve.Config{
-		Data: c.String("data"), AdminPassword: os.Getenv("ROOMCAST_ADMIN_PASSWORD"), BaseURL: strings.TrimSuffix(base, "/"),
-		SecureCookies: tlsOn || c.Bool("secure-cookies"), Runner: serve.SessionRunner{
-			InsecureTLS: c.Bool("insecure-tls"), EmptyTimeout: c.Duration("empty-timeout"),
-			// LiveKit rooms: roomcast mints its own token from the API key
-			// and secret in serve's environment (never from a request).
-			Credentials: func(string) room.Credentials {
-				return room.Credentials{APIKey: os.Getenv("LIVEKIT_API_KEY"), APISecret: os.Getenv("LIVEKIT_API_SECRET")}
-			},
-		},
-		Log: log, Retention: c.Duration("retention"), LinkTTL: c.Duration("link-ttl"), CPUCapacity: c.Float64("cpu-capacity"),
-		Webhooks: hooks,
-	})
+	cfg := serveConfig(c, base)
+	cfg.Log = log
+	srv, err := serve.Open(cfg)
 	if err != nil {
 		ln.Close()
 		return &exitError{exitOutput, err}
@@ -159,6 +145,28 @@ func runServe(c *cli.Context) error {
 		return err
 	}
 	return cerr
+}
+
+// serveConfig is the server's configuration from the flags (after the
+// environment and the YAML file filled in theirs).
+func serveConfig(c *cli.Context, base string) serve.Config {
+	var hooks []serve.Webhook
+	for _, u := range c.StringSlice("webhook") {
+		hooks = append(hooks, serve.Webhook{URL: u, Secret: c.String("webhook-secret")})
+	}
+	return serve.Config{
+		Data: c.String("data"), AdminPassword: os.Getenv("ROOMCAST_ADMIN_PASSWORD"), BaseURL: strings.TrimSuffix(base, "/"),
+		SecureCookies: c.String("tls-cert") != "" || c.Bool("secure-cookies"), Runner: serve.SessionRunner{
+			InsecureTLS: c.Bool("insecure-tls"), EmptyTimeout: c.Duration("empty-timeout"),
+			// LiveKit rooms: roomcast mints its own token from the API key
+			// and secret in serve's environment (never from a request).
+			Credentials: func(string) room.Credentials {
+				return room.Credentials{APIKey: os.Getenv("LIVEKIT_API_KEY"), APISecret: os.Getenv("LIVEKIT_API_SECRET")}
+			},
+		},
+		Retention: c.Duration("retention"), LinkTTL: c.Duration("link-ttl"), CPUCapacity: c.Float64("cpu-capacity"),
+		Webhooks: hooks,
+	}
 }
 
 func auditCommand() *cli.Command {

@@ -42,7 +42,11 @@
     row("Dropped", "dropped", String(b.dropped_frames));
     a.append(dl);
     const ul = el("ul", "dests");
-    (b.destination_states || []).forEach(d => ul.append(el("li", "", d.name + ": " + d.state + " (" + d.reconnects + " reconnects)")));
+    (b.destination_states || []).forEach(d => {
+      const li = el("li", "", d.name + ": " + d.state + " (" + d.reconnects + " reconnects)");
+      if (d.message) li.append(el("div", "small error-text dest-error", d.message));
+      ul.append(li);
+    });
     a.append(ul);
     const f = el("form");
     f.method = "post";
