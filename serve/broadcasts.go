@@ -378,6 +378,10 @@ func (s *Server) launch(row broadcastRow, dests []Destination) error {
 	if row.Record {
 		l.recID = "r_" + randomToken(9)
 		l.recPath = filepath.Join(s.recDir, l.recID+".mp4")
+		if len(s.cfg.EncryptTo) > 0 {
+			l.recPath += ageSuffix
+			spec.Encrypt = s.cfg.EncryptTo
+		}
 		spec.Output = l.recPath
 		// Stored before the first byte: a crash from here on leaves a row
 		// the next start recovers.
@@ -479,7 +483,7 @@ func (s *Server) watch(l *live) {
 		l.mu.Lock()
 		names := append([]string(nil), l.names...)
 		l.mu.Unlock()
-		s.fileRecording(l, err, st.Speakers, names)
+		s.fileRecording(l, err, st.Speakers, names, st.Elapsed)
 	}
 	close(l.done)
 	ev := map[string]any{"id": l.row.ID, "room": l.row.Room, "state": state}
@@ -495,7 +499,7 @@ func (s *Server) watch(l *live) {
 
 // fileRecording finalises the database's view of a recording after its
 // broadcast ended.
-func (s *Server) fileRecording(l *live, runErr error, speakers int, names []string) {
+func (s *Server) fileRecording(l *live, runErr error, speakers int, names []string, elapsed time.Duration) {
 	log := s.cfg.Log.With().Str("recording", l.recID).Logger()
 	r, err := s.st.recording(l.recID)
 	if err != nil {
@@ -507,9 +511,13 @@ func (s *Server) fileRecording(l *live, runErr error, speakers int, names []stri
 	}
 	r.State = "ready"
 	if runErr != nil {
-		// What was written stays playable: make it a regular MP4.
-		if rerr := mp4.Recover(l.recPath, log); rerr != nil {
-			log.Error().Err(rerr).Msg("recovering the recording")
+		// What was written stays playable: make it a regular MP4 (an
+		// encrypted one is crash-safe as it is: `roomcast decrypt` reads
+		// it up to its last sealed chunk).
+		if !encrypted(l.recPath) {
+			if rerr := mp4.Recover(l.recPath, log); rerr != nil {
+				log.Error().Err(rerr).Msg("recovering the recording")
+			}
 		}
 		r.State, r.Note = "interrupted", "the broadcast failed; the file holds what was recorded"
 	} else if l.shutdown.Load() {
@@ -519,6 +527,10 @@ func (s *Server) fileRecording(l *live, runErr error, speakers int, names []stri
 	r.SpeakerNames = strings.Join(names, "\n")
 	_ = os.Chmod(l.recPath, 0o600)
 	s.describe(&r, log)
+	if encrypted(r.Path) {
+		// The server may not be able to read it: the media time recorded.
+		r.Duration = elapsed
+	}
 	if runErr != nil && r.Duration <= 0 && r.Poster == "" {
 		// Failed before any media (a destination refused at start): no
 		// empty file is left behind.

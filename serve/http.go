@@ -249,9 +249,13 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 		_ = s.audit.Append(actor, "recording.download", id, clientIP(r))
 	}
 	name := "roomcast-" + rec.Created.Format("2006-01-02-1504") + "-" + id + ".mp4"
+	w.Header().Set("Cache-Control", "private, no-store")
+	if encrypted(rec.Path) {
+		s.downloadEncrypted(w, r, rec, name, f, st)
+		return
+	}
 	w.Header().Set("Content-Type", "video/mp4")
 	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
-	w.Header().Set("Cache-Control", "private, no-store")
 	http.ServeContent(w, r, name, st.ModTime(), f)
 }
 

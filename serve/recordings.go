@@ -31,7 +31,12 @@ type RecordingView struct {
 	Note         string   `json:"note,omitempty"`
 	Poster       string   `json:"poster_url,omitempty"`
 	DownloadURL  string   `json:"download_url,omitempty"`
-	Expires      string   `json:"download_expires,omitempty"`
+	// Encrypted recordings are age files at rest; Decrypted says whether
+	// the download is the decrypted MP4 (the server holds the key) or the
+	// encrypted file (decrypt with `roomcast decrypt` or `age -d`).
+	Encrypted bool   `json:"encrypted,omitempty"`
+	Decrypted bool   `json:"download_decrypted,omitempty"`
+	Expires   string `json:"download_expires,omitempty"`
 }
 
 // recoverAtStart handles what a crash left: broadcasts marked live are
@@ -56,7 +61,10 @@ func (s *Server) recoverAtStart() {
 			continue
 		}
 		r.State, r.Note = "interrupted", "recovered after the server stopped unexpectedly"
-		if err := mp4.Recover(r.Path, log); err != nil {
+		if encrypted(r.Path) {
+			// Crash-safe as it is; only a key holder can cut it.
+			r.Note = "left by a crash; encrypted: `roomcast decrypt` reads it up to its last sealed chunk"
+		} else if err := mp4.Recover(r.Path, log); err != nil {
 			log.Error().Err(err).Msg("recovering a torn recording")
 			r.Note = "recovered after a crash, partly: " + err.Error()
 		}
@@ -72,6 +80,10 @@ func (s *Server) recoverAtStart() {
 func (s *Server) describe(r *recordingRow, log zerolog.Logger) {
 	if st, err := os.Stat(r.Path); err == nil {
 		r.Size = st.Size()
+	}
+	if encrypted(r.Path) {
+		// A poster would be a plaintext picture on disk: none.
+		return
 	}
 	posterPath := strings.TrimSuffix(r.Path, ".mp4") + ".jpg"
 	d, err := poster(r.Path, posterPath, log)
@@ -141,7 +153,9 @@ func toYCbCr(m *media.Image) *image.YCbCr {
 
 func (s *Server) recordingView(r recordingRow) RecordingView {
 	v := RecordingView{ID: r.ID, BroadcastID: r.BroadcastID, State: r.State, Created: rfc(r.Created),
-		Duration: r.Duration.Seconds(), Size: r.Size, Speakers: r.Speakers, Note: r.Note, SpeakerNames: []string{}}
+		Duration: r.Duration.Seconds(), Size: r.Size, Speakers: r.Speakers, Note: r.Note, SpeakerNames: []string{},
+		Encrypted: encrypted(r.Path)}
+	v.Decrypted = v.Encrypted && len(s.cfg.Identities) > 0
 	if r.SpeakerNames != "" {
 		v.SpeakerNames = strings.Split(r.SpeakerNames, "\n")
 	}

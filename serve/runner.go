@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"filippo.io/age"
 	"github.com/rs/zerolog"
 )
 
@@ -34,6 +35,8 @@ type Spec struct {
 	HLSReplay bool
 	// Labels is what tiles show of names: name (default), initials, none.
 	Labels string
+	// Encrypt encrypts Output as it is written to these age recipients.
+	Encrypt []age.Recipient
 }
 
 // Destination is one RTMP(S) target. URL includes the stream key.

@@ -58,7 +58,7 @@ func (r SessionRunner) Start(ctx context.Context, spec Spec, log zerolog.Logger)
 		}
 	}
 	cfg := session.Config{Room: spec.Room, Pipeline: pc, Duration: spec.Duration, Log: log,
-		EmptyTimeout: r.EmptyTimeout, Outputs: session.Outputs{MP4: spec.Output}}
+		EmptyTimeout: r.EmptyTimeout, Outputs: session.Outputs{MP4: spec.Output, Encrypt: spec.Encrypt}}
 	if spec.HLSDir != "" {
 		cfg.Outputs.HLS = session.HLS{Dir: spec.HLSDir, WindowOnly: !spec.HLSReplay}
 	}

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"filippo.io/age"
 	"github.com/rs/zerolog"
 	"golang.org/x/crypto/bcrypt"
 
@@ -68,6 +69,15 @@ type Config struct {
 	LoginWindow time.Duration
 	// BcryptCost defaults to bcrypt.DefaultCost.
 	BcryptCost int
+	// EncryptTo, when not empty, encrypts every recording as it is written
+	// to these age recipients (atrest): DATA/recordings/<id>.mp4.age, no
+	// plaintext byte on disk, no poster frame (it would be plaintext).
+	EncryptTo []age.Recipient
+	// Identities, when set, are age identities matching EncryptTo: the
+	// server then decrypts on download (range requests work on the
+	// plaintext). Without them the server cannot read its recordings and
+	// a download is the encrypted file, for the holder of the key.
+	Identities []age.Identity
 }
 
 func (c *Config) defaults() error {

@@ -10,9 +10,11 @@ import (
 	"strings"
 	"time"
 
+	"filippo.io/age"
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
 
+	"github.com/roomcast/roomcast/atrest"
 	"github.com/roomcast/roomcast/room"
 	"github.com/roomcast/roomcast/serve"
 )
@@ -33,6 +35,9 @@ func serveFlags() []cli.Flag {
 		&cli.StringFlag{Name: "webhook-secret", EnvVars: []string{"ROOMCAST_WEBHOOK_SECRET"}, Usage: "HMAC-SHA256 key signing webhooks (prefer the environment)"},
 		&cli.BoolFlag{Name: "insecure-tls", EnvVars: []string{"ROOMCAST_INSECURE_TLS"}, Usage: "accept self-signed rtmps certificates (test servers only)"},
 		&cli.DurationFlag{Name: "empty-timeout", Value: 2 * time.Minute, EnvVars: []string{"ROOMCAST_EMPTY_TIMEOUT"}, Usage: "stop a broadcast whose room stayed empty this long (0: never)"},
+		&cli.StringSliceFlag{Name: "encrypt-to", EnvVars: []string{"ROOMCAST_ENCRYPT_TO"}, Usage: "encrypt every recording as it is written to this age public key (age1…; repeatable)"},
+		&cli.StringSliceFlag{Name: "encrypt-to-file", EnvVars: []string{"ROOMCAST_ENCRYPT_TO_FILE"}, Usage: "encrypt to every age public key in this recipients file (repeatable)"},
+		&cli.StringFlag{Name: "decrypt-identity-file", EnvVars: []string{"ROOMCAST_DECRYPT_IDENTITY_FILE"}, Usage: "age identity file matching --encrypt-to: downloads are decrypted (without it they are the encrypted files)"},
 	}
 }
 
@@ -115,7 +120,11 @@ func runServe(c *cli.Context) error {
 		}
 		base = scheme + "://" + ln.Addr().String()
 	}
-	cfg := serveConfig(c, base)
+	cfg, err := serveConfig(c, base)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	cfg.Log = log
 	srv, err := serve.Open(cfg)
 	if err != nil {
@@ -149,7 +158,20 @@ func runServe(c *cli.Context) error {
 
 // serveConfig is the server's configuration from the flags (after the
 // environment and the YAML file filled in theirs).
-func serveConfig(c *cli.Context, base string) serve.Config {
+func serveConfig(c *cli.Context, base string) (serve.Config, error) {
+	rs, err := atrest.Recipients(c.StringSlice("encrypt-to"), c.StringSlice("encrypt-to-file"))
+	if err != nil {
+		return serve.Config{}, fmt.Errorf("%w: --encrypt-to: %v", errUsage, err)
+	}
+	var ids []age.Identity
+	if p := c.String("decrypt-identity-file"); p != "" {
+		if len(rs) == 0 {
+			return serve.Config{}, fmt.Errorf("%w: --decrypt-identity-file without --encrypt-to", errUsage)
+		}
+		if ids, err = atrest.Identities(p); err != nil {
+			return serve.Config{}, fmt.Errorf("%w: --decrypt-identity-file: %v", errUsage, err)
+		}
+	}
 	var hooks []serve.Webhook
 	for _, u := range c.StringSlice("webhook") {
 		hooks = append(hooks, serve.Webhook{URL: u, Secret: c.String("webhook-secret")})
@@ -165,8 +187,8 @@ func serveConfig(c *cli.Context, base string) serve.Config {
 			},
 		},
 		Retention: c.Duration("retention"), LinkTTL: c.Duration("link-ttl"), CPUCapacity: c.Float64("cpu-capacity"),
-		Webhooks: hooks,
-	}
+		Webhooks: hooks, EncryptTo: rs, Identities: ids,
+	}, nil
 }
 
 func auditCommand() *cli.Command {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
 	"github.com/urfave/cli/v2"
 
 	"github.com/roomcast/roomcast/serve"
@@ -24,8 +25,10 @@ func parseServe(t *testing.T, args ...string) (serve.Config, string, error) {
 	app := &cli.App{Name: "roomcast", Commands: []*cli.Command{{
 		Name: "serve", Flags: serveFlags(), Before: applyConfigFile,
 		Action: func(c *cli.Context) error {
-			cfg, listen = serveConfig(c, "http://x"), c.String("listen")
-			return nil
+			var err error
+			cfg, err = serveConfig(c, "http://x")
+			listen = c.String("listen")
+			return err
 		},
 	}}}
 	err := app.Run(append([]string{"roomcast", "serve"}, args...))
@@ -111,6 +114,27 @@ secure-cookies: true
 	}
 	if _, _, err := parseServe(t, "--config", filepath.Join(dir, "missing.yaml")); !errors.Is(err, errUsage) {
 		t.Errorf("missing config file: %v, want a usage error", err)
+	}
+
+	// Encryption at rest from the YAML file; the identity file lets the
+	// server decrypt downloads.
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	idFile := filepath.Join(dir, "key.txt")
+	if err := os.WriteFile(idFile, []byte(id.String()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	write("encrypt-to: [" + id.Recipient().String() + "]\ndecrypt-identity-file: " + idFile + "\n")
+	cfg, _, err = parseServe(t, "--config", yml)
+	if err != nil || len(cfg.EncryptTo) != 1 || len(cfg.Identities) != 1 {
+		t.Errorf("encryption from YAML: %v, %d recipients, %d identities", err, len(cfg.EncryptTo), len(cfg.Identities))
+	}
+	for _, args := range [][]string{{"--encrypt-to", "age1notakey"}, {"--decrypt-identity-file", idFile}} {
+		if _, _, err := parseServe(t, args...); !errors.Is(err, errUsage) {
+			t.Errorf("%v: %v, want a usage error", args, err)
+		}
 	}
 }
 
