@@ -33,13 +33,14 @@ func newCamera(w, h int, c media.YUV, seed uint64) *camera {
 			x ^= x >> 7
 			x ^= x << 17
 			v += float64(x%25) - 12
-			cam.tex[y*tw+i] = uint8(min(max(v, 16), 235))
+			cam.tex[y*tw+i] = uint8(min(max(v, 28), 223))
 		}
 	}
 	return cam
 }
 
-// frame draws picture f.
+// frame draws picture f. Cheap to draw (row spans, 8 noise values per
+// random draw), so the figures measure the encoder, not the generator.
 func (c *camera) frame(f int64) *media.Image {
 	m := media.GetImage(c.w, c.h)
 	t := float64(f)
@@ -52,41 +53,55 @@ func (c *camera) frame(f int64) *media.Image {
 	cy := float64(c.h)*0.62 + float64(c.h)/50*math.Sin(t/11)
 	rx, ry := float64(c.w)/4.2, float64(c.h)/2.6
 	hx, hy, hr := cx+float64(c.w)/60*math.Sin(t/7), cy-ry*0.95, float64(c.h)/6
-	inside := func(x, y int) bool {
-		ex, ey := (float64(x)-cx)/rx, (float64(y)-cy)/ry
-		if ex*ex+ey*ey <= 1 {
-			return true
+	// span is the person's [x0, x1) on row y (x0 == x1: none).
+	span := func(y int) (int, int) {
+		x0, x1 := c.w, 0
+		if e := (float64(y) - cy) / ry; e*e <= 1 {
+			hw := rx * math.Sqrt(1-e*e)
+			x0, x1 = int(cx-hw), int(cx+hw)+1
 		}
-		qx, qy := float64(x)-hx, float64(y)-hy
-		return qx*qx+qy*qy <= hr*hr
+		if q := float64(y) - hy; q*q <= hr*hr {
+			hw := math.Sqrt(hr*hr - q*q)
+			x0, x1 = min(x0, int(hx-hw)), max(x1, int(hx+hw)+1)
+		}
+		x0, x1 = max(x0, 0), min(x1, c.w)
+		if x1 < x0 {
+			x1 = x0
+		}
+		return x0, x1
 	}
 	n := c.seed + uint64(f)*0xBF58476D1CE4E5B9
 	for y := 0; y < c.h; y++ {
 		row := m.Y[y*m.StrideY : y*m.StrideY+c.w]
-		src := c.tex[(y+dy)*tw+dx : (y+dy)*tw+dx+c.w]
-		for i := range row {
+		copy(row, c.tex[(y+dy)*tw+dx:(y+dy)*tw+dx+c.w])
+		x0, x1 := span(y)
+		for i := x0; i < x1; i++ {
+			// Shading across the body, so it is not one flat value.
+			row[i] = uint8(min(max(int(c.colour.Y)+(i-int(cx))/24, 19), 232))
+		}
+		// Sensor noise, ±3 (values stay within 16..235: the texture is
+		// clamped to 28..223 below, the person to 19..232).
+		for i := 0; i < len(row); i += 8 {
 			n ^= n << 13
 			n ^= n >> 7
 			n ^= n << 17
-			noise := int(n&7) - 3 // sensor noise, ±3
-			v := int(src[i])
-			if inside(i, y) {
-				// Shading across the body, so it is not one flat value.
-				v = int(c.colour.Y) + (i-int(cx))/24
+			r := n
+			for k := i; k < i+8 && k < len(row); k++ {
+				row[k] = uint8(int(row[k]) + int(r&7) - 3)
+				r >>= 8
 			}
-			row[i] = uint8(min(max(v+noise, 16), 235))
 		}
 	}
 	for y := 0; y < c.h/2; y++ {
 		ur := m.U[y*m.StrideC : y*m.StrideC+c.w/2]
 		vr := m.V[y*m.StrideC : y*m.StrideC+c.w/2]
 		for i := range ur {
-			if inside(2*i, 2*y) {
-				ur[i], vr[i] = c.colour.U, c.colour.V
-			} else {
-				// A warm, slightly varied room.
-				ur[i], vr[i] = 120+uint8((i+y)&3), 134-uint8((i^y)&3)
-			}
+			// A warm, slightly varied room.
+			ur[i], vr[i] = 120+uint8((i+y)&3), 134-uint8((i^y)&3)
+		}
+		x0, x1 := span(2 * y)
+		for i := x0 / 2; i < (x1+1)/2 && i < len(ur); i++ {
+			ur[i], vr[i] = c.colour.U, c.colour.V
 		}
 	}
 	return m

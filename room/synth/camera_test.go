@@ -59,3 +59,12 @@ func TestCameraPattern(t *testing.T) {
 		t.Errorf("frame 15 vs 0: best match %.2f at (%d,%d), in place %.2f; want a small shift that predicts it well but not exactly", best, bdx, bdy, still)
 	}
 }
+
+// BenchmarkCameraFrame: drawing one 640x360 camera picture (four speakers
+// at 30 fps draw 120 a second).
+func BenchmarkCameraFrame(b *testing.B) {
+	cam := newCamera(640, 360, Palette[0], 1)
+	for i := 0; i < b.N; i++ {
+		media.PutImage(cam.frame(int64(i)))
+	}
+}
