@@ -14,7 +14,7 @@
 # after their real-time due moment). N is held when nothing was dropped and
 # the slowest broadcast ran at 0.98x real time or better; the script stops
 # at the first N not held and reports the largest held. Admission control
-# is switched off (--cpu-capacity 1000) so the machine itself is measured.
+# is switched off (--cpu-capacity -1) so the machine itself is measured.
 # Other load on the machine counts against it: the load average before the
 # run is printed.
 set -euo pipefail
@@ -28,7 +28,7 @@ DATA=$(mktemp -d)
 PORT=$((20000 + RANDOM % 20000))
 URL=http://127.0.0.1:$PORT
 ROOMCAST_ADMIN_PASSWORD=bench-password-1 $BIN --log-level warn serve --listen 127.0.0.1:$PORT --data "$DATA" \
-  --cpu-capacity 1000 2>"$DATA/serve.log" &
+  --cpu-capacity -1 2>"$DATA/serve.log" &
 PID=$!
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DATA"' EXIT
 for _ in $(seq 100); do curl -fs "$URL/healthz" >/dev/null && break; sleep 0.2; done
@@ -46,17 +46,18 @@ for n in $(seq 1 "$MAXN"); do
   # Real time is measured after a 5 s warm-up: media produced per second
   # of wall clock, for each broadcast (the slowest counts).
   sleep 5
-  m0=() t0=$(date +%s.%N)
+  ticks() { awk '{ print $14 + $15 }' "/proc/$PID/stat"; }
+  m0=() t0=$(date +%s.%N) c0=$(ticks)
   for id in "${ids[@]}"; do m0+=("$(elapsed "$id")"); done
   sleep "$SECS"
-  t1=$(date +%s.%N) slowest=9 rates=0
+  t1=$(date +%s.%N) c1=$(ticks) slowest=9 rates=0
   for i in "${!ids[@]}"; do
     m1=$(elapsed "${ids[$i]}")
     slowest=$(awk -v s="$slowest" -v a="${m0[$i]}" -v b="$m1" -v t0="$t0" -v t1="$t1" 'BEGIN { r = (b - a) / (t1 - t0); print (r < s ? r : s) }')
     rates=$(awk -v s="$rates" -v a="${m0[$i]}" -v b="$m1" -v t0="$t0" -v t1="$t1" 'BEGIN { print s + (b - a) / (t1 - t0) }')
   done
-  # The CPU the running broadcasts use (5 s window), before they stop.
-  cpu=$(grep -o '^roomcast_cpu_cores_used [0-9.]*' <(curl -fs "$URL/metrics") | cut -d' ' -f2)
+  # The CPU serve used over the same window (from /proc, user + system).
+  cpu=$(awk -v a="$c0" -v b="$c1" -v t0="$t0" -v t1="$t1" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.3f", (b - a) / hz / (t1 - t0) }')
   drops=0 frames=0 media=0
   for id in "${ids[@]}"; do
     s=$(api "$URL/api/v1/broadcasts/$id")

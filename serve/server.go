@@ -53,7 +53,8 @@ type Config struct {
 	// LinkTTL is how long download links stay valid; default 7 days.
 	LinkTTL time.Duration
 	// CPUCapacity is the cores broadcasts may use together; default 85% of
-	// the machine's cores.
+	// the machine's cores. Negative switches admission control off (every
+	// broadcast is admitted: for benchmarks that measure the machine).
 	CPUCapacity float64
 	// CPUPerBroadcast is the estimated cost of a 720p30 broadcast before
 	// any has been measured; default 0.5 cores.

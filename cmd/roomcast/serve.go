@@ -30,7 +30,7 @@ func serveFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "secure-cookies", EnvVars: []string{"ROOMCAST_SECURE_COOKIES"}, Usage: "mark cookies Secure (behind a TLS proxy)"},
 		&cli.DurationFlag{Name: "retention", Value: 30 * 24 * time.Hour, EnvVars: []string{"ROOMCAST_RETENTION"}, Usage: "delete recordings older than this (negative: keep)"},
 		&cli.DurationFlag{Name: "link-ttl", Value: 7 * 24 * time.Hour, EnvVars: []string{"ROOMCAST_LINK_TTL"}, Usage: "how long download links stay valid"},
-		&cli.Float64Flag{Name: "cpu-capacity", EnvVars: []string{"ROOMCAST_CPU_CAPACITY"}, Usage: "cores broadcasts may use together (default 85% of the machine)"},
+		&cli.Float64Flag{Name: "cpu-capacity", EnvVars: []string{"ROOMCAST_CPU_CAPACITY"}, Usage: "cores broadcasts may use together (default 85% of the machine; negative: no admission control)"},
 		&cli.StringSliceFlag{Name: "webhook", EnvVars: []string{"ROOMCAST_WEBHOOKS"}, Usage: "URL receiving event webhooks, repeatable"},
 		&cli.StringFlag{Name: "webhook-secret", EnvVars: []string{"ROOMCAST_WEBHOOK_SECRET"}, Usage: "HMAC-SHA256 key signing webhooks (prefer the environment)"},
 		&cli.BoolFlag{Name: "insecure-tls", EnvVars: []string{"ROOMCAST_INSECURE_TLS"}, Usage: "accept self-signed rtmps certificates (test servers only)"},
