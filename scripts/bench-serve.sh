@@ -58,12 +58,14 @@ for n in $(seq 1 "$MAXN"); do
   done
   # The CPU serve used over the same window (from /proc, user + system).
   cpu=$(awk -v a="$c0" -v b="$c1" -v t0="$t0" -v t1="$t1" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.3f", (b - a) / hz / (t1 - t0) }')
-  drops=0 frames=0 media=0
+  drops=0 frames=0 media=0 kbps=0
   for id in "${ids[@]}"; do
     s=$(api "$URL/api/v1/broadcasts/$id")
     d=$(sed -E 's/.*"dropped_frames":([0-9]+).*/\1/' <<<"$s")
     f=$(sed -E 's/.*"frames_out":([0-9]+).*/\1/' <<<"$s")
     m=$(sed -E 's/.*"elapsed_seconds":([0-9.]+).*/\1/' <<<"$s")
+    k=$(sed -E 's/.*"bitrate_kbps":([0-9.]+).*/\1/' <<<"$s")
+    kbps=$(awk -v a="$kbps" -v b="$k" 'BEGIN { print a + b }')
     drops=$((drops + d)) frames=$((frames + f))
     media=$(awk -v a="$media" -v b="$m" 'BEGIN { print a + b }')
     api -X POST "$URL/api/v1/broadcasts/$id/stop" >/dev/null
@@ -73,7 +75,7 @@ for n in $(seq 1 "$MAXN"); do
     for _ in $(seq 120); do api "$URL/api/v1/broadcasts/$id" | grep -q '"state":"done"' && break; sleep 0.5; done
   done
   awk -v n="$n" -v s="$SECS" -v f="$frames" -v d="$drops" -v c="${cpu:-?}" -v m="$media" -v r="$ROOM" -v x="$slowest" \
-    -v q="$rates" 'BEGIN { printf "serve: %d x 720p30 %s for %ds: slowest at %.3fx real time, %.1f s of media each, %d frames out, %d dropped, %s cores (%.2f cores per real-time broadcast)\n", n, r, s, x, m/n, f, d, c, (q > 0 && c != "?") ? c / q : 0 }'
+    -v q="$rates" -v k="$kbps" 'BEGIN { printf "serve: %d x 720p30 %s for %ds: slowest at %.3fx real time, %.1f s of media each, %d frames out, %d dropped, %.0f kb/s each, %s cores (%.2f cores per real-time broadcast)\n", n, r, s, x, m/n, f, d, k/n, c, (q > 0 && c != "?") ? c / q : 0 }'
   # Held: no frame dropped and every broadcast at 0.98x real time or more.
   [[ $drops -eq 0 ]] && awk -v x="$slowest" 'BEGIN { exit !(x >= 0.98) }' || break
   best=$n

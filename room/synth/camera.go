@@ -79,15 +79,18 @@ func (c *camera) frame(f int64) *media.Image {
 			// Shading across the body, so it is not one flat value.
 			row[i] = uint8(min(max(int(c.colour.Y)+(i-int(cx))/24, 19), 232))
 		}
-		// Sensor noise, ±3 (values stay within 16..235: the texture is
-		// clamped to 28..223 below, the person to 19..232).
+		// What is left of sensor noise after the sender's encoder, ±1
+		// (a camera picture reaches roomcast through WebRTC compression,
+		// which smooths most of it away; more would make x264 spend its
+		// bits on noise, like Busy). Values stay within 16..235: the
+		// texture is clamped to 28..223, the person to 19..232.
 		for i := 0; i < len(row); i += 8 {
 			n ^= n << 13
 			n ^= n >> 7
 			n ^= n << 17
 			r := n
 			for k := i; k < i+8 && k < len(row); k++ {
-				row[k] = uint8(int(row[k]) + int(r&7) - 3)
+				row[k] = uint8(int(row[k]) + int(r&0xff)%3 - 1)
 				r >>= 8
 			}
 		}

@@ -57,8 +57,8 @@ type Config struct {
 	// Camera makes each picture look like a webcam to the encoder: a
 	// textured background (a room: soft shapes and fine detail) that the
 	// "camera" pans and shakes by a few pixels, a person-shaped patch of
-	// the speaker's colour that sways and nods at the centre, and a little
-	// sensor noise on every pixel. Motion estimation finds most of it, as
+	// the speaker's colour that sways and nods at the centre, and the ±1
+	// of noise a camera picture keeps after the sender's encoder. Motion estimation finds most of it, as
 	// with real cameras; unlike Busy's noise, which no encoder can predict.
 	Camera bool
 	// Names overrides the speakers' names (in order).
