@@ -497,6 +497,27 @@ func (c *Compositor) waitReady(t time.Duration) (bool, time.Duration) {
 	}
 }
 
+// Labels returns what the tiles on stage now show of their participants'
+// names (Config.Labels: full names, initials, or nothing), in join order,
+// once each: screen shares and hidden inputs are left out, and so is every
+// name under LabelNone. It is what a viewer of the picture can read, so a
+// host's page may show it without revealing more. Safe from any goroutine.
+func (c *Compositor) Labels() []string {
+	t := c.Elapsed()
+	out := []string{}
+	seen := map[string]bool{}
+	for _, in := range c.stage(t) {
+		if in.opt.Screen || in.opt.Hidden {
+			continue
+		}
+		if l := in.Label(); l != "" && !seen[l] {
+			seen[l] = true
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
 // stage returns the inputs that have a tile at t, in join order.
 func (c *Compositor) stage(t time.Duration) []*Input {
 	c.mu.Lock()

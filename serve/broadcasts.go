@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/roomcast/roomcast/compositor"
+	"github.com/roomcast/roomcast/hls/watch"
 	"github.com/roomcast/roomcast/mp4"
 )
 
@@ -28,6 +30,17 @@ type BroadcastRequest struct {
 	Destinations []string `json:"destinations"` // saved names or rtmp(s):// URLs
 	StartAt      string   `json:"start_at"`     // RFC 3339; empty: now
 	Duration     string   `json:"duration"`     // Go duration, e.g. 90m; empty: until stopped
+	// HLS publishes the broadcast on a watch page at an unguessable URL
+	// (watch_url in the answer); HLSReplay (default true) keeps it as the
+	// replay after the end; WatchPasscode optionally guards the page.
+	HLS           bool   `json:"hls"`
+	HLSReplay     *bool  `json:"hls_replay"`
+	WatchPasscode string `json:"watch_passcode"`
+	// Title is the watch page's heading (default: "Live broadcast").
+	Title string `json:"title"`
+	// Labels is what the tiles, the status and the recordings list show of
+	// the speakers' names: name (default), initials or none.
+	Labels string `json:"labels"`
 }
 
 // BroadcastView is a broadcast as the API and the page show it.
@@ -53,6 +66,18 @@ type BroadcastView struct {
 	BytesWritten int64               `json:"bytes_written"`
 	DestStates   []DestinationStatus `json:"destination_states"`
 	RecordingID  string              `json:"recording_id,omitempty"`
+	// SpeakerNames: while live, what the tiles show of the names of the
+	// people on the picture; afterwards, of everyone who was (per Labels).
+	SpeakerNames []string `json:"speaker_names"`
+	Labels       string   `json:"labels"`
+	Title        string   `json:"title,omitempty"`
+	// HLS broadcasts have a watch page: WatchURL (a capability: whoever
+	// has it can watch) and the approximate number of Viewers now.
+	HLS       bool   `json:"hls"`
+	HLSReplay bool   `json:"hls_replay,omitempty"`
+	WatchURL  string `json:"watch_url,omitempty"`
+	Passcode  bool   `json:"watch_passcode_set,omitempty"`
+	Viewers   int    `json:"viewers"`
 }
 
 // live is a running broadcast.
@@ -65,6 +90,9 @@ type live struct {
 	done     chan struct{}
 	shutdown atomic.Bool // stopped by server shutdown
 	stopBy   atomic.Value
+	watchTok string // the watch page's token (HLS broadcasts)
+	hlsDir   string
+	passcode string
 
 	mu        sync.Mutex
 	last      Status
@@ -75,6 +103,29 @@ type live struct {
 	// second); droppedRecent is how many were lost over them.
 	dropHist      []int64
 	droppedRecent int64
+	// names is everyone the picture has named so far, in order of
+	// appearance (what the tiles showed, per the label style).
+	names    []string
+	namesSet map[string]bool
+}
+
+// noteNames adds the names on the picture now to those seen.
+func (l *live) noteNames(now []string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.noteNamesLocked(now)
+}
+
+func (l *live) noteNamesLocked(now []string) {
+	if l.namesSet == nil {
+		l.namesSet = map[string]bool{}
+	}
+	for _, n := range now {
+		if !l.namesSet[n] {
+			l.namesSet[n] = true
+			l.names = append(l.names, n)
+		}
+	}
 }
 
 func parseSize(s string) (int, int, error) {
@@ -187,8 +238,17 @@ func (s *Server) StartBroadcast(u user, req BroadcastRequest) (BroadcastView, er
 	if err != nil {
 		return BroadcastView{}, err
 	}
-	if !record && len(dests) == 0 {
-		return BroadcastView{}, fmt.Errorf("%w: nothing to do: turn recording on or pick a destination", ErrSpec)
+	if !record && len(dests) == 0 && !req.HLS {
+		return BroadcastView{}, fmt.Errorf("%w: nothing to do: turn recording on, publish a watch page or pick a destination", ErrSpec)
+	}
+	if _, err := compositor.ParseLabelStyle(req.Labels); err != nil {
+		return BroadcastView{}, fmt.Errorf("%w: %v", ErrSpec, err)
+	}
+	if len(req.Title) > 200 || len(req.WatchPasscode) > 200 {
+		return BroadcastView{}, fmt.Errorf("%w: title or passcode longer than 200 characters", ErrSpec)
+	}
+	if req.WatchPasscode != "" && !req.HLS {
+		return BroadcastView{}, fmt.Errorf("%w: a watch passcode needs the watch page (hls) on", ErrSpec)
 	}
 	var dur time.Duration
 	if req.Duration != "" {
@@ -204,7 +264,18 @@ func (s *Server) StartBroadcast(u user, req BroadcastRequest) (BroadcastView, er
 		}
 	}
 	row := broadcastRow{ID: "b_" + randomToken(9), UserID: u.ID, Room: room, Layout: req.Layout, Width: w, Height: h,
-		Record: record, DestNames: strings.Join(names, "\n"), StartAt: startAt, Duration: dur, State: "scheduled", Created: now, Stats: "{}"}
+		Record: record, DestNames: strings.Join(names, "\n"), StartAt: startAt, Duration: dur, State: "scheduled", Created: now, Stats: "{}",
+		HLS: req.HLS, HLSReplay: req.HLSReplay == nil || *req.HLSReplay, Title: strings.TrimSpace(req.Title), Labels: req.Labels}
+	if req.HLS {
+		// The token is a capability the host hands out: stored sealed (to
+		// show it again) and hashed (to find the broadcast by it).
+		tok := watch.NewToken()
+		row.WatchHash = tokenHash(tok)
+		row.WatchEnc = s.keys.sealString(tok, "watch:"+row.ID)
+		if req.WatchPasscode != "" {
+			row.PassEnc = s.keys.sealString(req.WatchPasscode, "wpass:"+row.ID)
+		}
+	}
 	if len(dests) > 0 {
 		b, _ := json.Marshal(dests)
 		row.DestsEnc = s.keys.sealString(string(b), "bdest:"+row.ID)
@@ -264,6 +335,9 @@ func (s *Server) admit(w, h int) error {
 	if closing {
 		return errors.New("the server is shutting down")
 	}
+	if s.cfg.CPUCapacity < 0 {
+		return nil
+	}
 	if len(behind) > 0 {
 		// Measured directly: a running broadcast already loses frames.
 		s.counters.refusals.Add(1)
@@ -296,11 +370,21 @@ func (s *Server) admit(w, h int) error {
 // launch starts a stored broadcast through the runner.
 func (s *Server) launch(row broadcastRow, dests []Destination) error {
 	log := s.cfg.Log.With().Str("broadcast", row.ID).Logger()
-	spec := Spec{Room: row.Room, Layout: row.Layout, Width: row.Width, Height: row.Height, Destinations: dests, Duration: row.Duration}
+	spec := Spec{Room: row.Room, Layout: row.Layout, Width: row.Width, Height: row.Height, Destinations: dests, Duration: row.Duration,
+		Labels: row.Labels}
 	l := &live{row: row, dests: dests, done: make(chan struct{}), destState: map[string]string{}}
+	if row.HLS {
+		l.hlsDir = s.hlsDir(row.ID)
+		l.watchTok, l.passcode = s.watchSecrets(row)
+		spec.HLSDir, spec.HLSReplay = l.hlsDir, row.HLSReplay
+	}
 	if row.Record {
 		l.recID = "r_" + randomToken(9)
 		l.recPath = filepath.Join(s.recDir, l.recID+".mp4")
+		if len(s.cfg.EncryptTo) > 0 {
+			l.recPath += ageSuffix
+			spec.Encrypt = s.cfg.EncryptTo
+		}
 		spec.Output = l.recPath
 		// Stored before the first byte: a crash from here on leaves a row
 		// the next start recovers.
@@ -315,6 +399,9 @@ func (s *Server) launch(row broadcastRow, dests []Destination) error {
 		if l.recID != "" {
 			_ = s.st.deleteRecording(l.recID)
 			_ = os.Remove(l.recPath)
+		}
+		if l.hlsDir != "" {
+			_ = os.RemoveAll(l.hlsDir)
 		}
 		_ = s.st.updateBroadcast(row.ID, "failed", msg, time.Time{}, s.now(), "{}")
 		log.Warn().Str("error", msg).Msg("broadcast failed to start")
@@ -367,6 +454,7 @@ func (s *Server) watch(l *live) {
 	defer s.wg.Done()
 	err := l.b.Wait()
 	st := l.b.Status()
+	l.noteNames(st.SpeakerNames)
 	s.counters.framesOut.Add(st.FramesOut)
 	s.counters.dropped.Add(st.Dropped)
 	s.counters.degraded.Add(st.Degraded)
@@ -382,7 +470,12 @@ func (s *Server) watch(l *live) {
 	case l.shutdown.Load():
 		state, msg = "interrupted", "the server shut down during the broadcast"
 	}
-	stats, _ := json.Marshal(s.liveView(l))
+	final := s.liveView(l)
+	l.mu.Lock()
+	// Afterwards the broadcast lists everyone the picture named.
+	final.SpeakerNames = append([]string{}, l.names...)
+	l.mu.Unlock()
+	stats, _ := json.Marshal(final)
 	_ = s.st.updateBroadcast(l.row.ID, state, msg, l.row.Started, s.now(), string(stats))
 	s.mu.Lock()
 	delete(s.running, l.row.ID)
@@ -390,7 +483,10 @@ func (s *Server) watch(l *live) {
 	// The recording stays listed as "recording" (not downloadable) until
 	// it is described; Close waits for this through l.done.
 	if l.recID != "" {
-		s.fileRecording(l, err, st.Speakers)
+		l.mu.Lock()
+		names := append([]string(nil), l.names...)
+		l.mu.Unlock()
+		s.fileRecording(l, err, st.Speakers, names, st.Elapsed)
 	}
 	close(l.done)
 	ev := map[string]any{"id": l.row.ID, "room": l.row.Room, "state": state}
@@ -406,7 +502,7 @@ func (s *Server) watch(l *live) {
 
 // fileRecording finalises the database's view of a recording after its
 // broadcast ended.
-func (s *Server) fileRecording(l *live, runErr error, speakers int) {
+func (s *Server) fileRecording(l *live, runErr error, speakers int, names []string, elapsed time.Duration) {
 	log := s.cfg.Log.With().Str("recording", l.recID).Logger()
 	r, err := s.st.recording(l.recID)
 	if err != nil {
@@ -418,17 +514,26 @@ func (s *Server) fileRecording(l *live, runErr error, speakers int) {
 	}
 	r.State = "ready"
 	if runErr != nil {
-		// What was written stays playable: make it a regular MP4.
-		if rerr := mp4.Recover(l.recPath, log); rerr != nil {
-			log.Error().Err(rerr).Msg("recovering the recording")
+		// What was written stays playable: make it a regular MP4 (an
+		// encrypted one is crash-safe as it is: `roomcast decrypt` reads
+		// it up to its last sealed chunk).
+		if !encrypted(l.recPath) {
+			if rerr := mp4.Recover(l.recPath, log); rerr != nil {
+				log.Error().Err(rerr).Msg("recovering the recording")
+			}
 		}
 		r.State, r.Note = "interrupted", "the broadcast failed; the file holds what was recorded"
 	} else if l.shutdown.Load() {
 		r.State, r.Note = "interrupted", "the server shut down; the file was finalised"
 	}
 	r.Speakers = fmt.Sprint(speakers)
+	r.SpeakerNames = strings.Join(names, "\n")
 	_ = os.Chmod(l.recPath, 0o600)
 	s.describe(&r, log)
+	if encrypted(r.Path) {
+		// The server may not be able to read it: the media time recorded.
+		r.Duration = elapsed
+	}
 	if runErr != nil && r.Duration <= 0 && r.Poster == "" {
 		// Failed before any media (a destination refused at start): no
 		// empty file is left behind.
@@ -541,6 +646,7 @@ func (s *Server) checkDestinations() {
 			}
 		}
 		l.last, l.lastAt = st, now
+		l.noteNamesLocked(st.SpeakerNames)
 		l.dropHist = append(l.dropHist, st.Dropped)
 		if len(l.dropHist) > 5 {
 			l.dropHist = l.dropHist[1:]
@@ -557,7 +663,7 @@ func (s *Server) checkDestinations() {
 		l.mu.Unlock()
 		for _, d := range down {
 			s.log.Warn().Str("broadcast", l.row.ID).Str("destination", d.Name).Str("state", d.State).Msg("destination down")
-			s.hooks.send(EventDestinationDown, map[string]any{"id": l.row.ID, "destination": d.Name, "state": d.State})
+			s.hooks.send(EventDestinationDown, map[string]any{"id": l.row.ID, "destination": d.Name, "state": d.State, "message": d.Message})
 		}
 	}
 }
@@ -589,6 +695,13 @@ func (s *Server) liveView(l *live) BroadcastView {
 	v.Degraded = st.Degraded
 	v.DestStates = st.Destinations
 	v.RecordingID = l.recID
+	v.SpeakerNames = st.SpeakerNames
+	if v.SpeakerNames == nil {
+		v.SpeakerNames = []string{}
+	}
+	if l.watchTok != "" {
+		v.Viewers = s.viewers.Viewers(l.watchTok)
+	}
 	return v
 }
 
@@ -603,7 +716,20 @@ func rfc(t time.Time) string {
 func (s *Server) view(row broadcastRow) BroadcastView {
 	v := BroadcastView{ID: row.ID, Room: row.Room, Layout: row.Layout, Size: fmt.Sprintf("%dx%d", row.Width, row.Height),
 		Record: row.Record, State: row.State, Error: row.Error, StartAt: rfc(row.StartAt), Started: rfc(row.Started),
-		Ended: rfc(row.Ended), Destinations: []string{}, DestStates: []DestinationStatus{}}
+		Ended: rfc(row.Ended), Destinations: []string{}, DestStates: []DestinationStatus{}, SpeakerNames: []string{},
+		Labels: row.Labels, Title: row.Title, HLS: row.HLS}
+	if v.Labels == "" {
+		v.Labels = "name"
+	}
+	if row.HLS {
+		v.HLSReplay = row.HLSReplay
+		tok, pass := s.watchSecrets(row)
+		if tok != "" {
+			v.WatchURL = s.cfg.BaseURL + "/watch/" + tok + "/"
+			v.Viewers = s.viewers.Viewers(tok)
+		}
+		v.Passcode = pass != ""
+	}
 	if row.DestNames != "" {
 		v.Destinations = strings.Split(row.DestNames, "\n")
 	}
@@ -613,6 +739,9 @@ func (s *Server) view(row broadcastRow) BroadcastView {
 			v.Elapsed, v.Speakers, v.FramesOut, v.Dropped, v.BytesWritten = old.Elapsed, old.Speakers, old.FramesOut, old.Dropped, old.BytesWritten
 			v.Degraded = old.Degraded
 			v.DestStates, v.RecordingID = old.DestStates, old.RecordingID
+			if old.SpeakerNames != nil {
+				v.SpeakerNames = old.SpeakerNames
+			}
 		}
 	}
 	if v.DestStates == nil {

@@ -57,6 +57,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST /api/v1/destinations", s.requireAPI(s.apiAddDestination))
 	m.HandleFunc("GET /api/v1/events", s.requireAPI(s.events))
 
+	s.mountWatch(m)
 	s.pageRoutes(m)
 	s.mux = m
 }
@@ -248,9 +249,13 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 		_ = s.audit.Append(actor, "recording.download", id, clientIP(r))
 	}
 	name := "roomcast-" + rec.Created.Format("2006-01-02-1504") + "-" + id + ".mp4"
+	w.Header().Set("Cache-Control", "private, no-store")
+	if encrypted(rec.Path) {
+		s.downloadEncrypted(w, r, rec, name, f, st)
+		return
+	}
 	w.Header().Set("Content-Type", "video/mp4")
 	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
-	w.Header().Set("Cache-Control", "private, no-store")
 	http.ServeContent(w, r, name, st.ModTime(), f)
 }
 
@@ -336,5 +341,6 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	p("roomcast_destination_reconnects_total", "counter", "RTMP destination reconnections.", reconnects)
 	p("roomcast_bytes_written_total", "counter", "Bytes written to recordings and destinations.", bytes)
 	p("roomcast_admission_refusals_total", "counter", "Broadcasts refused because the CPU could not keep them real time.", s.counters.refusals.Load())
+	p("roomcast_watch_viewers", "gauge", "Viewers of the running broadcasts' watch pages now (approximate: open pages that polled in the last 30 s).", s.viewersNow())
 	p("roomcast_cpu_cores_used", "gauge", "CPU cores this process used over the last seconds.", fmt.Sprintf("%.3f", s.cpu.rate()))
 }

@@ -25,10 +25,18 @@ type RecordingView struct {
 	Duration    float64 `json:"duration_seconds"`
 	Size        int64   `json:"size"`
 	Speakers    string  `json:"speakers"`
-	Note        string  `json:"note,omitempty"`
-	Poster      string  `json:"poster_url,omitempty"`
-	DownloadURL string  `json:"download_url,omitempty"`
-	Expires     string  `json:"download_expires,omitempty"`
+	// SpeakerNames are what the tiles showed of the names of everyone on
+	// the picture (the broadcast's label style: names, initials, none).
+	SpeakerNames []string `json:"speaker_names"`
+	Note         string   `json:"note,omitempty"`
+	Poster       string   `json:"poster_url,omitempty"`
+	DownloadURL  string   `json:"download_url,omitempty"`
+	// Encrypted recordings are age files at rest; Decrypted says whether
+	// the download is the decrypted MP4 (the server holds the key) or the
+	// encrypted file (decrypt with `roomcast decrypt` or `age -d`).
+	Encrypted bool   `json:"encrypted,omitempty"`
+	Decrypted bool   `json:"download_decrypted,omitempty"`
+	Expires   string `json:"download_expires,omitempty"`
 }
 
 // recoverAtStart handles what a crash left: broadcasts marked live are
@@ -53,7 +61,10 @@ func (s *Server) recoverAtStart() {
 			continue
 		}
 		r.State, r.Note = "interrupted", "recovered after the server stopped unexpectedly"
-		if err := mp4.Recover(r.Path, log); err != nil {
+		if encrypted(r.Path) {
+			// Crash-safe as it is; only a key holder can cut it.
+			r.Note = "left by a crash; encrypted: `roomcast decrypt` reads it up to its last sealed chunk"
+		} else if err := mp4.Recover(r.Path, log); err != nil {
 			log.Error().Err(err).Msg("recovering a torn recording")
 			r.Note = "recovered after a crash, partly: " + err.Error()
 		}
@@ -69,6 +80,10 @@ func (s *Server) recoverAtStart() {
 func (s *Server) describe(r *recordingRow, log zerolog.Logger) {
 	if st, err := os.Stat(r.Path); err == nil {
 		r.Size = st.Size()
+	}
+	if encrypted(r.Path) {
+		// A poster would be a plaintext picture on disk: none.
+		return
 	}
 	posterPath := strings.TrimSuffix(r.Path, ".mp4") + ".jpg"
 	d, err := poster(r.Path, posterPath, log)
@@ -138,7 +153,12 @@ func toYCbCr(m *media.Image) *image.YCbCr {
 
 func (s *Server) recordingView(r recordingRow) RecordingView {
 	v := RecordingView{ID: r.ID, BroadcastID: r.BroadcastID, State: r.State, Created: rfc(r.Created),
-		Duration: r.Duration.Seconds(), Size: r.Size, Speakers: r.Speakers, Note: r.Note}
+		Duration: r.Duration.Seconds(), Size: r.Size, Speakers: r.Speakers, Note: r.Note, SpeakerNames: []string{},
+		Encrypted: encrypted(r.Path)}
+	v.Decrypted = v.Encrypted && len(s.cfg.Identities) > 0
+	if r.SpeakerNames != "" {
+		v.SpeakerNames = strings.Split(r.SpeakerNames, "\n")
+	}
 	if r.Poster != "" {
 		v.Poster = s.cfg.BaseURL + "/recordings/" + r.ID + "/poster.jpg"
 	}
@@ -184,6 +204,8 @@ func (s *Server) DeleteRecording(u user, id string) error {
 		return errBusy
 	}
 	s.removeRecording(r)
+	// The watch page's replay is the same broadcast: it goes with it.
+	s.removeHLS(r.BroadcastID)
 	_ = s.audit.Append(u.Name, "recording.delete", id, "")
 	return nil
 }
@@ -209,8 +231,20 @@ func (s *Server) RunRetention() int {
 	}
 	for _, r := range rows {
 		s.removeRecording(r)
+		s.removeHLS(r.BroadcastID)
 		s.log.Info().Str("recording", r.ID).Str("created", rfc(r.Created)).Dur("retention", s.cfg.Retention).Msg("recording deleted by retention")
 		_ = s.audit.Append("retention", "recording.delete", r.ID, "older than "+s.cfg.Retention.String())
+	}
+	// Replays of broadcasts without a recording age the same way.
+	old, err := s.st.broadcasts(0, "hls=1 AND ended>0 AND ended<?", ms(cut))
+	if err == nil {
+		for _, b := range old {
+			if _, serr := os.Stat(s.hlsDir(b.ID)); serr == nil {
+				s.removeHLS(b.ID)
+				s.log.Info().Str("broadcast", b.ID).Dur("retention", s.cfg.Retention).Msg("HLS replay deleted by retention")
+				_ = s.audit.Append("retention", "replay.delete", b.ID, "older than "+s.cfg.Retention.String())
+			}
+		}
 	}
 	return len(rows)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"filippo.io/age"
 	"github.com/rs/zerolog"
 )
 
@@ -27,6 +28,15 @@ type Spec struct {
 	Destinations []Destination
 	// Duration stops the broadcast after this long (0: until Stop).
 	Duration time.Duration
+	// HLSDir, when not empty, receives the broadcast as HLS for the watch
+	// page; HLSReplay keeps every segment so the playlist becomes the
+	// replay at the end (otherwise only the live window is kept).
+	HLSDir    string
+	HLSReplay bool
+	// Labels is what tiles show of names: name (default), initials, none.
+	Labels string
+	// Encrypt encrypts Output as it is written to these age recipients.
+	Encrypt []age.Recipient
 }
 
 // Destination is one RTMP(S) target. URL includes the stream key.
@@ -41,6 +51,9 @@ type DestinationStatus struct {
 	State      string `json:"state"`
 	Reconnects int64  `json:"reconnects"`
 	Dropped    uint64 `json:"dropped_packets"`
+	// Message says, for the host, what is wrong when the destination is
+	// down (never with its key).
+	Message string `json:"message,omitempty"`
 }
 
 // Status is a snapshot of a running broadcast. Safe to read at any time.
@@ -48,6 +61,9 @@ type Status struct {
 	State    string        `json:"state"`
 	Elapsed  time.Duration `json:"-"`
 	Speakers int           `json:"speakers"` // participants in the room
+	// SpeakerNames is what the tiles show of the names of the people on
+	// the picture now (per Spec.Labels; empty under "none").
+	SpeakerNames []string `json:"speaker_names"`
 	// FramesOut counts encoded video frames; Dropped counts output frames
 	// lost (late beyond real time, or dropped by a destination's queue).
 	FramesOut int64 `json:"frames_out"`

@@ -39,8 +39,12 @@ func (r SessionRunner) Start(ctx context.Context, spec Spec, log zerolog.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrSpec, err)
 	}
+	labels, err := compositor.ParseLabelStyle(spec.Labels)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSpec, err)
+	}
 	pc := recorder.Config{
-		Compositor: compositor.Config{Width: spec.Width, Height: spec.Height, FPS: 30, Layout: kind},
+		Compositor: compositor.Config{Width: spec.Width, Height: spec.Height, FPS: 30, Layout: kind, Labels: labels},
 		Encoding:   recorder.Encoding{Preset: "record", X264Preset: "veryfast"},
 	}
 	if len(spec.Destinations) > 0 {
@@ -54,7 +58,10 @@ func (r SessionRunner) Start(ctx context.Context, spec Spec, log zerolog.Logger)
 		}
 	}
 	cfg := session.Config{Room: spec.Room, Pipeline: pc, Duration: spec.Duration, Log: log,
-		EmptyTimeout: r.EmptyTimeout, Outputs: session.Outputs{MP4: spec.Output}}
+		EmptyTimeout: r.EmptyTimeout, Outputs: session.Outputs{MP4: spec.Output, Encrypt: spec.Encrypt}}
+	if spec.HLSDir != "" {
+		cfg.Outputs.HLS = session.HLS{Dir: spec.HLSDir, WindowOnly: !spec.HLSReplay}
+	}
 	if r.Credentials != nil {
 		cfg.Credentials = r.Credentials(spec.Room)
 	}
@@ -95,7 +102,7 @@ func (b *sessionBroadcast) Wait() error { return sessionErr(b.s.Wait()) }
 
 func (b *sessionBroadcast) Status() Status {
 	st := b.s.Status()
-	out := Status{State: string(st.State), Elapsed: st.Elapsed, Speakers: st.Speakers, FramesOut: st.FramesOut,
+	out := Status{State: string(st.State), Elapsed: st.Elapsed, Speakers: st.Speakers, SpeakerNames: st.SpeakerNames, FramesOut: st.FramesOut,
 		Degraded: st.FramesRepeated + st.FramesSkipped}
 	if !st.Started.IsZero() && st.State == session.StateRecording {
 		if lag := time.Since(st.Started) - st.Elapsed - lateAllowance; lag > 0 {
@@ -105,7 +112,9 @@ func (b *sessionBroadcast) Status() Status {
 	j := 0
 	for _, h := range st.Outputs {
 		out.BytesWritten += h.Bytes
-		if h.Critical {
+		if h.Critical || h.Name == "hls" {
+			// The recording, and the watch page's HLS (it never drops):
+			// not destinations.
 			continue
 		}
 		out.Dropped += h.Dropped
@@ -116,7 +125,22 @@ func (b *sessionBroadcast) Status() Status {
 		j++
 		// Destination names never carry the key: use ours, in order.
 		out.Destinations = append(out.Destinations, DestinationStatus{Name: name, State: h.State,
-			Reconnects: h.Reconnects, Dropped: uint64(h.Dropped)})
+			Reconnects: h.Reconnects, Dropped: uint64(h.Dropped), Message: scrub(destMessage(name, h.State, h.Err), b.dests)})
 	}
 	return out
+}
+
+// destMessage words a destination's trouble for the host's page.
+func destMessage(name, state string, err error) string {
+	why := ""
+	if err != nil {
+		why = " (" + err.Error() + ")"
+	}
+	switch state {
+	case "reconnecting":
+		return "Lost the connection to " + name + why + "; reconnecting. The recording and the other destinations continue."
+	case "failed":
+		return name + " gave up after repeated failures" + why + ": check that the server is up and the stream key is valid."
+	}
+	return ""
 }

@@ -18,8 +18,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"filippo.io/age"
 	"github.com/rs/zerolog"
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/roomcast/roomcast/hls/watch"
 )
 
 // Config configures a Server. The zero value of each field is its default.
@@ -50,7 +53,8 @@ type Config struct {
 	// LinkTTL is how long download links stay valid; default 7 days.
 	LinkTTL time.Duration
 	// CPUCapacity is the cores broadcasts may use together; default 85% of
-	// the machine's cores.
+	// the machine's cores. Negative switches admission control off (every
+	// broadcast is admitted: for benchmarks that measure the machine).
 	CPUCapacity float64
 	// CPUPerBroadcast is the estimated cost of a 720p30 broadcast before
 	// any has been measured; default 0.5 cores.
@@ -66,6 +70,15 @@ type Config struct {
 	LoginWindow time.Duration
 	// BcryptCost defaults to bcrypt.DefaultCost.
 	BcryptCost int
+	// EncryptTo, when not empty, encrypts every recording as it is written
+	// to these age recipients (atrest): DATA/recordings/<id>.mp4.age, no
+	// plaintext byte on disk, no poster frame (it would be plaintext).
+	EncryptTo []age.Recipient
+	// Identities, when set, are age identities matching EncryptTo: the
+	// server then decrypts on download (range requests work on the
+	// plaintext). Without them the server cannot read its recordings and
+	// a download is the encrypted file, for the holder of the key.
+	Identities []age.Identity
 }
 
 func (c *Config) defaults() error {
@@ -124,6 +137,7 @@ type Server struct {
 	cpu     *cpuMeter
 	mux     *http.ServeMux
 	pages   map[string]*template.Template
+	viewers *watch.Handler // the watch pages of HLS broadcasts
 
 	mu       sync.Mutex
 	running  map[string]*live // by broadcast id
@@ -190,6 +204,7 @@ func Open(cfg Config) (*Server, error) {
 		backoff: cfg.WebhookBackoff, ctx: s.ctx}
 	s.limiter = newLoginLimiter(cfg.LoginLimit, cfg.LoginWindow, cfg.Now)
 	s.cpu = newCPUMeter()
+	s.newViewers()
 	s.recoverAtStart()
 	if err := s.firstAdmin(); err != nil {
 		s.Close()

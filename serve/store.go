@@ -32,12 +32,14 @@ CREATE TABLE IF NOT EXISTS broadcasts(
   width INTEGER NOT NULL, height INTEGER NOT NULL, record INTEGER NOT NULL,
   dests_enc BLOB, dest_names TEXT NOT NULL DEFAULT '', start_at INTEGER NOT NULL, duration_ms INTEGER NOT NULL,
   state TEXT NOT NULL, error TEXT NOT NULL DEFAULT '', created INTEGER NOT NULL,
-  started INTEGER NOT NULL DEFAULT 0, ended INTEGER NOT NULL DEFAULT 0, stats TEXT NOT NULL DEFAULT '{}');
+  started INTEGER NOT NULL DEFAULT 0, ended INTEGER NOT NULL DEFAULT 0, stats TEXT NOT NULL DEFAULT '{}',
+  hls INTEGER NOT NULL DEFAULT 0, hls_replay INTEGER NOT NULL DEFAULT 1, title TEXT NOT NULL DEFAULT '',
+  labels TEXT NOT NULL DEFAULT '', watch_hash TEXT NOT NULL DEFAULT '', watch_enc BLOB, pass_enc BLOB);
 CREATE TABLE IF NOT EXISTS recordings(
   id TEXT PRIMARY KEY, broadcast_id TEXT NOT NULL, user_id INTEGER NOT NULL, path TEXT NOT NULL,
   state TEXT NOT NULL, created INTEGER NOT NULL, duration_ms INTEGER NOT NULL DEFAULT 0,
   size INTEGER NOT NULL DEFAULT 0, speakers TEXT NOT NULL DEFAULT '', poster TEXT NOT NULL DEFAULT '',
-  note TEXT NOT NULL DEFAULT '');
+  note TEXT NOT NULL DEFAULT '', speaker_names TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS deliveries(
   id INTEGER PRIMARY KEY, event TEXT NOT NULL, url TEXT NOT NULL, attempt INTEGER NOT NULL,
   status INTEGER NOT NULL, error TEXT NOT NULL, at INTEGER NOT NULL);
@@ -61,7 +63,40 @@ func openStore(dir string) (*store, error) {
 		db.Close()
 		return nil, fmt.Errorf("database schema: %w", err)
 	}
+	if err := migrate(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("database schema: %w", err)
+	}
 	return &store{db: db}, nil
+}
+
+// addedColumns are columns added to tables after their first release: a
+// database created before gets them with their defaults.
+var addedColumns = []struct{ table, column, def string }{
+	{"broadcasts", "hls", "INTEGER NOT NULL DEFAULT 0"},
+	{"broadcasts", "hls_replay", "INTEGER NOT NULL DEFAULT 1"},
+	{"broadcasts", "title", "TEXT NOT NULL DEFAULT ''"},
+	{"broadcasts", "labels", "TEXT NOT NULL DEFAULT ''"},
+	{"broadcasts", "watch_hash", "TEXT NOT NULL DEFAULT ''"},
+	{"broadcasts", "watch_enc", "BLOB"},
+	{"broadcasts", "pass_enc", "BLOB"},
+	{"recordings", "speaker_names", "TEXT NOT NULL DEFAULT ''"},
+}
+
+func migrate(db *sql.DB) error {
+	for _, c := range addedColumns {
+		var n int
+		if err := db.QueryRow(`SELECT count(*) FROM pragma_table_info(?) WHERE name=?`, c.table, c.column).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			if _, err := db.Exec(`ALTER TABLE ` + c.table + ` ADD COLUMN ` + c.column + ` ` + c.def); err != nil {
+				return err
+			}
+		}
+	}
+	_, err := db.Exec(`CREATE INDEX IF NOT EXISTS broadcasts_watch ON broadcasts(watch_hash) WHERE watch_hash!=''`)
+	return err
 }
 
 func (s *store) Close() error { return s.db.Close() }
@@ -144,24 +179,36 @@ type broadcastRow struct {
 	Started   time.Time
 	Ended     time.Time
 	Stats     string
+	// HLS publishes a watch page; HLSReplay keeps the segments after the
+	// end (the same URL becomes the replay).
+	HLS, HLSReplay bool
+	// Title is shown on the watch page; Labels is the label style
+	// (name, initials, none) of the tiles and of the speakers' names shown.
+	Title, Labels string
+	// WatchHash finds the broadcast by its watch token; WatchEnc is the
+	// token sealed for the host's views, PassEnc the sealed passcode.
+	WatchHash         string
+	WatchEnc, PassEnc []byte
 }
 
-const broadcastCols = `id,user_id,room,layout,width,height,record,dests_enc,dest_names,start_at,duration_ms,state,error,created,started,ended,stats`
+const broadcastCols = `id,user_id,room,layout,width,height,record,dests_enc,dest_names,start_at,duration_ms,state,error,created,started,ended,stats,hls,hls_replay,title,labels,watch_hash,watch_enc,pass_enc`
 
 func scanBroadcast(sc interface{ Scan(...any) error }) (broadcastRow, error) {
 	var b broadcastRow
 	var startAt, dur, created, started, ended int64
 	err := sc.Scan(&b.ID, &b.UserID, &b.Room, &b.Layout, &b.Width, &b.Height, &b.Record, &b.DestsEnc, &b.DestNames,
-		&startAt, &dur, &b.State, &b.Error, &created, &started, &ended, &b.Stats)
+		&startAt, &dur, &b.State, &b.Error, &created, &started, &ended, &b.Stats,
+		&b.HLS, &b.HLSReplay, &b.Title, &b.Labels, &b.WatchHash, &b.WatchEnc, &b.PassEnc)
 	b.StartAt, b.Duration, b.Created, b.Started, b.Ended = fromMS(startAt), time.Duration(dur)*time.Millisecond,
 		fromMS(created), fromMS(started), fromMS(ended)
 	return b, err
 }
 
 func (s *store) insertBroadcast(b broadcastRow) error {
-	_, err := s.db.Exec(`INSERT INTO broadcasts(`+broadcastCols+`) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	_, err := s.db.Exec(`INSERT INTO broadcasts(`+broadcastCols+`) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 		b.ID, b.UserID, b.Room, b.Layout, b.Width, b.Height, b.Record, b.DestsEnc, b.DestNames, ms(b.StartAt),
-		b.Duration.Milliseconds(), b.State, b.Error, ms(b.Created), ms(b.Started), ms(b.Ended), b.Stats)
+		b.Duration.Milliseconds(), b.State, b.Error, ms(b.Created), ms(b.Started), ms(b.Ended), b.Stats,
+		b.HLS, b.HLSReplay, b.Title, b.Labels, b.WatchHash, b.WatchEnc, b.PassEnc)
 	return err
 }
 
@@ -173,6 +220,15 @@ func (s *store) updateBroadcast(id, state, errMsg string, started, ended time.Ti
 
 func (s *store) broadcast(id string) (broadcastRow, error) {
 	b, err := scanBroadcast(s.db.QueryRow(`SELECT `+broadcastCols+` FROM broadcasts WHERE id=?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return b, ErrNotFound
+	}
+	return b, err
+}
+
+// broadcastByWatch finds a broadcast by the hash of its watch token.
+func (s *store) broadcastByWatch(hash string) (broadcastRow, error) {
+	b, err := scanBroadcast(s.db.QueryRow(`SELECT `+broadcastCols+` FROM broadcasts WHERE watch_hash=? AND watch_hash!=''`, hash))
 	if errors.Is(err, sql.ErrNoRows) {
 		return b, ErrNotFound
 	}
@@ -218,27 +274,30 @@ type recordingRow struct {
 	Speakers    string
 	Poster      string
 	Note        string
+	// SpeakerNames: what the tiles showed of the names of everyone on the
+	// picture during the broadcast, one a line (per its label style).
+	SpeakerNames string
 }
 
-const recordingCols = `id,broadcast_id,user_id,path,state,created,duration_ms,size,speakers,poster,note`
+const recordingCols = `id,broadcast_id,user_id,path,state,created,duration_ms,size,speakers,poster,note,speaker_names`
 
 func scanRecording(sc interface{ Scan(...any) error }) (recordingRow, error) {
 	var r recordingRow
 	var created, dur int64
-	err := sc.Scan(&r.ID, &r.BroadcastID, &r.UserID, &r.Path, &r.State, &created, &dur, &r.Size, &r.Speakers, &r.Poster, &r.Note)
+	err := sc.Scan(&r.ID, &r.BroadcastID, &r.UserID, &r.Path, &r.State, &created, &dur, &r.Size, &r.Speakers, &r.Poster, &r.Note, &r.SpeakerNames)
 	r.Created, r.Duration = fromMS(created), time.Duration(dur)*time.Millisecond
 	return r, err
 }
 
 func (s *store) insertRecording(r recordingRow) error {
-	_, err := s.db.Exec(`INSERT INTO recordings(`+recordingCols+`) VALUES(?,?,?,?,?,?,?,?,?,?,?)`,
-		r.ID, r.BroadcastID, r.UserID, r.Path, r.State, ms(r.Created), r.Duration.Milliseconds(), r.Size, r.Speakers, r.Poster, r.Note)
+	_, err := s.db.Exec(`INSERT INTO recordings(`+recordingCols+`) VALUES(?,?,?,?,?,?,?,?,?,?,?,?)`,
+		r.ID, r.BroadcastID, r.UserID, r.Path, r.State, ms(r.Created), r.Duration.Milliseconds(), r.Size, r.Speakers, r.Poster, r.Note, r.SpeakerNames)
 	return err
 }
 
 func (s *store) updateRecording(r recordingRow) error {
-	_, err := s.db.Exec(`UPDATE recordings SET state=?, duration_ms=?, size=?, speakers=?, poster=?, note=? WHERE id=?`,
-		r.State, r.Duration.Milliseconds(), r.Size, r.Speakers, r.Poster, r.Note, r.ID)
+	_, err := s.db.Exec(`UPDATE recordings SET state=?, duration_ms=?, size=?, speakers=?, poster=?, note=?, speaker_names=? WHERE id=?`,
+		r.State, r.Duration.Milliseconds(), r.Size, r.Speakers, r.Poster, r.Note, r.SpeakerNames, r.ID)
 	return err
 }
 

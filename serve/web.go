@@ -154,7 +154,9 @@ func (s *Server) pageStart(w http.ResponseWriter, r *http.Request) {
 	a, _ := authOf(r)
 	rec := r.PostFormValue("record") != ""
 	req := BroadcastRequest{Room: r.PostFormValue("room"), Layout: r.PostFormValue("layout"), Size: r.PostFormValue("size"),
-		Record: &rec, Destinations: r.PostForm["destination"], Duration: strings.TrimSpace(r.PostFormValue("duration"))}
+		Record: &rec, Destinations: r.PostForm["destination"], Duration: strings.TrimSpace(r.PostFormValue("duration")),
+		HLS: r.PostFormValue("hls") != "", Title: r.PostFormValue("title"), WatchPasscode: r.PostFormValue("watch_passcode"),
+		Labels: r.PostFormValue("labels")}
 	req.StartAt = r.PostFormValue("start_at")
 	if req.StartAt == "" && r.PostFormValue("when") != "" {
 		// No JavaScript: the browser's local time is taken as UTC.

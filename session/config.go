@@ -16,7 +16,8 @@ type Config struct {
 	// Room is the room URL; its scheme picks the connector (room/registry):
 	// wss://livekit.example.org/weekly-webinar, … The scheme "demo" is the
 	// embedded synthetic room: demo:?speakers=4&busy=1&turn=3s (speakers
-	// 1–16, default 4; busy=1 fills the pictures with moving noise; turn is
+	// 1–16, default 4; busy=1 fills the pictures with moving noise; camera=1
+	// makes them cost what webcams cost to encode (room/synth); turn is
 	// how long each speaker talks).
 	Room string
 	// Credentials for the room; never logged.

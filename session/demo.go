@@ -19,7 +19,7 @@ func isDemo(roomURL string) bool {
 	return strings.HasPrefix(strings.ToLower(roomURL), demoScheme+":")
 }
 
-// parseDemo reads demo:?speakers=4&busy=1&turn=3s.
+// parseDemo reads demo:?speakers=4&busy=1&camera=1&turn=3s.
 func parseDemo(roomURL string) (synth.Config, error) {
 	cfg := synth.Config{Speakers: 4}
 	_, q, _ := strings.Cut(roomURL, "?")
@@ -42,6 +42,12 @@ func parseDemo(roomURL string) (synth.Config, error) {
 				return cfg, fmt.Errorf("%w: demo busy=%q (want 0 or 1)", ErrConfig, val)
 			}
 			cfg.Busy = b
+		case "camera":
+			b, err := strconv.ParseBool(val)
+			if err != nil {
+				return cfg, fmt.Errorf("%w: demo camera=%q (want 0 or 1)", ErrConfig, val)
+			}
+			cfg.Camera = b
 		case "turn":
 			d, err := time.ParseDuration(val)
 			if err != nil || d <= 0 {
@@ -49,7 +55,7 @@ func parseDemo(roomURL string) (synth.Config, error) {
 			}
 			cfg.Turn = d
 		default:
-			return cfg, fmt.Errorf("%w: demo URL: unknown parameter %q (speakers, busy, turn)", ErrConfig, k)
+			return cfg, fmt.Errorf("%w: demo URL: unknown parameter %q (speakers, busy, camera, turn)", ErrConfig, k)
 		}
 	}
 	return cfg, nil

@@ -77,6 +77,10 @@ type Status struct {
 	Elapsed time.Duration
 	// Speakers is the number of participants in the room.
 	Speakers int
+	// SpeakerNames is what the tiles show of the names of the people on
+	// the canvas now (compositor.Labels): full names, initials, or none
+	// at all, as the pipeline's label style says.
+	SpeakerNames []string
 	// FramesOut are pictures composed; FramesDropped are input pictures
 	// that never made it to the canvas (late or overtaken).
 	FramesOut, FramesDropped int64
@@ -533,6 +537,7 @@ func (s *Session) Status() Status {
 		st.FramesRepeated, st.FramesSkipped, st.MaxLag = cs.RepeatedVideo, cs.SkippedVideo, cs.MaxLag
 		st.Elapsed = rec.Elapsed()
 		st.Outputs = rec.Health()
+		st.SpeakerNames = rec.Compositor().Labels()
 	}
 	switch {
 	case sink != nil:

@@ -10,9 +10,11 @@ import (
 	"strings"
 	"time"
 
+	"filippo.io/age"
 	"github.com/urfave/cli/v2"
 	"gopkg.in/yaml.v3"
 
+	"github.com/roomcast/roomcast/atrest"
 	"github.com/roomcast/roomcast/room"
 	"github.com/roomcast/roomcast/serve"
 )
@@ -28,11 +30,14 @@ func serveFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "secure-cookies", EnvVars: []string{"ROOMCAST_SECURE_COOKIES"}, Usage: "mark cookies Secure (behind a TLS proxy)"},
 		&cli.DurationFlag{Name: "retention", Value: 30 * 24 * time.Hour, EnvVars: []string{"ROOMCAST_RETENTION"}, Usage: "delete recordings older than this (negative: keep)"},
 		&cli.DurationFlag{Name: "link-ttl", Value: 7 * 24 * time.Hour, EnvVars: []string{"ROOMCAST_LINK_TTL"}, Usage: "how long download links stay valid"},
-		&cli.Float64Flag{Name: "cpu-capacity", EnvVars: []string{"ROOMCAST_CPU_CAPACITY"}, Usage: "cores broadcasts may use together (default 85% of the machine)"},
+		&cli.Float64Flag{Name: "cpu-capacity", EnvVars: []string{"ROOMCAST_CPU_CAPACITY"}, Usage: "cores broadcasts may use together (default 85% of the machine; negative: no admission control)"},
 		&cli.StringSliceFlag{Name: "webhook", EnvVars: []string{"ROOMCAST_WEBHOOKS"}, Usage: "URL receiving event webhooks, repeatable"},
 		&cli.StringFlag{Name: "webhook-secret", EnvVars: []string{"ROOMCAST_WEBHOOK_SECRET"}, Usage: "HMAC-SHA256 key signing webhooks (prefer the environment)"},
 		&cli.BoolFlag{Name: "insecure-tls", EnvVars: []string{"ROOMCAST_INSECURE_TLS"}, Usage: "accept self-signed rtmps certificates (test servers only)"},
 		&cli.DurationFlag{Name: "empty-timeout", Value: 2 * time.Minute, EnvVars: []string{"ROOMCAST_EMPTY_TIMEOUT"}, Usage: "stop a broadcast whose room stayed empty this long (0: never)"},
+		&cli.StringSliceFlag{Name: "encrypt-to", EnvVars: []string{"ROOMCAST_ENCRYPT_TO"}, Usage: "encrypt every recording as it is written to this age public key (age1…; repeatable)"},
+		&cli.StringSliceFlag{Name: "encrypt-to-file", EnvVars: []string{"ROOMCAST_ENCRYPT_TO_FILE"}, Usage: "encrypt to every age public key in this recipients file (repeatable)"},
+		&cli.StringFlag{Name: "decrypt-identity-file", EnvVars: []string{"ROOMCAST_DECRYPT_IDENTITY_FILE"}, Usage: "age identity file matching --encrypt-to: downloads are decrypted (without it they are the encrypted files)"},
 	}
 }
 
@@ -115,23 +120,13 @@ func runServe(c *cli.Context) error {
 		}
 		base = scheme + "://" + ln.Addr().String()
 	}
-	var hooks []serve.Webhook
-	for _, u := range c.StringSlice("webhook") {
-		hooks = append(hooks, serve.Webhook{URL: u, Secret: c.String("webhook-secret")})
+	cfg, err := serveConfig(c, base)
+	if err != nil {
+		ln.Close()
+		return err
 	}
-	srv, err := serve.Open(serve.Config{
-		Data: c.String("data"), AdminPassword: os.Getenv("ROOMCAST_ADMIN_PASSWORD"), BaseURL: strings.TrimSuffix(base, "/"),
-		SecureCookies: tlsOn || c.Bool("secure-cookies"), Runner: serve.SessionRunner{
-			InsecureTLS: c.Bool("insecure-tls"), EmptyTimeout: c.Duration("empty-timeout"),
-			// LiveKit rooms: roomcast mints its own token from the API key
-			// and secret in serve's environment (never from a request).
-			Credentials: func(string) room.Credentials {
-				return room.Credentials{APIKey: os.Getenv("LIVEKIT_API_KEY"), APISecret: os.Getenv("LIVEKIT_API_SECRET")}
-			},
-		},
-		Log: log, Retention: c.Duration("retention"), LinkTTL: c.Duration("link-ttl"), CPUCapacity: c.Float64("cpu-capacity"),
-		Webhooks: hooks,
-	})
+	cfg.Log = log
+	srv, err := serve.Open(cfg)
 	if err != nil {
 		ln.Close()
 		return &exitError{exitOutput, err}
@@ -159,6 +154,41 @@ func runServe(c *cli.Context) error {
 		return err
 	}
 	return cerr
+}
+
+// serveConfig is the server's configuration from the flags (after the
+// environment and the YAML file filled in theirs).
+func serveConfig(c *cli.Context, base string) (serve.Config, error) {
+	rs, err := atrest.Recipients(c.StringSlice("encrypt-to"), c.StringSlice("encrypt-to-file"))
+	if err != nil {
+		return serve.Config{}, fmt.Errorf("%w: --encrypt-to: %v", errUsage, err)
+	}
+	var ids []age.Identity
+	if p := c.String("decrypt-identity-file"); p != "" {
+		if len(rs) == 0 {
+			return serve.Config{}, fmt.Errorf("%w: --decrypt-identity-file without --encrypt-to", errUsage)
+		}
+		if ids, err = atrest.Identities(p); err != nil {
+			return serve.Config{}, fmt.Errorf("%w: --decrypt-identity-file: %v", errUsage, err)
+		}
+	}
+	var hooks []serve.Webhook
+	for _, u := range c.StringSlice("webhook") {
+		hooks = append(hooks, serve.Webhook{URL: u, Secret: c.String("webhook-secret")})
+	}
+	return serve.Config{
+		Data: c.String("data"), AdminPassword: os.Getenv("ROOMCAST_ADMIN_PASSWORD"), BaseURL: strings.TrimSuffix(base, "/"),
+		SecureCookies: c.String("tls-cert") != "" || c.Bool("secure-cookies"), Runner: serve.SessionRunner{
+			InsecureTLS: c.Bool("insecure-tls"), EmptyTimeout: c.Duration("empty-timeout"),
+			// LiveKit rooms: roomcast mints its own token from the API key
+			// and secret in serve's environment (never from a request).
+			Credentials: func(string) room.Credentials {
+				return room.Credentials{APIKey: os.Getenv("LIVEKIT_API_KEY"), APISecret: os.Getenv("LIVEKIT_API_SECRET")}
+			},
+		},
+		Retention: c.Duration("retention"), LinkTTL: c.Duration("link-ttl"), CPUCapacity: c.Float64("cpu-capacity"),
+		Webhooks: hooks, EncryptTo: rs, Identities: ids,
+	}, nil
 }
 
 func auditCommand() *cli.Command {

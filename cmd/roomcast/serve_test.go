@@ -29,8 +29,15 @@ var servingRe = regexp.MustCompile(`"url":"(http://127\.0\.0\.1:\d+)"`)
 
 func startServe(t *testing.T, data string) *serveProc {
 	t.Helper()
-	cmd := exec.Command(bin, "--log-format", "json", "serve", "--listen", "127.0.0.1:0", "--data", data)
-	cmd.Env = append(os.Environ(), "ROOMCAST_ADMIN_PASSWORD=serve-test-password-1")
+	return startServeWith(t, nil, "--log-format", "json", "serve", "--listen", "127.0.0.1:0", "--data", data)
+}
+
+// startServeWith runs roomcast with args and extra environment until it
+// logs the URL it serves.
+func startServeWith(t *testing.T, env []string, args ...string) *serveProc {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(append(os.Environ(), "ROOMCAST_ADMIN_PASSWORD=serve-test-password-1"), env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	pr, pw := io.Pipe()
 	cmd.Stderr = pw

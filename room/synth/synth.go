@@ -54,6 +54,13 @@ type Config struct {
 	// speaker's colour, so the encoder needs its whole bitrate (a test card
 	// that measures what an ingest link carries).
 	Busy bool
+	// Camera makes each picture look like a webcam to the encoder: a
+	// textured background (a room: soft shapes and fine detail) that the
+	// "camera" pans and shakes by a few pixels, a person-shaped patch of
+	// the speaker's colour that sways and nods at the centre, and the ±1
+	// of noise a camera picture keeps after the sender's encoder. Motion estimation finds most of it, as
+	// with real cameras; unlike Busy's noise, which no encoder can predict.
+	Camera bool
 	// Names overrides the speakers' names (in order).
 	Names []string
 	// Freeze makes speaker i stop sending anything (pictures and sound)
@@ -122,6 +129,10 @@ func (r *Room) speak(in *compositor.Input, i int, start time.Time) {
 	cfg := r.cfg
 	frameDur := time.Second / time.Duration(cfg.FPS)
 	var sample int64 // next audio sample frame
+	var cam *camera
+	if cfg.Camera {
+		cam = newCamera(cfg.Width, cfg.Height, Palette[i%len(Palette)], uint64(i)+1)
+	}
 	for f := int64(0); ; f++ {
 		t := time.Duration(f) * frameDur
 		if cfg.Duration > 0 && t >= cfg.Duration {
@@ -144,7 +155,12 @@ func (r *Room) speak(in *compositor.Input, i int, start time.Time) {
 		if r.ctx.Err() != nil {
 			return
 		}
-		img := Pattern(cfg.Width, cfg.Height, Palette[i%len(Palette)], f)
+		var img *media.Image
+		if cfg.Camera {
+			img = cam.frame(f)
+		} else {
+			img = Pattern(cfg.Width, cfg.Height, Palette[i%len(Palette)], f)
+		}
 		if cfg.Busy {
 			noise(img, uint64(f)*0x9E3779B97F4A7C15+uint64(i)+1)
 		}

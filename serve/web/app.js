@@ -26,12 +26,27 @@
     const row = (k, cls, v) => { dl.append(el("dt", "", k), el("dd", cls, v)); };
     row("Elapsed", "elapsed", Math.round(b.elapsed_seconds) + " s");
     row("Speakers", "speakers", String(b.speakers));
+    row("On screen", "speaker-names", (b.speaker_names || []).join(", "));
+    if (b.hls) {
+      row("Viewers", "viewers", String(b.viewers));
+      const dd = el("dd", "watch-link");
+      const link = el("a", "watch", b.watch_url || "");
+      link.href = b.watch_url || "";
+      link.target = "_blank";
+      link.rel = "noopener";
+      dd.append(link);
+      dl.append(el("dt", "", "Watch page"), dd);
+    }
     row("Output", "fps", b.output_fps.toFixed(1) + " fps");
     row("Bitrate", "bitrate", Math.round(b.bitrate_kbps) + " kb/s");
     row("Dropped", "dropped", String(b.dropped_frames));
     a.append(dl);
     const ul = el("ul", "dests");
-    (b.destination_states || []).forEach(d => ul.append(el("li", "", d.name + ": " + d.state + " (" + d.reconnects + " reconnects)")));
+    (b.destination_states || []).forEach(d => {
+      const li = el("li", "", d.name + ": " + d.state + " (" + d.reconnects + " reconnects)");
+      if (d.message) li.append(el("div", "small error-text dest-error", d.message));
+      ul.append(li);
+    });
     a.append(ul);
     const f = el("form");
     f.method = "post";
@@ -48,7 +63,17 @@
     const st = el("td");
     st.append(el("span", "state " + b.state, b.state));
     if (b.error) st.append(el("div", "small error-text", b.error));
-    tr.append(el("td", "", b.room), st, el("td", "", b.started || b.start_at || ""), el("td", "", Math.round(b.elapsed_seconds) + " s"));
+    const room = el("td", "", b.room);
+    if (b.watch_url) {
+      const d = el("div", "small");
+      const link = el("a", "watch", "watch page");
+      link.href = b.watch_url;
+      link.target = "_blank";
+      link.rel = "noopener";
+      d.append(link);
+      room.append(d);
+    }
+    tr.append(room, st, el("td", "", b.started || b.start_at || ""), el("td", "", Math.round(b.elapsed_seconds) + " s"));
     return tr;
   }
   const es = new EventSource("/api/v1/events");
