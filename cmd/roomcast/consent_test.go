@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -84,6 +85,56 @@ func TestRecordConsent(t *testing.T) {
 		t.Errorf("the log does not name participants by opaque id:\n%s", tail(se, 10))
 	}
 	t.Logf("dave opted out at %.2f s", optAt)
+
+	// Not received at all: roomcast never subscribed to bob's and carol's
+	// tracks (the server's own log, and roomcast's), and unsubscribed
+	// dave's after his opt-out.
+	var identity string
+	added, unsub := map[string]int{}, map[string]int{}
+	for _, l := range strings.Split(se, "\n") {
+		var m struct{ Component, Message, Participant, Identity string }
+		if json.Unmarshal([]byte(l), &m) != nil || m.Component != "livekit" {
+			continue
+		}
+		switch m.Message {
+		case "joined":
+			identity = m.Identity
+		case "track added":
+			added[m.Participant]++
+		case "track unsubscribed (not to be recorded)":
+			unsub[m.Participant]++
+		}
+	}
+	subscribed, unsubscribed := srv.Subscriptions(identity)
+	for _, who := range []string{"alice", "bob", "carol", "dave"} {
+		ids := srv.TrackIDs(room, who)
+		if len(ids) != 2 {
+			t.Fatalf("%s publishes %d tracks, want 2", who, len(ids))
+		}
+		for _, id := range ids {
+			switch {
+			case (who == "bob" || who == "carol") && subscribed[id]:
+				t.Errorf("the server sent %s's track %s to roomcast (%s)", who, id, identity)
+			case (who == "alice" || who == "dave") && !subscribed[id]:
+				t.Errorf("the server log has no subscription of roomcast (%q) to %s's track %s", identity, who, id)
+			case who == "dave" && !unsubscribed[id]:
+				t.Errorf("dave's track %s was not unsubscribed after his opt-out", id)
+			}
+		}
+	}
+	if len(added) != 2 || len(unsub) != 1 {
+		t.Errorf("roomcast added tracks of %d participants %v and unsubscribed %v, want alice's and dave's, and dave's", len(added), added, unsub)
+	}
+	for p, n := range unsub {
+		if added[p] != 2 || n != 2 {
+			t.Errorf("unsubscribed %d tracks of %s (who had %d added), want 2 of 2", n, p, added[p])
+			for _, l := range strings.Split(se, "\n") {
+				if strings.Contains(l, p) {
+					t.Log(l)
+				}
+			}
+		}
+	}
 
 	const fps = 30
 	frames := allFrames(t, out, 320, 180)
