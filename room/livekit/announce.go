@@ -33,7 +33,7 @@ const (
 // participant. The room-wide flag (livekit-client's room.isRecording) comes
 // from the recorder grant instead; this attribute is what remains where the
 // token has no such grant. A hidden participant's attributes reach nobody,
-// so it matters only for visible tokens.
+// so it is set only by a visible roomcast.
 const RecordingAttribute = "roomcast.recording"
 
 // announceSettle is how long Announce waits after its data packets when it
@@ -77,9 +77,13 @@ func (r *Room) Announce(ctx context.Context, a room.Announcement) error {
 	if a.Recording {
 		value = "true"
 	}
-	if perm == nil || !perm.CanUpdateMetadata {
+	switch {
+	case perm != nil && perm.Hidden:
+		// Nobody sees a hidden participant's attributes: the room's
+		// recording flag (recorder grant) is the indicator.
+	case perm == nil || !perm.CanUpdateMetadata:
 		missing = append(missing, "canUpdateOwnMetadata (no "+RecordingAttribute+" attribute)")
-	} else if lp.Attributes()[RecordingAttribute] != value {
+	case lp.Attributes()[RecordingAttribute] != value:
 		lp.SetAttributes(map[string]string{RecordingAttribute: value})
 		// The server confirms with roomcast's own participant update: wait
 		// for it (it also gives the chat packets their time on the wire).

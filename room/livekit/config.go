@@ -167,15 +167,14 @@ func tokenRoom(token string) (string, error) {
 
 // mintToken signs roomcast's own token: it joins hidden, as a recorder
 // (the room's recording flag turns on, clients show "recording"), may
-// subscribe, and may send data and set its own attributes (the start and
-// stop announcements, see Announce); it publishes no media.
+// subscribe, and may send data (the start and stop announcements, see
+// Announce); it publishes no media.
 func mintToken(c *Config) (string, error) {
 	at := auth.NewAccessToken(c.APIKey, c.APISecret)
 	g := &auth.VideoGrant{RoomJoin: true, Room: c.Room, Hidden: true, Recorder: true}
 	g.SetCanSubscribe(true)
 	g.SetCanPublish(false)
 	g.SetCanPublishData(true)
-	g.SetCanUpdateOwnMetadata(true)
 	at.SetVideoGrant(g).SetIdentity(c.Identity).SetName(c.Name).SetValidFor(c.TokenTTL)
 	tok, err := at.ToJWT()
 	if err != nil {
