@@ -110,6 +110,15 @@ func (f *Filter) part(id string) *participant {
 	return pt
 }
 
+var _ room.SubscriptionFilter = (*Filter)(nil)
+
+// WantTracks tells connectors that choose their subscriptions (LiveKit)
+// not to subscribe to an excluded participant at all: their media is not
+// even received. (The gates below still drop any frame that arrives, for
+// connectors that cannot choose and for the moment between an opt-out and
+// the unsubscription.)
+func (f *Filter) WantTracks(p room.Participant) bool { return f.policy.Allowed(p) }
+
 // ParticipantJoined forwards an allowed participant.
 func (f *Filter) ParticipantJoined(p room.Participant) {
 	pt := f.part(p.ID)

@@ -145,3 +145,24 @@ func TestFilter(t *testing.T) {
 		t.Errorf("excluded count %d, want 3 (bob, carol, alice's opt-out)", f.Excluded())
 	}
 }
+
+// TestWantTracks: the filter tells connectors not to subscribe to whom the
+// policy excludes, by identity, list or attribute, as the attribute is now.
+func TestWantTracks(t *testing.T) {
+	f := New(nil, Policy{Exclude: []string{"bob"}}, zerolog.Nop())
+	var _ room.SubscriptionFilter = f
+	for _, c := range []struct {
+		p    room.Participant
+		want bool
+	}{
+		{room.Participant{ID: "alice"}, true},
+		{room.Participant{ID: "bob"}, false},
+		{room.Participant{ID: "carol", Attributes: map[string]string{DefaultAttribute: "no"}}, false},
+		{room.Participant{ID: "carol", Attributes: map[string]string{DefaultAttribute: "yes"}}, true},
+		{room.Participant{ID: "dave", Metadata: `{"roomcast.consent":"no"}`}, false},
+	} {
+		if got := f.WantTracks(c.p); got != c.want {
+			t.Errorf("WantTracks(%+v) = %v, want %v", c.p, got, c.want)
+		}
+	}
+}

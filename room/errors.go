@@ -33,6 +33,10 @@ var (
 	// ErrClosed: the Room was closed by its owner (Start after Close, or
 	// Close during Start).
 	ErrClosed = errors.New("closed")
+	// ErrNotPermitted: the credentials do not allow what was asked (a token
+	// without the grant to send data or update its own attributes, for
+	// Announcer.Announce); the session goes on without it.
+	ErrNotPermitted = errors.New("not permitted")
 )
 
 // NewSentinel returns a new sentinel error with its own text that also

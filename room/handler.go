@@ -41,6 +41,18 @@ type Handler interface {
 	RoomClosed(reason error)
 }
 
+// SubscriptionFilter is an optional extension of a Handler. Connectors that
+// choose what they subscribe to (LiveKit) ask it before subscribing to a
+// participant's tracks, and again after every ParticipantUpdated: a
+// participant it declines has no track subscribed at all (the server sends
+// none of their media), and one it declines later is unsubscribed.
+// Connectors that cannot choose (every feed is the room's) ignore it. It is
+// called on the event goroutine, like the Handler methods; p is the
+// connector's current view of the participant.
+type SubscriptionFilter interface {
+	WantTracks(p Participant) bool
+}
+
 // TrackSink consumes one track's frames. WriteFrame and Close are called
 // from the track's worker goroutine only, never concurrently; WriteFrame may
 // block that worker (not the network), in which case packets queue and,

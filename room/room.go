@@ -91,3 +91,25 @@ func (c Credentials) Secrets() []string {
 	}
 	return out
 }
+
+// Announcer is implemented by connectors whose server has a channel through
+// which roomcast can tell everyone in the room that it records (LiveKit's
+// chat and participant attributes). The session announces the start and
+// the stop of a recording (unless told not to); connectors without such a
+// channel (Janus VideoRoom) do not implement it.
+type Announcer interface {
+	// Announce sends a.Text into the room's chat (nothing for "") and sets
+	// roomcast's own recording indicator to a.Recording where the server
+	// has one. It returns once sent (or with ctx's error, or an error
+	// wrapping ErrNotPermitted when the credentials do not allow it). Call
+	// it after Start and before Close.
+	Announce(ctx context.Context, a Announcement) error
+}
+
+// Announcement is a message for everyone in the room.
+type Announcement struct {
+	// Text is the chat message ("": none).
+	Text string
+	// Recording is the state of roomcast's recording indicator.
+	Recording bool
+}

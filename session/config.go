@@ -31,6 +31,10 @@ type Config struct {
 	// any decoder. The zero value lets everyone in, except participants
 	// who opt out with roomcast.consent=no.
 	Consent consent.Policy
+	// Announce is what roomcast tells the room when the recording starts
+	// and stops (a chat message and its recording attribute, where the
+	// connector is a room.Announcer: LiveKit).
+	Announce Announce
 
 	// Pipeline is the canvas, layout and encoding. Its Log is replaced by
 	// the session's; live-room settings (external active speaker, automatic
@@ -62,6 +66,32 @@ type Config struct {
 	OnEvent func(Event)
 }
 
+// Announce configures the start and stop announcements.
+type Announce struct {
+	// Off sends no announcement and leaves roomcast's recording attribute
+	// alone (--no-announce).
+	Off bool
+	// Start and Stop are the chat messages. They default to
+	// DefaultAnnounceStart(…) for the session's outputs and
+	// DefaultAnnounceStop.
+	Start, Stop string
+}
+
+// DefaultAnnounceStop is the stop announcement unless configured.
+const DefaultAnnounceStop = "roomcast has stopped recording this meeting."
+
+// DefaultAnnounceStart is the start announcement unless configured, for a
+// session that records (an MP4 or HLS recording) and/or streams.
+func DefaultAnnounceStart(recorded, streamed bool) string {
+	switch {
+	case recorded && streamed:
+		return "● This meeting is being recorded and streamed live by roomcast."
+	case streamed:
+		return "● This meeting is being streamed live by roomcast."
+	}
+	return "● This meeting is being recorded by roomcast."
+}
+
 // DefaultConnectTimeout bounds a join when Config.ConnectTimeout is zero.
 const DefaultConnectTimeout = 10 * time.Second
 
@@ -71,6 +101,12 @@ func (c *Config) check() error {
 	}
 	if c.Outputs.MP4 == "" && len(c.Outputs.Streams) == 0 && c.Outputs.HLS.Dir == "" {
 		return fmt.Errorf("%w: no output (an MP4 path, an HLS directory and/or stream destinations)", ErrConfig)
+	}
+	if c.Announce.Start == "" {
+		c.Announce.Start = DefaultAnnounceStart(c.Outputs.MP4 != "" || c.Outputs.HLS.Dir != "", len(c.Outputs.Streams) > 0)
+	}
+	if c.Announce.Stop == "" {
+		c.Announce.Stop = DefaultAnnounceStop
 	}
 	if c.ConnectTimeout == 0 {
 		c.ConnectTimeout = DefaultConnectTimeout

@@ -358,6 +358,7 @@ func (s *Session) run(ctx context.Context) {
 	s.mu.Unlock()
 	s.log.Info().Msg("recording")
 	s.emit(Event{Kind: EventStarted, Path: path})
+	s.announce(rm, true)
 
 	var untilC <-chan time.Time
 	if !s.cfg.Until.IsZero() {
@@ -374,6 +375,8 @@ func (s *Session) run(ctx context.Context) {
 		endErr  error
 		events  <-chan room.SessionEvent
 		closedC <-chan error
+		// roomGone: the room ended (nobody to announce the stop to).
+		roomGone bool
 	)
 	if sink != nil {
 		events, closedC = sink.Events, sink.Closed
@@ -393,6 +396,7 @@ loop:
 			s.log.Info().Time("until", s.cfg.Until).Msg("end time reached: stopping")
 			break loop
 		case err := <-closedC:
+			roomGone = true
 			if errors.Is(err, room.ErrRoomClosed) {
 				s.log.Info().Err(err).Msg("room closed: stopping")
 			} else {
@@ -429,6 +433,9 @@ loop:
 		emptyT.Stop()
 	}
 	s.setState(StateStopping)
+	if !roomGone {
+		s.announce(rm, false) // while still in the room
+	}
 	err = rec.Close()
 	closeRoom()
 	if demo != nil {
@@ -443,6 +450,36 @@ loop:
 		s.emit(Event{Kind: EventRecordingReady, Path: path})
 	}
 	s.finish(endErr)
+}
+
+// announceTimeout bounds each announcement (the recording runs meanwhile;
+// only the session's own loop waits).
+const announceTimeout = 3 * time.Second
+
+// announce tells the room that the recording started or stopped, where
+// the connector can (room.Announcer). A token that does not allow it is a
+// warning: the recording goes on.
+func (s *Session) announce(rm room.Room, recording bool) {
+	a, ok := rm.(room.Announcer)
+	if !ok || s.cfg.Announce.Off {
+		return
+	}
+	text := s.cfg.Announce.Stop
+	if recording {
+		text = s.cfg.Announce.Start
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), announceTimeout)
+	defer cancel()
+	start := time.Now()
+	err := a.Announce(ctx, room.Announcement{Text: text, Recording: recording})
+	switch {
+	case errors.Is(err, room.ErrNotPermitted):
+		s.log.Warn().Err(err).Bool("recording", recording).Msg("announced only in part: the token does not allow the rest")
+	case err != nil:
+		s.log.Warn().Err(err).Bool("recording", recording).Msg("could not announce the recording in the room")
+	default:
+		s.log.Info().Bool("recording", recording).Str("text", text).Dur("took", time.Since(start)).Msg("announced in the room")
+	}
 }
 
 // monitor samples the output rate and reports destinations going down or

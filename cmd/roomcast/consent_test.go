@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	lksdk "github.com/livekit/server-sdk-go/v2"
 
 	"github.com/roomcast/roomcast/media"
+	"github.com/roomcast/roomcast/room/janus/janustest"
 	"github.com/roomcast/roomcast/room/livekit/lktest"
 )
 
@@ -84,6 +86,56 @@ func TestRecordConsent(t *testing.T) {
 		t.Errorf("the log does not name participants by opaque id:\n%s", tail(se, 10))
 	}
 	t.Logf("dave opted out at %.2f s", optAt)
+
+	// Not received at all: roomcast never subscribed to bob's and carol's
+	// tracks (the server's own log, and roomcast's), and unsubscribed
+	// dave's after his opt-out.
+	var identity string
+	added, unsub := map[string]int{}, map[string]int{}
+	for _, l := range strings.Split(se, "\n") {
+		var m struct{ Component, Message, Participant, Identity string }
+		if json.Unmarshal([]byte(l), &m) != nil || m.Component != "livekit" {
+			continue
+		}
+		switch m.Message {
+		case "joined":
+			identity = m.Identity
+		case "track added":
+			added[m.Participant]++
+		case "track unsubscribed (not to be recorded)":
+			unsub[m.Participant]++
+		}
+	}
+	subscribed, unsubscribed := srv.Subscriptions(identity)
+	for _, who := range []string{"alice", "bob", "carol", "dave"} {
+		ids := srv.TrackIDs(room, who)
+		if len(ids) != 2 {
+			t.Fatalf("%s publishes %d tracks, want 2", who, len(ids))
+		}
+		for _, id := range ids {
+			switch {
+			case (who == "bob" || who == "carol") && subscribed[id]:
+				t.Errorf("the server sent %s's track %s to roomcast (%s)", who, id, identity)
+			case (who == "alice" || who == "dave") && !subscribed[id]:
+				t.Errorf("the server log has no subscription of roomcast (%q) to %s's track %s", identity, who, id)
+			case who == "dave" && !unsubscribed[id]:
+				t.Errorf("dave's track %s was not unsubscribed after his opt-out", id)
+			}
+		}
+	}
+	if len(added) != 2 || len(unsub) != 1 {
+		t.Errorf("roomcast added tracks of %d participants %v and unsubscribed %v, want alice's and dave's, and dave's", len(added), added, unsub)
+	}
+	for p, n := range unsub {
+		if added[p] != 2 || n != 2 {
+			t.Errorf("unsubscribed %d tracks of %s (who had %d added), want 2 of 2", n, p, added[p])
+			for _, l := range strings.Split(se, "\n") {
+				if strings.Contains(l, p) {
+					t.Log(l)
+				}
+			}
+		}
+	}
 
 	const fps = 30
 	frames := allFrames(t, out, 320, 180)
@@ -179,4 +231,73 @@ func allFrames(t *testing.T, path string, w, h int) []*media.Image {
 		t.Fatalf("%s: decoded %d pictures, want about 300", path, len(imgs))
 	}
 	return imgs
+}
+
+// TestRecordConsentJanus: in a Janus VideoRoom, bob (blue, 620 Hz) is on
+// --exclude by his feed ID (Janus has no participant attributes: the
+// opt-out attribute does not apply there). roomcast never subscribes to
+// his feed: no track of his is added and his feed ID appears in no log
+// line; his colour is absent from every decoded frame and his tone from
+// the mix, while alice (red, 400 Hz) is seen and heard.
+func TestRecordConsentJanus(t *testing.T) {
+	e2e(t)
+	janustest.SkipIfShort(t)
+	t.Parallel()
+	var kind roomKind
+	for _, k := range roomKinds {
+		if k.name == "janus" {
+			kind = k
+		}
+	}
+	roomURL, creds, _, publish := kind.start(t)
+	publish(pubSpec{id: "alice", name: "Alice", colour: recRed.hex, codec: "vp8", tone: 400})
+	bob := publish(pubSpec{id: "bob", name: "Bob", colour: recBlue.hex, codec: "vp8", tone: 620})
+	out := filepath.Join(t.TempDir(), "janus-consent.mp4")
+	p := startRecord(t, nil, append(append([]string{"--log-format", "json", "record", "--room", roomURL}, creds...),
+		"--size", "640x360", "--duration", "10s", "-o", out, "--exclude", bob.ID())...)
+	if code := p.wait(t, 60*time.Second); code != 0 {
+		t.Fatalf("exit %d\n%s", code, tail(p.stderr(), 30))
+	}
+	se := p.stderr()
+	added := map[string]int{}
+	for _, l := range strings.Split(se, "\n") {
+		if strings.Contains(l, bob.ID()) {
+			t.Errorf("a log line names bob's feed: %s", l)
+		}
+		if strings.Contains(l, "Alice") || strings.Contains(l, "Bob") {
+			t.Errorf("the info-level log names a participant: %s", l)
+		}
+		var m struct{ Component, Message, Participant string }
+		if json.Unmarshal([]byte(l), &m) == nil && m.Component == "janus" && m.Message == "track added" {
+			added[m.Participant]++
+		}
+	}
+	if len(added) != 1 {
+		t.Errorf("roomcast added tracks of %d participants %v, want alice's only", len(added), added)
+	}
+	if !strings.Contains(se, "excluded from the recording") {
+		t.Errorf("no log line says a participant was excluded:\n%s", tail(se, 10))
+	}
+
+	frames := allFrames(t, out, 320, 180)
+	red := 0
+	for i, img := range frames {
+		if s := colourShare(img, recBlue.yuv); s > 0.001 {
+			t.Errorf("frame %d (%.2f s): %.1f%% of the picture is blue, the excluded participant's colour", i, float64(i)/30, 100*s)
+		}
+		if colourShare(img, recRed.yuv) > 0.05 {
+			red++
+		}
+	}
+	t.Logf("alice's red in %d of %d frames", red, len(frames))
+	if red < len(frames)/2 {
+		t.Errorf("alice's red in only %d of %d frames", red, len(frames))
+	}
+	x := audioMono(t, out)
+	if a := recToneAmp(span(x, 0, 2, 9.5), 400); a < 0.03 {
+		t.Errorf("alice's 400 Hz: amplitude %.4f, want ≥ 0.03", a)
+	}
+	if a := recToneAmp(span(x, 0, 0.5, 9.8), 620); a > 0.003 {
+		t.Errorf("bob's 620 Hz: amplitude %.4f in the mix, want none (< 0.003)", a)
+	}
 }

@@ -56,6 +56,9 @@ func recordCommand() *cli.Command {
 			&cli.DurationFlag{Name: "connect-timeout", Value: 10 * time.Second, Usage: "give up joining after this long"},
 			&cli.BoolFlag{Name: "require-recording-flag", Usage: "refuse a supplied --token without LiveKit's recorder grant (standard clients would not show \"recording\")"},
 			&cli.StringFlag{Name: "recorder-name", Value: "● Recording", Usage: "roomcast's display name where the room shows it"},
+			&cli.BoolFlag{Name: "no-announce", Usage: "do not announce the start and stop of the recording in the room's chat (LiveKit) nor set roomcast's roomcast.recording attribute"},
+			&cli.StringFlag{Name: "announce-start", Usage: "chat message when the recording starts (default: says whether the meeting is recorded and/or streamed)"},
+			&cli.StringFlag{Name: "announce-stop", Value: session.DefaultAnnounceStop, Usage: "chat message when the recording stops"},
 			&cli.StringSliceFlag{Name: "only", Usage: "record only these participant identities (repeatable; everyone else is left out)"},
 			&cli.StringSliceFlag{Name: "exclude", Usage: "never record this participant identity (repeatable): no tile, label, sound or speaker switch, media not decoded"},
 			&cli.StringFlag{Name: "consent-attribute", Value: consent.DefaultAttribute, Usage: "participant attribute (or JSON metadata key) whose value \"no\" opts a participant out, also mid-session (\"-\": none)"},
@@ -178,6 +181,7 @@ func runRecord(c *cli.Context) error {
 		Name:             c.String("recorder-name"),
 		Consent: consent.Policy{Only: c.StringSlice("only"), Exclude: c.StringSlice("exclude"),
 			Attribute: c.String("consent-attribute")},
+		Announce: session.Announce{Off: c.Bool("no-announce"), Start: c.String("announce-start"), Stop: c.String("announce-stop")},
 	})
 	if err != nil {
 		return sessionError(err)

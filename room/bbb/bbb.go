@@ -247,6 +247,17 @@ func (r *Room) shift() time.Duration {
 	return r.offset
 }
 
+// Announce announces through the meeting's LiveKit room (room.Announcer).
+func (r *Room) Announce(ctx context.Context, a room.Announcement) error {
+	r.mu.Lock()
+	inner := r.inner
+	r.mu.Unlock()
+	if an, ok := inner.(room.Announcer); ok {
+		return an.Announce(ctx, a)
+	}
+	return fmt.Errorf("%w: not joined", room.ErrClosed)
+}
+
 // handler puts the LiveKit room's events on this room's clock and fills in
 // display names from the BBB attendee list where LiveKit has none.
 type handler struct {
@@ -268,6 +279,14 @@ func (h *handler) name(p room.Participant) room.Participant {
 		}
 	}
 	return p
+}
+
+// WantTracks passes the consent filter's choice on to the LiveKit room.
+func (h *handler) WantTracks(p room.Participant) bool {
+	if f, ok := h.h.(room.SubscriptionFilter); ok {
+		return f.WantTracks(h.name(p))
+	}
+	return true
 }
 
 func (h *handler) ParticipantJoined(p room.Participant)  { h.h.ParticipantJoined(h.name(p)) }

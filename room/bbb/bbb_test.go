@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/livekit/protocol/livekit"
+	lksdk "github.com/livekit/server-sdk-go/v2"
+
 	"github.com/roomcast/roomcast/room"
 	"github.com/roomcast/roomcast/room/livekit/lktest"
 )
@@ -178,5 +181,34 @@ func TestJoinThroughAPI(t *testing.T) {
 	t.Logf("participant named %q; %d frames; last PTS %v, room clock %v", name, h.frames.Load(), time.Duration(h.maxPTS.Load()), r.Now())
 	if pts := time.Duration(h.maxPTS.Load()); pts > r.Now()+time.Second || pts <= 0 {
 		t.Errorf("frame PTS %v is not on the room clock (now %v)", pts, r.Now())
+	}
+
+	// The announcement goes through to the meeting's LiveKit room.
+	chat := make(chan string, 4)
+	cb := lksdk.NewRoomCallback()
+	cb.OnDataPacket = func(d lksdk.DataPacket, _ lksdk.DataReceiveParams) {
+		if m, ok := d.(*livekit.ChatMessage); ok {
+			chat <- m.Message
+		}
+	}
+	listener, err := lksdk.ConnectToRoomWithToken(srv.URL, srv.Token(internal, "listener", "Listener"), cb, lksdk.WithAutoSubscribe(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer listener.Disconnect()
+	an, ok := r.(room.Announcer)
+	if !ok {
+		t.Fatal("the BBB room is not a room.Announcer")
+	}
+	if err := an.Announce(ctx, room.Announcement{Text: "recorded", Recording: true}); err != nil {
+		t.Fatalf("announce: %v", err)
+	}
+	select {
+	case m := <-chat:
+		if m != "recorded" {
+			t.Errorf("chat %q", m)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("the announcement did not reach a participant of the meeting's LiveKit room")
 	}
 }

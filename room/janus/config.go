@@ -10,6 +10,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/roomcast/roomcast/pseudo"
 	"github.com/roomcast/roomcast/room"
 	"github.com/roomcast/roomcast/room/janus/janusapi"
 )
@@ -66,6 +67,10 @@ type Config struct {
 	// Logger is used with the field component=janus. The zero Logger
 	// discards.
 	Logger zerolog.Logger
+	// Pseudonyms names participants in info-level logs (feed IDs and
+	// display names only at debug level). It defaults to a fresh
+	// per-session Namer.
+	Pseudonyms *pseudo.Namer
 
 	tlsConfig *tls.Config
 }
@@ -73,6 +78,9 @@ type Config struct {
 func (c *Config) setDefaults() {
 	if c.Name == "" {
 		c.Name = "roomcast"
+	}
+	if c.Pseudonyms == nil {
+		c.Pseudonyms = pseudo.New()
 	}
 	if c.ConnectTimeout <= 0 {
 		c.ConnectTimeout = 10 * time.Second
@@ -176,6 +184,6 @@ func Open(cfg room.Config) (room.Room, error) {
 		Server: server, Room: id, PIN: pin,
 		APISecret: cfg.Credentials.APISecret, Token: cfg.Credentials.Token,
 		Name: cfg.Name, ConnectTimeout: cfg.ConnectTimeout,
-		Handler: cfg.Handler, Logger: cfg.Logger,
+		Handler: cfg.Handler, Logger: cfg.Logger, Pseudonyms: cfg.Pseudonyms,
 	})
 }

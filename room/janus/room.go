@@ -536,7 +536,8 @@ func (r *Room) publishers(list []publisherInfo) {
 		if part == nil {
 			part = &participant{id: id, name: name}
 			r.participants[id] = part
-			r.log.Info().Str("participant", id).Str("name", name).Msg("participant joined")
+			r.log.Info().Str("participant", r.cfg.Pseudonyms.ID(id)).Msg("participant joined")
+			r.log.Debug().Str("participant", r.cfg.Pseudonyms.ID(id)).Str("feed", id).Str("name", name).Msg("participant identity")
 			r.cfg.Handler.ParticipantJoined(room.Participant{ID: id, Name: name})
 			if r.empty {
 				r.empty = false
@@ -569,7 +570,7 @@ func (r *Room) gone(id, why string) {
 		}
 	}
 	delete(r.participants, id)
-	r.log.Info().Str("participant", id).Str("why", why).Msg("participant left")
+	r.log.Info().Str("participant", r.cfg.Pseudonyms.ID(id)).Str("why", why).Msg("participant left")
 	r.cfg.Handler.ParticipantLeft(id)
 	r.talk(id, false)
 	r.checkEmpty()
@@ -604,10 +605,15 @@ func (r *Room) talk(id string, on bool) {
 }
 
 // wanted is the set of feeds with at least one enabled audio or video
-// stream.
+// stream, less those the Handler declines (room.SubscriptionFilter: the
+// consent filter), whose media is then never sent to roomcast.
 func (r *Room) wanted() map[string]bool {
 	want := map[string]bool{}
+	filter, _ := r.cfg.Handler.(room.SubscriptionFilter)
 	for id, p := range r.participants {
+		if filter != nil && !filter.WantTracks(room.Participant{ID: id, Name: p.name}) {
+			continue
+		}
 		for _, s := range p.streams {
 			if (s.Type == "audio" || s.Type == "video") && !s.Disabled {
 				want[id] = true
@@ -825,7 +831,7 @@ func (r *Room) onTrack(c *conn, pc *webrtc.PeerConnection, tr *webrtc.TrackRemot
 	}
 	codec := rtprecv.Codec(tr.Codec().MimeType)
 	sid := feed + "/" + s.FeedMid
-	log := r.log.With().Str("participant", feed).Str("track", sid).Str("kind", tr.Kind().String()).
+	log := r.log.With().Str("participant", r.cfg.Pseudonyms.ID(feed)).Str("track", sid).Str("kind", tr.Kind().String()).
 		Str("codec", tr.Codec().MimeType).Logger()
 	if codec == "" {
 		log.Warn().Msg("unsupported codec, track ignored")
@@ -893,7 +899,7 @@ func (r *Room) trackEnded(t *track) {
 		delete(r.tracks, t.t.SID)
 	}
 	if t.src.timedOut.Load() {
-		r.log.Warn().Str("track", t.t.SID).Str("participant", t.t.ParticipantID).
+		r.log.Warn().Str("track", t.t.SID).Str("participant", r.cfg.Pseudonyms.ID(t.t.ParticipantID)).
 			Dur("timeout", r.cfg.MediaTimeout).Msg("no media: track ended")
 	}
 }

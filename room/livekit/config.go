@@ -32,7 +32,8 @@ type Config struct {
 	// APIKey/APISecret. Never logged.
 	Token string
 	// APIKey and APISecret mint a token for roomcast itself: hidden,
-	// recorder, subscribe-only, valid for TokenTTL. The secret is never
+	// recorder, subscribing (and sending only its announcements), valid
+	// for TokenTTL. The secret is never
 	// logged.
 	APIKey, APISecret string
 	// Identity is roomcast's participant identity. It defaults to
@@ -165,13 +166,15 @@ func tokenRoom(token string) (string, error) {
 }
 
 // mintToken signs roomcast's own token: it joins hidden, as a recorder
-// (clients show neither), may subscribe and nothing else.
+// (the room's recording flag turns on, clients show "recording"), may
+// subscribe, and may send data (the start and stop announcements, see
+// Announce); it publishes no media.
 func mintToken(c *Config) (string, error) {
 	at := auth.NewAccessToken(c.APIKey, c.APISecret)
 	g := &auth.VideoGrant{RoomJoin: true, Room: c.Room, Hidden: true, Recorder: true}
 	g.SetCanSubscribe(true)
 	g.SetCanPublish(false)
-	g.SetCanPublishData(false)
+	g.SetCanPublishData(true)
 	at.SetVideoGrant(g).SetIdentity(c.Identity).SetName(c.Name).SetValidFor(c.TokenTTL)
 	tok, err := at.ToJWT()
 	if err != nil {

@@ -53,6 +53,9 @@ type Room struct {
 
 	// Owned by the event goroutine.
 	participants map[string]bool
+	// subscribed: track SID → publisher identity, for the tracks roomcast
+	// asked the server for (subscriptions are manual, see subscribe).
+	subscribed   map[string]string
 	firstSpeaker bool
 	reconnecting bool
 	empty        bool
@@ -81,6 +84,7 @@ func New(cfg Config) (*Room, error) {
 		tracks:       map[string]*track{},
 		partClocks:   map[string]*rtprecv.ParticipantClock{},
 		participants: map[string]bool{},
+		subscribed:   map[string]string{},
 		empty:        true,
 		clock:        rtprecv.NewClock(time.Now()),
 	}
@@ -99,6 +103,9 @@ func (r *Room) callbacks() *lksdk.RoomCallback {
 	cb.OnParticipantDisconnected = func(rp *lksdk.RemoteParticipant) {
 		id := rp.Identity()
 		r.q.push(func() { r.leave(id) })
+	}
+	cb.OnTrackPublished = func(pub *lksdk.RemoteTrackPublication, rp *lksdk.RemoteParticipant) {
+		r.q.push(func() { r.subscribe(rp) })
 	}
 	cb.OnTrackSubscribed = func(track *webrtc.TrackRemote, pub *lksdk.RemoteTrackPublication, rp *lksdk.RemoteParticipant) {
 		r.q.push(func() { r.addTrack(track, pub, rp) })
@@ -215,7 +222,9 @@ func (r *Room) Start(ctx context.Context) error {
 	go func() {
 		defer r.wg.Done()
 		err := r.lk.JoinWithContextAndToken(jctx, r.cfg.URL, token,
-			lksdk.WithAutoSubscribe(true),
+			// Subscriptions are roomcast's choice (see subscribe): an
+			// excluded participant's media is never sent to it.
+			lksdk.WithAutoSubscribe(false),
 			lksdk.WithConnectTimeout(sdkTimeout),
 			lksdk.WithLogger(newSDKLogger(r.log.With().Str("sdk", "room").Logger(), r.red)),
 		)
@@ -267,7 +276,7 @@ func (r *Room) Start(ctx context.Context) error {
 	// Participants already in the room come with the join response, without
 	// a "connected" callback.
 	for _, rp := range r.lk.GetRemoteParticipants() {
-		r.q.push(func() { r.announce(rp) })
+		r.q.push(func() { r.announce(rp); r.subscribe(rp) })
 	}
 	return nil
 }
@@ -458,9 +467,73 @@ func (r *Room) updated(rp *lksdk.RemoteParticipant) {
 	p := participant(rp)
 	r.log.Debug().Str("participant", r.cfg.Pseudonyms.ID(p.ID)).Str("identity", p.ID).Msg("participant updated")
 	r.cfg.Handler.ParticipantUpdated(p)
+	r.subscribe(rp)
+}
+
+// wants asks the Handler (a room.SubscriptionFilter, the consent filter)
+// whether rp's tracks are to be received at all.
+func (r *Room) wants(rp *lksdk.RemoteParticipant) bool {
+	if r.ignored(rp) {
+		return false
+	}
+	if f, ok := r.cfg.Handler.(room.SubscriptionFilter); ok {
+		return f.WantTracks(participant(rp))
+	}
+	return true
+}
+
+// subscribe brings rp's subscriptions in line with wants: every published
+// track of a wanted participant is subscribed, none of an unwanted one
+// (a participant who opts out mid-session is unsubscribed). Runs on the
+// event goroutine, for every publication, attribute change, join and
+// reconnect.
+func (r *Room) subscribe(rp *lksdk.RemoteParticipant) {
+	want := r.wants(rp)
+	id := rp.Identity()
+	for _, tp := range rp.TrackPublications() {
+		pub, ok := tp.(*lksdk.RemoteTrackPublication)
+		if !ok {
+			continue
+		}
+		sid := pub.SID()
+		_, asked := r.subscribed[sid]
+		switch {
+		case want && (!asked || !pub.IsSubscribed()):
+			if err := pub.SetSubscribed(true); err != nil {
+				r.log.Warn().Err(err).Str("track", sid).Msg("subscribing failed")
+				continue
+			}
+			r.subscribed[sid] = id
+		case !want && asked:
+			if err := pub.SetSubscribed(false); err != nil {
+				r.log.Warn().Err(err).Str("track", sid).Msg("unsubscribing failed")
+				continue
+			}
+			delete(r.subscribed, sid)
+			r.log.Info().Str("participant", r.cfg.Pseudonyms.ID(id)).Str("track", sid).Msg("track unsubscribed (not to be recorded)")
+		}
+	}
+}
+
+// Subscriptions is the number of tracks roomcast asked the server to send
+// (for tests: an excluded participant's tracks never count).
+func (r *Room) Subscriptions() int {
+	n := make(chan int, 1)
+	r.q.push(func() { n <- len(r.subscribed) })
+	select {
+	case v := <-n:
+		return v
+	case <-r.loopDone:
+		return 0
+	}
 }
 
 func (r *Room) leave(id string) {
+	for sid, pid := range r.subscribed {
+		if pid == id {
+			delete(r.subscribed, sid)
+		}
+	}
 	if !r.participants[id] {
 		return
 	}
@@ -515,6 +588,10 @@ func (r *Room) reconcile() {
 	if r.reconnecting {
 		return
 	}
+	// A rejoin starts with no subscription on the server's side.
+	for _, rp := range r.lk.GetRemoteParticipants() {
+		r.subscribe(rp)
+	}
 	if r.lk.LocalParticipant.SID() != r.localSIDBefore {
 		for id := range r.participants {
 			rp := r.lk.GetParticipantByIdentity(id)
@@ -539,9 +616,11 @@ func (r *Room) participantClock(id string) *rtprecv.ParticipantClock {
 }
 
 func (r *Room) addTrack(remote *webrtc.TrackRemote, pub *lksdk.RemoteTrackPublication, rp *lksdk.RemoteParticipant) {
-	if r.ignored(rp) {
-		// Auto-subscribe took it; stop the media we will not use.
+	if !r.wants(rp) {
+		// Not asked for (a subscription from before an opt-out, or the
+		// server's own choice): stop the media we will not use.
 		_ = pub.SetSubscribed(false)
+		delete(r.subscribed, pub.SID())
 		return
 	}
 	r.announce(rp)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -66,6 +67,7 @@ type Chromium struct {
 	once   sync.Once
 	mu     sync.Mutex
 	errs   []string
+	seen   []ChromiumEvent
 	logf   string
 }
 
@@ -148,11 +150,12 @@ func StartChromium(t testing.TB, s *Server, room string, o ChromiumOptions) *Chr
 	})
 	mux.HandleFunc("/report", func(w http.ResponseWriter, r *http.Request) {
 		ev := ChromiumEvent{At: time.Now(), Name: r.URL.Query().Get("ev"), Detail: r.URL.Query().Get("detail")}
+		c.mu.Lock()
 		if ev.Name == "error" {
-			c.mu.Lock()
 			c.errs = append(c.errs, ev.Detail)
-			c.mu.Unlock()
 		}
+		c.seen = append(c.seen, ev)
+		c.mu.Unlock()
 		select {
 		case c.Events <- ev:
 		default:
@@ -237,6 +240,46 @@ func (c *Chromium) WaitFor(name string, timeout time.Duration) ChromiumEvent {
 		case <-deadline:
 			c.t.Fatalf("lktest: chromium: no %q within %v; page errors %v", name, timeout, c.Errors())
 		}
+	}
+}
+
+// Seen returns every event the page reported so far named name (all of
+// them for ""), whether or not WaitFor took it: the page reports recording
+// (room.isRecording, "true"/"false"), chat ("identity: text" of a text
+// stream on lk.chat), chatmessage (a ChatMessage packet), data ("topic
+// payload"), participant and attributes ("identity {name, attributes}").
+func (c *Chromium) Seen(name string) []ChromiumEvent {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []ChromiumEvent
+	for _, ev := range c.seen {
+		if name == "" || ev.Name == name {
+			out = append(out, ev)
+		}
+	}
+	return out
+}
+
+// WaitSeen waits until the page has reported, after the instant since, an
+// event named name whose detail contains substr (see Seen), and returns it.
+func (c *Chromium) WaitSeen(name, substr string, since time.Time, timeout time.Duration) ChromiumEvent {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		for _, ev := range c.Seen(name) {
+			if ev.At.After(since) && strings.Contains(ev.Detail, substr) {
+				return ev
+			}
+		}
+		select {
+		case <-c.exited:
+			c.t.Fatalf("lktest: chromium exited before %s %q (log: %s)", name, substr, c.logTail())
+		default:
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("lktest: chromium: no %s %q within %v; seen %v; page errors %v", name, substr, timeout, c.Seen(name), c.Errors())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

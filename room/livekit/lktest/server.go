@@ -367,6 +367,51 @@ func (s *Server) Log() string {
 	return string(b)
 }
 
+// Subscriptions returns the track IDs the server's log says subscriber
+// subscribed to ("track subscribed") and unsubscribed from ("unsubscribing
+// from track"): the server's own record of what it sent a participant.
+func (s *Server) Subscriptions(subscriber string) (subscribed, unsubscribed map[string]bool) {
+	subscribed, unsubscribed = map[string]bool{}, map[string]bool{}
+	for _, l := range strings.Split(s.Log(), "\n") {
+		if !strings.Contains(l, `"participant": "`+subscriber+`"`) {
+			continue
+		}
+		i := strings.Index(l, `"trackID": "`)
+		if i < 0 {
+			continue
+		}
+		id := l[i+len(`"trackID": "`):]
+		id = id[:max(strings.IndexByte(id, '"'), 0)]
+		switch {
+		case strings.Contains(l, "\ttrack subscribed\t"):
+			subscribed[id] = true
+		case strings.Contains(l, "\tunsubscribing from track\t"):
+			unsubscribed[id] = true
+		}
+	}
+	return subscribed, unsubscribed
+}
+
+// TrackIDs returns the IDs of the tracks identity publishes in room, from
+// the server API.
+func (s *Server) TrackIDs(room, identity string) []string {
+	s.t.Helper()
+	rs := lksdk.NewRoomServiceClient(s.HTTPURL(), s.APIKey, s.APISecret)
+	res, err := rs.ListParticipants(context.Background(), &livekit.ListParticipantsRequest{Room: room})
+	if err != nil {
+		s.t.Fatalf("lktest: list participants: %v", err)
+	}
+	var out []string
+	for _, p := range res.Participants {
+		if p.Identity == identity {
+			for _, ti := range p.Tracks {
+				out = append(out, ti.Sid)
+			}
+		}
+	}
+	return out
+}
+
 func (s *Server) dumpLog() {
 	b, _ := os.ReadFile(s.logPath)
 	const max = 8000
