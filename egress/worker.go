@@ -283,6 +283,14 @@ func (w *Worker) StartEgress(_ context.Context, req *rpc.StartEgressRequest) (*l
 	if err := w.registerJob(j.id); err != nil {
 		log.Error().Err(err).Msg("register egress topics")
 	}
+	// Stored (and egress_started sent) before the session can report
+	// active: the server's own CreateEgress after this answer then finds
+	// it and does nothing, whatever the order the two arrive in.
+	cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	if _, err := w.io.CreateEgress(cctx, j.snapshot()); err != nil {
+		log.Warn().Err(err).Msg("create egress info (the server stores it on our answer)")
+	}
+	cancel()
 	go j.run()
 	log.Info().Str("kind", kindName(req)).Int("streams", len(p.streams)).Bool("file", p.file != "").Msg("egress accepted")
 	return j.snapshot(), nil
