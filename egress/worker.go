@@ -44,7 +44,7 @@ type Config struct {
 	// (0: only when the room closes, as LiveKit's egress does).
 	EmptyTimeout time.Duration
 	// LeaseTTL is how long after its last heartbeat a worker's egresses
-	// are reported failed by the others. It defaults to 3 s.
+	// are reported failed by the others. It defaults to 5 s.
 	LeaseTTL time.Duration
 	// InsecureTLS accepts self-signed rtmps certificates (tests only).
 	InsecureTLS bool
@@ -104,7 +104,7 @@ func New(cfg Config) (*Worker, error) {
 		cfg.CPUCost = DefaultCPUCost
 	}
 	if cfg.LeaseTTL <= 0 {
-		cfg.LeaseTTL = 3 * time.Second
+		cfg.LeaseTTL = 5 * time.Second
 	}
 	w := &Worker{
 		cfg:  cfg,
@@ -190,26 +190,6 @@ func (w *Worker) Close() error {
 		}
 	})
 	return nil
-}
-
-// Kill leaves the bus at once without stopping or reporting anything, as
-// a crashed process would (tests of the failure path).
-func (w *Worker) Kill() {
-	w.once.Do(func() {
-		w.mu.Lock()
-		w.closed = true
-		w.mu.Unlock()
-		if w.cancel != nil {
-			w.cancel()
-		}
-		w.wg.Wait()
-		if w.internal != nil {
-			w.internal.Kill()
-		}
-		if w.handler != nil {
-			w.handler.Kill()
-		}
-	})
 }
 
 // Running is the number of egresses this worker runs.
