@@ -29,14 +29,16 @@ type job struct {
 	accepted time.Time
 	done     chan struct{}
 
-	reports chan *livekit.EgressInfo // in order, to the reporter goroutine
+	reports chan *livekit.EgressInfo // in order, to the reporter goroutine; closed under mu
 
-	mu       sync.Mutex
-	info     *livekit.EgressInfo
-	sess     *session.Session
-	stopped  bool
-	streams  map[string]*livekit.StreamInfo // by full URL (the info shows it redacted)
-	fileInfo *livekit.FileInfo
+	mu      sync.Mutex
+	info    *livekit.EgressInfo
+	sess    *session.Session
+	stopped bool
+	// reportsClosed: the job has ended, nothing more is queued.
+	reportsClosed bool
+	streams       map[string]*livekit.StreamInfo // by full URL (the info shows it redacted)
+	fileInfo      *livekit.FileInfo
 }
 
 func newJob(w *Worker, req *rpc.StartEgressRequest, p *plan, info *livekit.EgressInfo, log zerolog.Logger) *job {
@@ -81,6 +83,9 @@ func (j *job) snapshotLocked() *livekit.EgressInfo {
 // queueReport hands the current info to the reporter without blocking
 // (the session's event callback must not block).
 func (j *job) queueReport() {
+	if j.reportsClosed {
+		return
+	}
 	select {
 	case j.reports <- j.snapshotLocked():
 	default:
@@ -147,7 +152,10 @@ func (j *job) run() {
 	if sess != nil {
 		st = sess.Status()
 	}
+	j.mu.Lock()
+	j.reportsClosed = true
 	close(j.reports)
+	j.mu.Unlock()
 	<-repDone
 	final := j.finish(st, err)
 	j.w.report(final)
@@ -191,9 +199,7 @@ func (j *job) stop(reason string) *livekit.EgressInfo {
 	if first && j.info.Status <= livekit.EgressStatus_EGRESS_ACTIVE {
 		j.info.Status = livekit.EgressStatus_EGRESS_ENDING
 		j.info.Details = reason
-		if !j.closedReports() {
-			j.queueReport()
-		}
+		j.queueReport()
 	}
 	info := j.snapshotLocked()
 	j.mu.Unlock()
@@ -204,16 +210,6 @@ func (j *job) stop(reason string) *livekit.EgressInfo {
 		sess.Stop()
 	}
 	return info
-}
-
-// closedReports reports whether the reporter is gone (the job ended).
-func (j *job) closedReports() bool {
-	select {
-	case <-j.done:
-		return true
-	default:
-		return false
-	}
 }
 
 // updateStream adds and removes stream destinations while recording.

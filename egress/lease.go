@@ -83,6 +83,12 @@ func (w *Worker) sweep() {
 		return
 	}
 	for _, id := range ids {
+		w.mu.Lock()
+		_, mine := w.jobs[id]
+		w.mu.Unlock()
+		if mine {
+			continue // alive: this very process runs it
+		}
 		n, err := w.cfg.Redis.Exists(ctx, leaseKey(id)).Result()
 		if err != nil || n > 0 {
 			continue

@@ -171,3 +171,31 @@ func TestParseProcStat(t *testing.T) {
 		t.Fatal("parsed a file without a cpu line")
 	}
 }
+
+// FuzzFilePath: whatever the template and names, the path stays inside the
+// output directory and ends in .mp4, or the request is refused.
+func FuzzFilePath(f *testing.F) {
+	for _, s := range [][2]string{
+		{"{room_name}-{time}.mp4", "weekly"}, {"", "r"}, {"dir/", "r"}, {"../x", "r"}, {"/etc/passwd", "r"},
+		{"{room_name}/../../x.mp4", ".."}, {"a/{room_id}", "../../"}, {"x.MP4", "r"}, {"x.ogg", "r"}, {"{egress_id}{utc}", "r/../.."},
+	} {
+		f.Add(s[0], s[1])
+	}
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, tmpl, room string) {
+		p, err := filePath(dir, tmpl, "EG_1", room, room, time.Unix(0, 0))
+		if err != nil {
+			if !errors.Is(err, ErrUnsupported) {
+				t.Fatalf("error %v is not ErrUnsupported", err)
+			}
+			return
+		}
+		rel, rerr := filepath.Rel(dir, p)
+		if rerr != nil || rel == ".." || strings.HasPrefix(rel, "../") || rel == "." {
+			t.Fatalf("%q (room %q) → %q escapes %q", tmpl, room, p, dir)
+		}
+		if !strings.EqualFold(filepath.Ext(p), ".mp4") {
+			t.Fatalf("%q → %q is not an .mp4", tmpl, p)
+		}
+	})
+}

@@ -125,6 +125,11 @@ func TestStreamUpdate(t *testing.T) {
 		t.Fatalf("after UpdateStream: %d stream results", len(upd.StreamResults))
 	}
 	time.Sleep(4 * time.Second)
+	// The first URL leaves; the second goes on.
+	if _, err := r.client.UpdateStream(ctx, &livekit.UpdateStreamRequest{EgressId: info.EgressId, RemoveOutputUrls: []string{ng.url(key1)}}); err != nil {
+		t.Fatalf("UpdateStream remove: %v", err)
+	}
+	time.Sleep(3 * time.Second)
 	if _, err := r.client.StopEgress(ctx, &livekit.StopEgressRequest{EgressId: info.EgressId}); err != nil {
 		t.Fatal(err)
 	}
@@ -137,11 +142,15 @@ func TestStreamUpdate(t *testing.T) {
 			t.Fatalf("stream result %+v", s)
 		}
 	}
-	if done.StreamResults[1].Duration >= done.StreamResults[0].Duration {
-		t.Fatalf("the added stream ran %v, the first %v: want it shorter",
-			time.Duration(done.StreamResults[1].Duration), time.Duration(done.StreamResults[0].Duration))
+	if s0, s1 := done.StreamResults[0], done.StreamResults[1]; s1.StartedAt < s0.StartedAt+int64(3*time.Second) ||
+		s0.EndedAt > s1.EndedAt-int64(2*time.Second) {
+		t.Fatalf("stream results: the added one %v..%v, the removed one %v..%v: want the second to start and end later",
+			time.Unix(0, s1.StartedAt), time.Unix(0, s1.EndedAt), time.Unix(0, s0.StartedAt), time.Unix(0, s0.EndedAt))
 	}
-	var dur [2]float64
+	var (
+		dur [2]float64
+		end [2]time.Time
+	)
 	for i, key := range []string{key1, key2} {
 		recs := ng.recordings(key)
 		if len(recs) != 1 {
@@ -152,12 +161,20 @@ func TestStreamUpdate(t *testing.T) {
 			t.Fatalf("stream %d: %s lacks audio or video", i+1, recs[0])
 		}
 		dur[i] = mediatest.Secs(p.Format.Duration)
+		if st, err := os.Stat(recs[0]); err == nil {
+			end[i] = st.ModTime()
+		}
 		if msg := mediatest.DecodeErrors(recs[0]); msg != "" {
 			t.Fatalf("stream %d: decode errors: %s", i+1, msg)
 		}
 	}
-	if !(dur[1] >= 1.5 && dur[0] > dur[1]+1.5) {
-		t.Fatalf("ingest durations %.2fs and %.2fs: want the second shorter by the time before UpdateStream", dur[0], dur[1])
+	if !(dur[0] >= 5 && dur[1] >= 4) {
+		t.Fatalf("ingest durations %.2fs and %.2fs: want about 8 and 7", dur[0], dur[1])
+	}
+	// nginx closed the first recording when the URL was removed, seconds
+	// before the egress stopped.
+	if d := end[1].Sub(end[0]); d < 2*time.Second {
+		t.Fatalf("the removed stream's recording ended %v before the other's, want the removal ~3 s earlier", d)
 	}
 	// Keys never leave the worker: not in its log, not in the EgressInfo
 	// the server stores and lists.

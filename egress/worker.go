@@ -44,7 +44,7 @@ type Config struct {
 	// (0: only when the room closes, as LiveKit's egress does).
 	EmptyTimeout time.Duration
 	// LeaseTTL is how long after its last heartbeat a worker's egresses
-	// are reported failed by the others. It defaults to 3 s.
+	// are reported failed by the others. It defaults to 5 s.
 	LeaseTTL time.Duration
 	// InsecureTLS accepts self-signed rtmps certificates (tests only).
 	InsecureTLS bool
@@ -104,7 +104,7 @@ func New(cfg Config) (*Worker, error) {
 		cfg.CPUCost = DefaultCPUCost
 	}
 	if cfg.LeaseTTL <= 0 {
-		cfg.LeaseTTL = 3 * time.Second
+		cfg.LeaseTTL = 5 * time.Second
 	}
 	w := &Worker{
 		cfg:  cfg,
@@ -192,26 +192,6 @@ func (w *Worker) Close() error {
 	return nil
 }
 
-// Kill leaves the bus at once without stopping or reporting anything, as
-// a crashed process would (tests of the failure path).
-func (w *Worker) Kill() {
-	w.once.Do(func() {
-		w.mu.Lock()
-		w.closed = true
-		w.mu.Unlock()
-		if w.cancel != nil {
-			w.cancel()
-		}
-		w.wg.Wait()
-		if w.internal != nil {
-			w.internal.Kill()
-		}
-		if w.handler != nil {
-			w.handler.Kill()
-		}
-	})
-}
-
 // Running is the number of egresses this worker runs.
 func (w *Worker) Running() int {
 	w.mu.Lock()
@@ -283,6 +263,14 @@ func (w *Worker) StartEgress(_ context.Context, req *rpc.StartEgressRequest) (*l
 	if err := w.registerJob(j.id); err != nil {
 		log.Error().Err(err).Msg("register egress topics")
 	}
+	// Stored (and egress_started sent) before the session can report
+	// active: the server's own CreateEgress after this answer then finds
+	// it and does nothing, whatever the order the two arrive in.
+	cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	if _, err := w.io.CreateEgress(cctx, j.snapshot()); err != nil {
+		log.Warn().Err(err).Msg("create egress info (the server stores it on our answer)")
+	}
+	cancel()
 	go j.run()
 	log.Info().Str("kind", kindName(req)).Int("streams", len(p.streams)).Bool("file", p.file != "").Msg("egress accepted")
 	return j.snapshot(), nil
