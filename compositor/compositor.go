@@ -425,7 +425,9 @@ func (c *Compositor) run() {
 			case frame == 0 || lag < c.cfg.RepeatAfter || (lag < c.cfg.MaxLag && frame-composed >= minPictureEvery):
 				err = c.renderVideo(tv)
 				composed = frame
-			case lag < c.cfg.MaxLag:
+			case lag < c.cfg.MaxLag || (c.cfg.Duration > 0 && time.Duration((frame+1)*int64(time.Second)/fps) >= c.cfg.Duration):
+				// (The last frame is never skipped: the picture lasts
+				// as long as the sound.)
 				err = c.repeatVideo(tv, lag)
 			default:
 				c.skipVideo(lag)
