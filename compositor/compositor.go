@@ -210,6 +210,12 @@ type Stats struct {
 	VideoFrames  int64
 	AudioBlocks  int64
 	DroppedVideo int64 // pictures inputs pushed that were never shown
+	// LostVideo are the DroppedVideo that were lost rather than left out
+	// by rate conversion: pictures that arrived after the output frame
+	// nearest to their instant had been composed (later than the playout
+	// Latency), or overflowed a live queue. DroppedVideo - LostVideo are
+	// pictures an input sent faster than the output frame rate.
+	LostVideo    int64
 	DroppedAudio int64 // sample frames that arrived too late or overflowed
 	Layouts      int64 // layout changes
 	// Overload (live): output frames that repeated the previous canvas
@@ -425,7 +431,9 @@ func (c *Compositor) run() {
 			case frame == 0 || lag < c.cfg.RepeatAfter || (lag < c.cfg.MaxLag && frame-composed >= minPictureEvery):
 				err = c.renderVideo(tv)
 				composed = frame
-			case lag < c.cfg.MaxLag:
+			case lag < c.cfg.MaxLag || (c.cfg.Duration > 0 && time.Duration((frame+1)*int64(time.Second)/fps) >= c.cfg.Duration):
+				// (The last frame is never skipped: the picture lasts
+				// as long as the sound.)
 				err = c.repeatVideo(tv, lag)
 			default:
 				c.skipVideo(lag)
@@ -443,7 +451,7 @@ func (c *Compositor) run() {
 	}
 	st := c.Stats()
 	c.log.Info().Int64("frames", st.VideoFrames).Int64("audio_blocks", st.AudioBlocks).
-		Int64("dropped_video", st.DroppedVideo).Int64("dropped_audio_samples", st.DroppedAudio).
+		Int64("dropped_video", st.DroppedVideo).Int64("lost_video", st.LostVideo).Int64("dropped_audio_samples", st.DroppedAudio).
 		Int64("repeated_video", st.RepeatedVideo).Int64("skipped_video", st.SkippedVideo).
 		Dur("max_lag", st.MaxLag).Msg("compositor stopped")
 }

@@ -117,7 +117,7 @@ func (in *Input) PushVideo(img *media.Image, pts time.Duration) bool {
 		media.PutImage(in.video[0].img)
 		in.video = in.video[1:]
 		ok = false
-		in.c.count(func(s *Stats) { s.DroppedVideo++ })
+		in.c.count(func(s *Stats) { s.DroppedVideo++; s.LostVideo++ })
 	}
 	in.videoWM = max(in.videoWM, pts)
 	in.pushed = true
@@ -288,10 +288,17 @@ func (in *Input) takeVideo(t time.Duration) {
 	if n > 0 {
 		f = in.video[n-1]
 		if n > 1 {
-			in.c.count(func(s *Stats) { s.DroppedVideo += int64(n - 1) })
+			// Older than this frame's window: its own frame was composed
+			// before it arrived (late), not overtaken by a faster rate.
+			early := t - time.Second/time.Duration(2*in.c.cfg.FPS)
+			late := 0
 			for _, d := range in.video[:n-1] {
+				if d.pts < early {
+					late++
+				}
 				media.PutImage(d.img)
 			}
+			in.c.count(func(s *Stats) { s.DroppedVideo += int64(n - 1); s.LostVideo += int64(late) })
 		}
 		clear(in.video[:n])
 		in.video = in.video[n:]

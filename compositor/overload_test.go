@@ -152,3 +152,52 @@ func TestLiveOverloadKeepsTimeline(t *testing.T) {
 		})
 	}
 }
+
+// TestLiveLostVersusRateConversion: the dropped-picture counter tells
+// pictures lost (arrived after their frame was composed) from pictures
+// left out because an input runs faster than the output.
+func TestLiveLostVersusRateConversion(t *testing.T) {
+	const fps = 30
+	period := time.Second / fps
+	for _, tc := range []struct {
+		name          string
+		push          func(in *Input, frame int, t time.Duration) // called before frame's pictures are taken
+		dropped, lost int64
+	}{
+		// 60 fps into 30: the second picture of each frame period is left out.
+		{"faster input", func(in *Input, k int, t time.Duration) {
+			in.PushVideo(solid(64, 36, red), t-10*time.Millisecond)
+			in.PushVideo(solid(64, 36, red), t+5*time.Millisecond)
+		}, 60, 0},
+		// A 30 fps input whose every 10th picture comes two frames late.
+		{"late pictures", func(in *Input, k int, t time.Duration) {
+			if k%10 == 5 {
+				in.PushVideo(solid(64, 36, red), t-2*period)
+			}
+			in.PushVideo(solid(64, 36, red), t)
+		}, 6, 6},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			vc := &vclock{t: time.Unix(1_700_000_000, 0)}
+			var in *Input
+			k := 0
+			cfg := Config{Width: 64, Height: 36, FPS: fps, Duration: 2 * time.Second, Scaler: nearest{}, NoLabels: true, Log: zerolog.Nop(),
+				OnFrame: func(pt time.Duration) { tc.push(in, k, pt); k++ }}
+			cfg.now = vc.now
+			cfg.sleep = func(_ context.Context, d time.Duration) { vc.add(d) }
+			c, err := New(cfg, &capture{keep: func(int) bool { return false }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			in = c.AddInput("a", "A", InputOptions{})
+			c.Start()
+			if err := c.Wait(); err != nil {
+				t.Fatal(err)
+			}
+			st := c.Stats()
+			if st.DroppedVideo != tc.dropped || st.LostVideo != tc.lost {
+				t.Errorf("dropped %d, lost %d; want %d, %d", st.DroppedVideo, st.LostVideo, tc.dropped, tc.lost)
+			}
+		})
+	}
+}

@@ -84,6 +84,10 @@ type Status struct {
 	// FramesOut are pictures composed; FramesDropped are input pictures
 	// that never made it to the canvas (late or overtaken).
 	FramesOut, FramesDropped int64
+	// FramesLost are the FramesDropped that arrived too late for their
+	// frame (network, decoding) rather than being left out by rate
+	// conversion (an input faster than the output).
+	FramesLost int64
 	// FramesRepeated and FramesSkipped are output frames degraded because
 	// composing and encoding could not keep real time (compositor
 	// RepeatAfter, MaxLag); MaxLag is the largest lag behind the wall clock.
@@ -570,7 +574,7 @@ func (s *Session) Status() Status {
 	s.mu.Unlock()
 	if rec != nil {
 		cs := rec.Compositor().Stats()
-		st.FramesOut, st.FramesDropped = cs.VideoFrames, cs.DroppedVideo
+		st.FramesOut, st.FramesDropped, st.FramesLost = cs.VideoFrames, cs.DroppedVideo, cs.LostVideo
 		st.FramesRepeated, st.FramesSkipped, st.MaxLag = cs.RepeatedVideo, cs.SkippedVideo, cs.MaxLag
 		st.Elapsed = rec.Elapsed()
 		st.Outputs = rec.Health()

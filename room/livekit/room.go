@@ -1,6 +1,7 @@
 package livekit
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -274,8 +275,16 @@ func (r *Room) Start(ctx context.Context) error {
 	r.log.Info().Str("room", r.lk.Name()).Str("identity", r.Identity()).
 		Dur("join_time", time.Since(start)).Msg("joined")
 	// Participants already in the room come with the join response, without
-	// a "connected" callback.
-	for _, rp := range r.lk.GetRemoteParticipants() {
+	// a "connected" callback, in no particular order (the SDK keeps them in
+	// a map and does not expose their join time): they are announced by
+	// name, then identity, so that a weekly meeting's tiles are placed the
+	// same way each run; later arrivals follow in the order they join.
+	present := r.lk.GetRemoteParticipants()
+	slices.SortFunc(present, func(a, b *lksdk.RemoteParticipant) int {
+		return cmp.Or(cmp.Compare(strings.ToLower(displayName(a)), strings.ToLower(displayName(b))),
+			cmp.Compare(a.Identity(), b.Identity()))
+	})
+	for _, rp := range present {
 		r.q.push(func() { r.announce(rp); r.subscribe(rp) })
 	}
 	return nil
@@ -451,11 +460,16 @@ func (r *Room) announce(rp *lksdk.RemoteParticipant) {
 }
 
 // participant describes rp for the Handler.
-func participant(rp *lksdk.RemoteParticipant) room.Participant {
-	name := rp.Name()
-	if name == "" {
-		name = rp.Identity()
+// displayName is the participant's name, or its identity when it has none.
+func displayName(rp *lksdk.RemoteParticipant) string {
+	if n := rp.Name(); n != "" {
+		return n
 	}
+	return rp.Identity()
+}
+
+func participant(rp *lksdk.RemoteParticipant) room.Participant {
+	name := displayName(rp)
 	return room.Participant{ID: rp.Identity(), Name: name, Metadata: rp.Metadata(), Attributes: rp.Attributes()}
 }
 
