@@ -12,6 +12,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,6 +56,39 @@ type pubSpec struct {
 type roomKind struct {
 	name  string
 	start func(t *testing.T) (roomURL string, args []string, secrets []string, publish func(pubSpec) kindPub)
+	// restart restarts the server started last by start (on the same
+	// ports; every session and room lost) and brings the room back as an
+	// operator would; republish is true when the kind's publishers do not
+	// rejoin by themselves (janustest's publishers have no reconnect
+	// logic; LiveKit's SDK rejoins).
+	restart func(t *testing.T) (republish bool)
+}
+
+// lastServer is what roomKind.restart restarts, per test.
+var (
+	lastServerMu sync.Mutex
+	lastServer   = map[*testing.T]func() bool{}
+)
+
+func setRestart(t *testing.T, f func() bool) {
+	lastServerMu.Lock()
+	defer lastServerMu.Unlock()
+	lastServer[t] = f
+	t.Cleanup(func() {
+		lastServerMu.Lock()
+		defer lastServerMu.Unlock()
+		delete(lastServer, t)
+	})
+}
+
+func restartLast(t *testing.T) bool {
+	lastServerMu.Lock()
+	f := lastServer[t]
+	lastServerMu.Unlock()
+	if f == nil {
+		t.Fatal("no server to restart")
+	}
+	return f()
 }
 
 type lkPub struct{ p *lktest.Publisher }
@@ -78,6 +112,7 @@ func (p janusPub) ID() string             { return fmt.Sprint(p.p.ID) }
 var roomKinds = []roomKind{
 	{"livekit", func(t *testing.T) (string, []string, []string, func(pubSpec) kindPub) {
 		srv := lktest.StartServer(t)
+		setRestart(t, func() bool { srv.Restart(); return false })
 		secret := writeSecret(t, t.TempDir(), "secret", srv.APISecret)
 		return srv.URL + "/kinds", []string{"--api-key", srv.APIKey, "--api-secret-file", secret}, []string{srv.APISecret},
 			func(s pubSpec) kindPub {
@@ -86,11 +121,16 @@ var roomKinds = []roomKind{
 					VideoSamples: s.video, AudioSamples: s.audio, Epoch: s.epoch, KeepCaptureClock: s.video != nil,
 				})}
 			}
-	}},
+	}, restartLast},
 	{"janus", func(t *testing.T) (string, []string, []string, func(pubSpec) kindPub) {
 		const apiSecret, pin = "janus-api-s3cret", "7351"
 		srv := janustest.StartWith(t, janustest.Options{APISecret: apiSecret})
 		id := srv.CreateRoom(janustest.RoomOptions{PIN: pin, AudioLevelEvents: true})
+		setRestart(t, func() bool {
+			srv.Restart()
+			srv.CreateRoom(janustest.RoomOptions{ID: id, PIN: pin, AudioLevelEvents: true})
+			return true
+		})
 		dir := t.TempDir()
 		return fmt.Sprintf("janus+ws://127.0.0.1:%d/%d", srv.WSPort, id),
 			[]string{"--janus-api-secret-file", writeSecret(t, dir, "secret", apiSecret), "--pin-file", writeSecret(t, dir, "pin", pin)},
@@ -101,7 +141,7 @@ var roomKinds = []roomKind{
 					VideoSamples: s.video, AudioSamples: s.audio, Epoch: s.epoch, KeepCaptureClock: s.video != nil,
 				})}
 			}
-	}},
+	}, restartLast},
 }
 
 // TestRecordRoomKinds: two speakers (red H.264 + 400 Hz, blue VP8 + 620 Hz)
@@ -568,5 +608,83 @@ func checkPace(t *testing.T, path string, n, fps int) {
 			t.Errorf("picture %d: PTS step %.4f s, want %.4f s", i, d, 1/float64(fps))
 			break
 		}
+	}
+}
+
+// TestRecordRoomKindsRestart: the server restarts mid-recording (every
+// session and room lost, back on the same address). `roomcast record`
+// keeps its pace throughout (exactly 30 s × 30 pictures), rejoins, and the
+// two speakers' tiles and tones come back; the run ends with exit 0 (a
+// recording stopped by its duration is a success, README's exit codes).
+func TestRecordRoomKindsRestart(t *testing.T) {
+	e2e(t)
+	lktest.SkipIfShort(t)
+	const fA, fB = 400.0, 620.0
+	for _, k := range roomKinds {
+		t.Run(k.name, func(t *testing.T) {
+			t.Parallel()
+			roomURL, creds, _, publish := k.start(t)
+			specs := []pubSpec{
+				{id: "alice", name: "Alice", colour: recRed.hex, codec: "h264", tone: int(fA)},
+				{id: "bob", name: "Bob", colour: recBlue.hex, codec: "vp8", tone: int(fB)},
+			}
+			for _, s := range specs {
+				publish(s)
+			}
+			out := filepath.Join(t.TempDir(), k.name+"-restart.mp4")
+			p := startRecord(t, nil, append(append([]string{"--log-format", "json", "record", "--room", roomURL}, creds...),
+				"--layout", "grid", "--duration", "30s", "-o", out)...)
+			start := p.waitLine(t, `"message":"recording"`, 20*time.Second)
+			since := func(at time.Time) float64 { return at.Sub(start).Seconds() }
+			for range specs {
+				p.waitLine(t, `"message":"first video decoded"`, 20*time.Second)
+			}
+			time.Sleep(time.Until(start.Add(3 * time.Second)))
+			down := since(time.Now())
+			if republish := k.restart(t); republish {
+				for _, s := range specs {
+					publish(s)
+				}
+			}
+			up := since(time.Now())
+			// Back when both speakers' pictures decode again.
+			var back float64
+			for range specs {
+				back = since(p.waitLine(t, `"message":"first video decoded"`, 25*time.Second))
+			}
+			t.Logf("server down at %.2f s, up (and publishing) at %.2f s, both pictures back at %.2f s", down, up, back)
+			if back+4 > 30 {
+				t.Fatalf("the pictures came back at %.1f s, too late to check before the end: the machine is overloaded", back)
+			}
+			if code := p.wait(t, 60*time.Second); code != 0 {
+				t.Fatalf("exit %d, want 0\n%s", code, tail(p.stderr(), 30))
+			}
+			se := p.stderr()
+			t.Cleanup(func() {
+				if t.Failed() {
+					t.Logf("roomcast's log:\n%s", tail(se, 60))
+				}
+			})
+			finalised(t, out)
+			checkPace(t, out, 30*30, 30)
+			at := []float64{2, back + 2.5}
+			imgs := grabFrames(t, out, 1280, 720, int(math.Round(at[0]*30)), int(math.Round(at[1]*30)))
+			for i, img := range imgs {
+				var got []string
+				for _, tl := range gridTiles() {
+					got = append(got, recTile(img, tl.Rect))
+				}
+				sort.Strings(got)
+				if !slices.Equal(got, []string{"blue", "red"}) {
+					t.Errorf("t=%.1fs: tiles show %v, want blue and red (no duplicate, no missing tile)", at[i], got)
+				}
+			}
+			x := audioMono(t, out)
+			for _, f := range []float64{fA, fB} {
+				if a := recToneAmp(span(x, 0, back+0.5, 29.8), f); a < 0.03 {
+					t.Errorf("after the restart: %g Hz amplitude %.4f, want ≥ 0.03", f, a)
+				}
+			}
+		})
 	}
 }
