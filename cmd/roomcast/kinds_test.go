@@ -688,3 +688,90 @@ func TestRecordRoomKindsRestart(t *testing.T) {
 		})
 	}
 }
+
+// TestRecordRoomKindsVanish: a speaker's media stops without a word to the
+// server (a publisher whose network died; the server still lists it). Its
+// tile holds the last picture, shows the placeholder with the name after
+// the 2 s stall timeout and keeps it, its tone leaves the mix, the other
+// speaker carries on. Janus (which never notices) has the dead streams
+// ended after the documented 10 s without a packet; LiveKit's server
+// decides about its participants itself.
+func TestRecordRoomKindsVanish(t *testing.T) {
+	e2e(t)
+	lktest.SkipIfShort(t)
+	const fA, fB = 400.0, 620.0
+	for _, k := range roomKinds {
+		t.Run(k.name, func(t *testing.T) {
+			t.Parallel()
+			roomURL, creds, _, publish := k.start(t)
+			publish(pubSpec{id: "alice", name: "Alice", colour: recRed.hex, codec: "h264", tone: int(fA)})
+			bob := publish(pubSpec{id: "bob", name: "Bob", colour: recBlue.hex, codec: "vp8", tone: int(fB)})
+			out := filepath.Join(t.TempDir(), k.name+"-vanish.mp4")
+			p := startRecord(t, nil, append(append([]string{"--log-format", "json", "record", "--room", roomURL}, creds...),
+				"--layout", "grid", "--duration", "20s", "-o", out)...)
+			start := p.waitLine(t, `"message":"recording"`, 20*time.Second)
+			time.Sleep(time.Until(start.Add(3 * time.Second)))
+			bob.Freeze(time.Hour)
+			gone := time.Since(start).Seconds()
+			ended := -1.0
+			if k.name == "janus" {
+				ended = p.waitLine(t, `"message":"no media: track ended"`, 20*time.Second).Sub(start).Seconds()
+				if d := ended - gone; d < 9 || d > 13 {
+					t.Errorf("the vanished streams ended %.1f s after their last packet, want the documented 10 s", d)
+				}
+			}
+			t.Logf("bob vanished at %.2f s; streams ended at %.2f s", gone, ended)
+			if gone > 4.5 || ended > 16 {
+				t.Fatalf("the timeline ran late: the machine is overloaded")
+			}
+			if code := p.wait(t, 60*time.Second); code != 0 {
+				t.Fatalf("exit %d\n%s", code, tail(p.stderr(), 30))
+			}
+			se := p.stderr()
+			t.Cleanup(func() {
+				if t.Failed() {
+					t.Logf("roomcast's log:\n%s", tail(se, 60))
+				}
+			})
+			finalised(t, out)
+			checkPace(t, out, 20*30, 30)
+			times := []float64{2, gone + 1.2, gone + 3.5, 19.5}
+			var idx []int
+			for _, s := range times {
+				idx = append(idx, int(math.Round(s*30)))
+			}
+			imgs := grabFrames(t, out, 1280, 720, idx...)
+			tiles := gridTiles()
+			ar, br := tiles[0].Rect, tiles[1].Rect
+			if recTile(imgs[0], br) == recRed.name {
+				ar, br = br, ar
+			}
+			for i, w := range []struct{ alice, bob, what string }{
+				{"red", "blue", "before"},
+				{"red", "blue", "within the stall timeout: bob's last picture held"},
+				{"red", "placeholder", "past the stall timeout"},
+				{"red", "placeholder", "at the end (the server still lists bob)"},
+			} {
+				when := fmt.Sprintf("t=%.2fs (%s)", times[i], w.what)
+				if c := recTile(imgs[i], ar); c != w.alice {
+					t.Errorf("%s: alice's tile shows %s, want %s", when, c, w.alice)
+				}
+				if c := recTile(imgs[i], br); c != w.bob {
+					t.Errorf("%s: bob's tile shows %s, want %s", when, c, w.bob)
+				}
+			}
+			for _, i := range []int{2, 3} {
+				if !mediatest.HasCentredName(imgs[i], br) {
+					t.Errorf("t=%.2fs: bob's placeholder carries no name", times[i])
+				}
+			}
+			x := audioMono(t, out)
+			if a := recToneAmp(span(x, 0, gone+0.5, 19.8), fB); a > 0.006 {
+				t.Errorf("bob's %g Hz tone after he vanished: amplitude %.4f, want ≤ 0.006", fB, a)
+			}
+			if a := recToneAmp(span(x, 0, gone+0.5, 19.8), fA); a < 0.03 {
+				t.Errorf("alice's %g Hz tone after bob vanished: amplitude %.4f, want ≥ 0.03", fA, a)
+			}
+		})
+	}
+}
