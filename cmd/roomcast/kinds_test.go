@@ -18,6 +18,7 @@ import (
 
 	"github.com/roomcast/roomcast/internal/mediatest"
 	"github.com/roomcast/roomcast/layout"
+	"github.com/roomcast/roomcast/media"
 	"github.com/roomcast/roomcast/room/janus/janustest"
 	"github.com/roomcast/roomcast/room/livekit/lktest"
 )
@@ -532,11 +533,7 @@ func TestRecordRoomKindsFreeze(t *testing.T) {
 			finalised(t, out)
 			checkPace(t, out, 12*30, 30)
 			times := []float64{2.0, fz + 0.8, fz + 1.3, fz + 3.5, fz + 4.5, fz + 7.5}
-			var idx []int
-			for _, s := range times {
-				idx = append(idx, int(math.Round(s*30)))
-			}
-			imgs := grabFrames(t, out, 1280, 720, idx...)
+			imgs := picturesAt(t, out, times...)
 			tiles := gridTiles()
 			// Which tile is whose: alice's is red before the freeze.
 			ar, br := tiles[0].Rect, tiles[1].Rect
@@ -594,6 +591,24 @@ func TestRecordRoomKindsFreeze(t *testing.T) {
 			}
 		})
 	}
+}
+
+// picturesAt decodes the pictures on show at the given media times (0 =
+// the first picture), found by their timestamps rather than by index: a
+// compositor that skips frames under overload (MaxLag) leaves gaps, after
+// which index/fps is no longer the time.
+func picturesAt(t *testing.T, path string, times ...float64) []*media.Image {
+	t.Helper()
+	fs := probeFrames(t, path, "v", 0)
+	if len(fs) == 0 {
+		t.Fatalf("%s: no pictures", path)
+	}
+	var idx []int
+	for _, at := range times {
+		i := sort.Search(len(fs), func(i int) bool { return fs[i].PTS-fs[0].PTS > at+0.001 }) - 1
+		idx = append(idx, max(i, 0))
+	}
+	return grabFrames(t, path, 1280, 720, idx...)
 }
 
 // checkPace: exactly n pictures, one every 1/fps.
@@ -668,7 +683,7 @@ func TestRecordRoomKindsRestart(t *testing.T) {
 			finalised(t, out)
 			checkPace(t, out, 30*30, 30)
 			at := []float64{2, back + 2.5}
-			imgs := grabFrames(t, out, 1280, 720, int(math.Round(at[0]*30)), int(math.Round(at[1]*30)))
+			imgs := picturesAt(t, out, at...)
 			for i, img := range imgs {
 				var got []string
 				for _, tl := range gridTiles() {
@@ -736,11 +751,7 @@ func TestRecordRoomKindsVanish(t *testing.T) {
 			finalised(t, out)
 			checkPace(t, out, 20*30, 30)
 			times := []float64{2, gone + 1.2, gone + 3.5, 19.5}
-			var idx []int
-			for _, s := range times {
-				idx = append(idx, int(math.Round(s*30)))
-			}
-			imgs := grabFrames(t, out, 1280, 720, idx...)
+			imgs := picturesAt(t, out, times...)
 			tiles := gridTiles()
 			ar, br := tiles[0].Rect, tiles[1].Rect
 			if recTile(imgs[0], br) == recRed.name {
