@@ -415,10 +415,8 @@ func TestRecordRoomKindsAVSync(t *testing.T) {
 				_ = os.WriteFile(out+".log", []byte(p.stderr()), 0o644)
 			}
 			finalised(t, out)
+			// Times are the pictures' own (the pace is TestRecordRoomKindsFreeze's).
 			frames := probeFrames(t, out, "v", 0)
-			if len(frames) != 360 {
-				t.Errorf("recording has %d pictures, want 360 (12 s × 30 fps)", len(frames))
-			}
 			v0, a0 := origins(t, out)
 			ts := make([]float64, len(frames))
 			for i, f := range frames {
