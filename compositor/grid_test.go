@@ -13,7 +13,7 @@ import (
 // output instant, the picture nearest to it (a picture just after the
 // instant beats an older one further away).
 func TestTakeVideoNearest(t *testing.T) {
-	c, err := New(Config{Width: 64, Height: 36, FPS: 30, Offline: true, Scaler: nearest{}, Log: zerolog.Nop()}, &capture{})
+	c, err := New(Config{Width: 64, Height: 36, FPS: 30, Offline: true, OfflineAhead: time.Second, Scaler: nearest{}, Log: zerolog.Nop()}, &capture{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,6 +45,8 @@ type Input struct {
 	videoWM  time.Duration // end of the latest data pushed
 	audioWM  time.Duration
 	pushed   bool
+	hadVideo bool // a picture was pushed
+	hadAudio bool // sound was pushed
 	eos      bool
 	muted    bool
 	removed  bool
@@ -120,7 +122,7 @@ func (in *Input) PushVideo(img *media.Image, pts time.Duration) bool {
 		in.c.count(func(s *Stats) { s.DroppedVideo++; s.LostVideo++ })
 	}
 	in.videoWM = max(in.videoWM, pts)
-	in.pushed = true
+	in.pushed, in.hadVideo = true, true
 	in.lastPush = in.c.cfg.now()
 	in.mu.Unlock()
 	in.c.poke()
@@ -160,7 +162,7 @@ func (in *Input) PushAudio(a media.Audio, pts time.Duration) bool {
 		in.c.count(func(s *Stats) { s.DroppedAudio += int64(d) })
 	}
 	in.audioWM = max(in.audioWM, time.Duration(in.nextIdx*int64(time.Second)/media.SampleRate))
-	in.pushed = true
+	in.pushed, in.hadAudio = true, true
 	return ok
 }
 
@@ -197,21 +199,29 @@ func (in *Input) Remove() {
 	c.poke()
 }
 
-// throttle blocks an offline pusher while pts is far ahead of the output.
+// throttle blocks an offline pusher while pts is far ahead of the output and
+// the compositor is not waiting for this input. The second condition keeps a
+// file whose streams are interleaved further apart than Config.OfflineAhead (sound
+// a second ahead of its pictures, say) from deadlocking: the compositor
+// waits for the lagging kind, so the leading kind must still be accepted.
 func (in *Input) throttle(pts time.Duration) bool {
 	c := in.c
 	for {
 		c.mu.Lock()
 		ahead := pts - c.clock
+		target := c.waitFor
 		ch := c.advance
 		c.mu.Unlock()
-		if ahead <= offlineAhead {
+		if ahead <= c.cfg.OfflineAhead {
+			return true
+		}
+		if ready, _ := in.readyFor(target); !ready {
 			return true
 		}
 		select {
 		case <-c.ctx.Done():
 			return false
-		case <-ch:
+		case <-ch: // the clock moved or the compositor waits for something new
 		}
 	}
 }
@@ -223,6 +233,14 @@ func (in *Input) readyFor(t time.Duration) (bool, time.Duration) {
 	defer in.mu.Unlock()
 	if in.eos {
 		return true, max(in.videoWM+time.Second/time.Duration(in.c.cfg.FPS), in.audioWM, in.opt.Start, in.opt.End)
+	}
+	// Each kind the input has (or is known to have) has arrived past t:
+	// decoders hand over pictures and sound in time order, so nothing
+	// earlier can still come. Until both kinds have been seen, fall back to
+	// the margin, which also covers a stream that ends before the other.
+	if (in.opt.NoVideo || in.hadVideo && in.videoWM >= t) && (in.opt.NoAudio || in.hadAudio && in.audioWM >= t) &&
+		(in.hadVideo || in.hadAudio) {
+		return true, -1
 	}
 	if max(in.videoWM, in.audioWM) >= t+offlineMargin {
 		return true, -1

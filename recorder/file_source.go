@@ -52,7 +52,7 @@ func (s *FileSource) Start(comp *compositor.Compositor, id string) {
 	if info.HasVideo {
 		s.shift = comp.GridShift(s.Offset, info.FrameRateNum, info.FrameRateDen)
 	}
-	s.in = comp.AddInput(id, s.Name, compositor.InputOptions{Start: max(0, s.Offset+s.shift), NoVideo: !info.HasVideo})
+	s.in = comp.AddInput(id, s.Name, compositor.InputOptions{Start: max(0, s.Offset+s.shift), NoVideo: !info.HasVideo, NoAudio: !info.HasAudio})
 	go s.run()
 }
 

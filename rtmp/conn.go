@@ -81,6 +81,8 @@ type conn struct {
 	readDone chan struct{}
 	readErr  error // set before readDone closes
 	ioErr    atomic.Pointer[error]
+	mw       *meteredConn
+	pending  []byte // media messages encoded since the last flushMedia
 
 	serverChunkSize atomic.Uint32
 	fmsVer          string
@@ -162,9 +164,11 @@ func newConn(nc net.Conn, d *Destination, cfg *dialConfig) *conn {
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	mw := &meteredConn{Conn: nc, timeout: cfg.writeTimeout, counter: cfg.written, ioErr: &c.ioErr}
+	c.mw = mw
 	mr := &errReader{r: nc, ioErr: &c.ioErr}
-	// The streamer flushes after every chunk, so the writer buffer only
-	// needs to hold one chunk and its header.
+	// The streamer flushes after every chunk and its buffer holds one chunk
+	// and its header, so each of its socket writes is one whole chunk: our
+	// media writes (queueMedia, flushMedia) go between them, never inside.
 	c.cs = gortmp.NewChunkStreamer(bufio.NewReaderSize(mr, 16<<10), bufio.NewWriterSize(mw, int(cfg.chunkSize)+64), nil)
 	c.serverChunkSize.Store(gortmp.DefaultChunkSize)
 	go c.readLoop()
@@ -406,6 +410,40 @@ func (c *conn) write(csid int, ts uint32, streamID uint32, msg message.Message) 
 	return nil
 }
 
+// queueMedia encodes one media message (audio, video or data on csMedia)
+// after those queued before; flushMedia sends them. The connection's
+// chunk size applies: publish set it before any media.
+func (c *conn) queueMedia(typeID byte, ts uint32, body []byte) {
+	c.pending = appendMessage(c.pending, csMedia, typeID, ts, c.streamID, body, int(c.cfg.chunkSize))
+}
+
+// flushMedia writes the queued media messages in one socket write from the
+// caller's goroutine (go-rtmp's streamer would hand each chunk to its
+// goroutine and flush after each). csMedia carries nothing else, so its
+// header state is ours alone.
+func (c *conn) flushMedia() error {
+	if len(c.pending) == 0 {
+		return nil
+	}
+	select {
+	case <-c.cs.Done():
+		c.pending = c.pending[:0]
+		return c.writeErr()
+	default:
+	}
+	_, err := c.mw.Write(c.pending)
+	// Keep a typical batch's buffer; let a burst's (a keyframe) go.
+	if cap(c.pending) > 256<<10 {
+		c.pending = nil
+	} else {
+		c.pending = c.pending[:0]
+	}
+	if err != nil {
+		return c.classifyWrite(err)
+	}
+	return nil
+}
+
 // writeErr is why the streamer's goroutine stopped.
 func (c *conn) writeErr() error {
 	if err := c.cs.Err(); err != nil {
@@ -518,7 +556,7 @@ func (c *conn) flush(deadline time.Time, csids ...int) {
 // Media after deleteStream would make some servers open a new recording.
 func (c *conn) unpublish(timeout time.Duration) {
 	deadline := time.Now().Add(timeout)
-	c.flush(deadline, csMedia)
+	_ = c.flushMedia() // media is written synchronously; this sends any left
 	_ = c.command(csCommand, 0, "FCUnpublish", txnFCUnpublish, &message.NetStreamFCUnpublish{StreamName: c.dest.Key})
 	_ = c.command(csCommand, 0, "deleteStream", txnDelete, &message.NetStreamDeleteStream{StreamID: c.streamID})
 	c.flush(deadline, csCommand, csControl)
@@ -538,15 +576,20 @@ func (c *conn) close() {
 // meteredConn refreshes the write deadline and counts bytes for every write
 // the streamer makes. Refreshing at most every 250 ms keeps the syscall
 // count down; a stalled write still fails within writeTimeout+250ms.
+// Writes come from go-rtmp's streamer goroutine (one whole chunk each) and
+// from the publisher's (flushMedia); mu keeps each write whole on the wire.
 type meteredConn struct {
 	net.Conn
 	timeout time.Duration
 	counter *atomic.Uint64
 	ioErr   *atomic.Pointer[error]
-	last    time.Time // only touched by the streamer goroutine
+	mu      sync.Mutex
+	last    time.Time // guarded by mu
 }
 
 func (m *meteredConn) Write(b []byte) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
 	if now := time.Now(); now.Sub(m.last) > 250*time.Millisecond {
 		_ = m.Conn.SetWriteDeadline(now.Add(m.timeout))
 		m.last = now

@@ -8,10 +8,10 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
-	"github.com/yutopp/go-rtmp/message"
 
 	"github.com/roomcast/roomcast/media"
 )
@@ -171,7 +171,6 @@ type Publisher struct {
 	il         interleaver
 	avcRecord  []byte // the current AVCDecoderConfigurationRecord
 	scratch    []byte
-	reader     bytes.Reader
 	lastKeyReq time.Time
 	now        func() time.Time
 }
@@ -670,6 +669,13 @@ func (p *Publisher) lost(c *conn, err error) error {
 		}
 		return &stepError{kind: ErrDisconnected, dest: p.dest.String(), cause: err}
 	}
+	if errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
+		// Our write met a connection the server had closed: media is
+		// written from this goroutine, so the write can notice before the
+		// read loop does. It is the server's doing all the same (a
+		// rejection right after publish, say).
+		return &stepError{kind: ErrDisconnected, dest: p.dest.String(), cause: fmt.Errorf("%w: %w", errServerClosed, rootCause(err))}
+	}
 	var se *stepError
 	if errors.As(err, &se) {
 		return &stepError{kind: ErrDisconnected, dest: p.dest.String(), cause: err}
@@ -717,42 +723,33 @@ func (p *Publisher) requestKeyframe(force bool) {
 // sendHeaders sends onMetaData and the sequence headers, at timestamp 0,
 // as every new connection needs them before any media.
 func (p *Publisher) sendHeaders(c *conn) error {
-	if err := c.write(csMedia, 0, c.streamID, &message.DataMessage{
-		Name: "@setDataFrame", Encoding: message.EncodingTypeAMF0, Body: bytes.NewReader(onMetaData(p.Info)),
-	}); err != nil {
-		return p.lost(c, err)
-	}
+	c.queueMedia(typeDataAMF0, 0, append(amfString(nil, "@setDataFrame"), onMetaData(p.Info)...))
 	if p.il.hasVideo {
-		if err := c.write(csMedia, 0, c.streamID, &message.VideoMessage{Payload: bytes.NewReader(videoSeqHeaderTag(p.avcRecord))}); err != nil {
-			return p.lost(c, err)
-		}
+		c.queueMedia(typeVideo, 0, videoSeqHeaderTag(p.avcRecord))
 	}
 	if p.il.hasAudio {
-		if err := c.write(csMedia, 0, c.streamID, &message.AudioMessage{Payload: bytes.NewReader(audioSeqHeaderTag(p.Info.AudioConfig))}); err != nil {
-			return p.lost(c, err)
-		}
+		c.queueMedia(typeAudio, 0, audioSeqHeaderTag(p.Info.AudioConfig))
+	}
+	if err := c.flushMedia(); err != nil {
+		return p.lost(c, err)
 	}
 	return nil
 }
 
+// sendAll sends a batch of packets in one socket write.
 func (p *Publisher) sendAll(c *conn, batch []stamped) error {
 	for i := range batch {
-		if err := p.send(c, &batch[i]); err != nil {
-			return err
-		}
+		p.send(c, &batch[i])
 	}
-	return nil
+	return c.flushMedia()
 }
 
-// send packages one packet as an FLV tag body and writes it. The streamer
-// copies the body before Write returns, so one scratch buffer serves all.
-func (p *Publisher) send(c *conn, s *stamped) error {
-	var msg message.Message
+// send packages one packet as an FLV tag body and queues it on c (copied:
+// one scratch buffer serves all).
+func (p *Publisher) send(c *conn, s *stamped) {
 	if s.p.Kind == media.KindVideo {
 		if s.p.Key {
-			if err := p.checkParameterSets(c, s); err != nil {
-				return err
-			}
+			p.checkParameterSets(c, s)
 		}
 		body, err := videoTag(p.scratch[:0], s.p.Key, s.cts, s.p.Data)
 		p.scratch = body
@@ -761,39 +758,30 @@ func (p *Publisher) send(c *conn, s *stamped) error {
 			// connection; the decoder will recover at the next keyframe.
 			p.droppedVideo.Add(1)
 			p.log.Debug().Err(err).Msg("dropped an unparsable video packet")
-			return nil
+			return
 		}
-		p.reader.Reset(body)
-		msg = &message.VideoMessage{Payload: &p.reader}
-		if err := c.write(csMedia, s.ts, c.streamID, msg); err != nil {
-			return err
-		}
+		c.queueMedia(typeVideo, s.ts, body)
 	} else {
 		p.scratch = audioTag(p.scratch[:0], s.p.Data)
-		p.reader.Reset(p.scratch)
-		msg = &message.AudioMessage{Payload: &p.reader}
-		if err := c.write(csMedia, s.ts, c.streamID, msg); err != nil {
-			return err
-		}
+		c.queueMedia(typeAudio, s.ts, p.scratch)
 	}
 	p.packets.Add(1)
-	return nil
 }
 
 // checkParameterSets resends the AVC sequence header when a keyframe
 // carries SPS/PPS that differ from the current ones (an encoder restarted
 // with new settings): decoders need the new configuration before the
 // frame. Later connections start with it too.
-func (p *Publisher) checkParameterSets(c *conn, s *stamped) error {
+func (p *Publisher) checkParameterSets(c *conn, s *stamped) {
 	ps := inBandParameterSets(s.p.Data)
 	if ps == nil {
-		return nil
+		return
 	}
 	rec, err := avcDecoderConfig(ps)
 	if err != nil || bytes.Equal(rec, p.avcRecord) {
-		return nil
+		return
 	}
 	p.avcRecord = rec
 	p.log.Info().Msg("H.264 parameter sets changed; new sequence header sent")
-	return c.write(csMedia, s.ts, c.streamID, &message.VideoMessage{Payload: bytes.NewReader(videoSeqHeaderTag(rec))})
+	c.queueMedia(typeVideo, s.ts, videoSeqHeaderTag(rec))
 }

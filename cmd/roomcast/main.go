@@ -157,6 +157,7 @@ func newApp() *cli.App {
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error", EnvVars: []string{"ROOMCAST_LOG_LEVEL"}},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "text or json", EnvVars: []string{"ROOMCAST_LOG_FORMAT"}},
 			&cli.StringFlag{Name: "cpuprofile", Usage: "write a Go CPU profile to this file", Hidden: true},
+			&cli.StringFlag{Name: "memprofile", Usage: "write a Go allocation profile to this file on exit", Hidden: true},
 		},
 		Before: func(c *cli.Context) error {
 			if p := c.String("cpuprofile"); p != "" {
@@ -173,6 +174,14 @@ func newApp() *cli.App {
 		After: func(c *cli.Context) error {
 			if c.String("cpuprofile") != "" {
 				pprof.StopCPUProfile()
+			}
+			if p := c.String("memprofile"); p != "" {
+				f, err := os.Create(p)
+				if err != nil {
+					return fmt.Errorf("%w: --memprofile: %v", errUsage, err)
+				}
+				defer f.Close()
+				return pprof.Lookup("allocs").WriteTo(f, 0)
 			}
 			return nil
 		},
