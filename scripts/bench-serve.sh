@@ -58,13 +58,15 @@ for n in $(seq 1 "$MAXN"); do
   done
   # The CPU serve used over the same window (from /proc, user + system).
   cpu=$(awk -v a="$c0" -v b="$c1" -v t0="$t0" -v t1="$t1" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.3f", (b - a) / hz / (t1 - t0) }')
-  drops=0 frames=0 media=0 kbps=0
+  drops=0 frames=0 media=0 kbps=0 degraded=0
   for id in "${ids[@]}"; do
     s=$(api "$URL/api/v1/broadcasts/$id")
     d=$(sed -E 's/.*"dropped_frames":([0-9]+).*/\1/' <<<"$s")
     f=$(sed -E 's/.*"frames_out":([0-9]+).*/\1/' <<<"$s")
     m=$(sed -E 's/.*"elapsed_seconds":([0-9.]+).*/\1/' <<<"$s")
     k=$(sed -E 's/.*"bitrate_kbps":([0-9.]+).*/\1/' <<<"$s")
+    g=$(sed -E 's/.*"degraded_frames":([0-9]+).*/\1/' <<<"$s")
+    degraded=$((degraded + g))
     kbps=$(awk -v a="$kbps" -v b="$k" 'BEGIN { print a + b }')
     drops=$((drops + d)) frames=$((frames + f))
     media=$(awk -v a="$media" -v b="$m" 'BEGIN { print a + b }')
@@ -75,9 +77,11 @@ for n in $(seq 1 "$MAXN"); do
     for _ in $(seq 120); do api "$URL/api/v1/broadcasts/$id" | grep -q '"state":"done"' && break; sleep 0.5; done
   done
   awk -v n="$n" -v s="$SECS" -v f="$frames" -v d="$drops" -v c="${cpu:-?}" -v m="$media" -v r="$ROOM" -v x="$slowest" \
-    -v q="$rates" -v k="$kbps" 'BEGIN { printf "serve: %d x 720p30 %s for %ds: slowest at %.3fx real time, %.1f s of media each, %d frames out, %d dropped, %.0f kb/s each, %s cores (%.2f cores per real-time broadcast)\n", n, r, s, x, m/n, f, d, k/n, c, (q > 0 && c != "?") ? c / q : 0 }'
-  # Held: no frame dropped and every broadcast at 0.98x real time or more.
-  [[ $drops -eq 0 ]] && awk -v x="$slowest" 'BEGIN { exit !(x >= 0.98) }' || break
+    -v q="$rates" -v k="$kbps" -v g="$degraded" 'BEGIN { printf "serve: %d x 720p30 %s for %ds: slowest at %.3fx real time, %.1f s of media each, %d frames out (%.1f fps), %d dropped, %d repeated or skipped, %.0f kb/s each, %s cores (%.2f cores per real-time broadcast)\n", n, r, s, x, m/n, f, m > 0 ? f/m : 0, d, g, k/n, c, (q > 0 && c != "?") ? c / q : 0 }'
+  # Held: no frame dropped, repeated or skipped (the compositor keeps real
+  # time under overload by repeating or skipping pictures), and every
+  # broadcast at 0.98x real time or more.
+  [[ $drops -eq 0 && $degraded -eq 0 ]] && awk -v x="$slowest" 'BEGIN { exit !(x >= 0.98) }' || break
   best=$n
 done
 echo "serve: concurrent 720p30 broadcasts ($ROOM) held in real time with zero dropped frames: $best (nproc $(nproc), load before: $LOAD0)"
