@@ -26,8 +26,9 @@ func TestWorkerLive(t *testing.T) {
 		Color: "blue", ToneHz: 880, NoSimulcast: true})
 	defer br.Close()
 	br.WaitFor("published", 45*time.Second)
-	cfg := r.workerConfig(2, 0.5)
-	w := r.startWorker(cfg)
+	// Two workers on the bus; each request goes to one of them.
+	w := r.startWorker(r.workerConfig(2, 0.5))
+	w2 := r.startWorker(r.workerConfig(2, 0.5))
 	ctx := context.Background()
 	// Small pictures: the machine running the tests has 2 cores and -race.
 	small := &livekit.RoomCompositeEgressRequest_Advanced{Advanced: &livekit.EncodingOptions{
@@ -52,8 +53,12 @@ func TestWorkerLive(t *testing.T) {
 		if ended.EgressInfo.Error == "" {
 			t.Fatal("egress_ended webhook without the reason")
 		}
-		if w.Running() != 0 {
-			t.Fatalf("worker runs %d egresses after a refusal", w.Running())
+		if w.Running()+w2.Running() != 0 {
+			t.Fatalf("workers run %d egresses after a refusal", w.Running()+w2.Running())
+		}
+		time.Sleep(500 * time.Millisecond)
+		if n := r.hooks.count("egress_started", info.EgressId); n != 0 {
+			t.Fatalf("%d egress_started webhooks for a refused request", n)
 		}
 	})
 
@@ -100,6 +105,9 @@ func TestWorkerLive(t *testing.T) {
 		ended := r.hooks.wait(t, "egress_ended", info.EgressId, 10*time.Second)
 		if ended.EgressInfo.Status != livekit.EgressStatus_EGRESS_COMPLETE {
 			t.Fatalf("egress_ended webhook status %s", ended.EgressInfo.Status)
+		}
+		if n := r.hooks.count("egress_started", info.EgressId); n != 1 {
+			t.Fatalf("%d egress_started webhooks, want 1", n)
 		}
 		if len(done.FileResults) != 1 {
 			t.Fatalf("file results: %v", done.FileResults)
