@@ -446,9 +446,10 @@ func (c *Compositor) run() {
 				((c.cfg.MaxLag < 0 || lag < c.cfg.MaxLag) && frame-composed >= minPictureEvery):
 				err = c.renderVideo(tv)
 				composed = frame
-			case c.cfg.MaxLag < 0 || lag < c.cfg.MaxLag || (c.cfg.Duration > 0 && time.Duration((frame+1)*int64(time.Second)/fps) >= c.cfg.Duration):
-				// (The last frame is never skipped: the picture lasts
-				// as long as the sound.)
+			case c.cfg.MaxLag < 0 || lag < c.cfg.MaxLag || (c.cfg.Duration > 0 && time.Duration((frame+2)*int64(time.Second)/fps) >= c.cfg.Duration):
+				// (The last two frames are never skipped: the picture
+				// ends with the sound, and a muxer that gives the last
+				// picture the previous one's duration gives it one frame.)
 				err = c.repeatVideo(tv, lag)
 			default:
 				c.skipVideo(lag)
