@@ -84,13 +84,14 @@ type Config struct {
 	// exact frame rate and timestamps, the effective picture rate drops, and
 	// the encoder gets an identical picture (mostly skipped blocks, several
 	// times cheaper to encode). A new picture is still composed at least
-	// every fourth frame. It defaults to two frame periods.
+	// every fourth frame. It defaults to two frame periods; negative: never
+	// (the clock falls behind instead).
 	RepeatAfter time.Duration
 	// MaxLag (live) is the last resort: when the clock is this late at a
 	// video frame even with repeats, the frame is skipped (not composed or
 	// encoded; in the file the previous picture lasts one frame longer),
 	// so media time never trails the wall clock by more than about MaxLag.
-	// Audio is never skipped. It defaults to 500 ms.
+	// Audio is never skipped. It defaults to 1 s; negative: never skip.
 	MaxLag time.Duration
 	// Duration stops the output after this much media time. Zero means until
 	// Close (live) or until every input has ended (offline).
@@ -131,7 +132,7 @@ const (
 	DefaultStallTimeout = 2 * time.Second
 	DefaultLatency      = 200 * time.Millisecond
 	DefaultAudioBlock   = 1024
-	DefaultMaxLag       = 500 * time.Millisecond
+	DefaultMaxLag       = time.Second
 )
 
 // offlineMargin: an offline input counts as caught up to t once it has
@@ -441,12 +442,14 @@ func (c *Compositor) run() {
 		var err error
 		if tv <= ta {
 			switch {
-			case frame == 0 || lag < c.cfg.RepeatAfter || (lag < c.cfg.MaxLag && frame-composed >= minPictureEvery):
+			case frame == 0 || c.cfg.RepeatAfter < 0 || lag < c.cfg.RepeatAfter ||
+				((c.cfg.MaxLag < 0 || lag < c.cfg.MaxLag) && frame-composed >= minPictureEvery):
 				err = c.renderVideo(tv)
 				composed = frame
-			case lag < c.cfg.MaxLag || (c.cfg.Duration > 0 && time.Duration((frame+1)*int64(time.Second)/fps) >= c.cfg.Duration):
-				// (The last frame is never skipped: the picture lasts
-				// as long as the sound.)
+			case c.cfg.MaxLag < 0 || lag < c.cfg.MaxLag || (c.cfg.Duration > 0 && time.Duration((frame+2)*int64(time.Second)/fps) >= c.cfg.Duration):
+				// (The last two frames are never skipped: the picture
+				// ends with the sound, and a muxer that gives the last
+				// picture the previous one's duration gives it one frame.)
 				err = c.repeatVideo(tv, lag)
 			default:
 				c.skipVideo(lag)

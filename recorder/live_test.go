@@ -158,6 +158,16 @@ func startSession(t *testing.T, srv *lktest.Server, roomName string, cc composit
 		cc.FPS = 30
 	}
 	cc.ExternalSpeaker, cc.AutoScreenshare = true, true
+	// These tests measure exact live timelines on a race-instrumented
+	// build on a shared machine: overload degradation (repeated or skipped
+	// frames, tested by compositor.TestLiveOverloadKeepsTimeline and
+	// cmd/roomcast TestLiveOverload) stays off unless a test asks for it.
+	if cc.RepeatAfter == 0 {
+		cc.RepeatAfter = -1
+	}
+	if cc.MaxLag == 0 {
+		cc.MaxLag = -1
+	}
 	s := &session{t: t, logs: &syncBuf{}, out: filepath.Join(t.TempDir(), "live.mp4")}
 	lvl := zerolog.InfoLevel
 	if os.Getenv("ROOMCAST_TEST_LOG") != "" {
