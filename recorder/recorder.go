@@ -87,6 +87,14 @@ func New(cfg Config) (*Recorder, error) {
 	cc := cfg.Compositor
 	cc.Scaler = r.sc
 	cc.Log = cfg.Log
+	// Skipping frames under overload (compositor.Config.MaxLag) leaves gaps
+	// in the pictures' timestamps; x264 with B-frames (the record preset)
+	// then derives decode times that a player shows out of order around
+	// the gap. The record preset therefore degrades by repeating pictures
+	// only, keeping every frame; the stream preset (no B-frames) skips.
+	if cc.MaxLag == 0 && cfg.Encoding.Preset != "stream" {
+		cc.MaxLag = -1
+	}
 	comp, err := compositor.New(cc, (*sink)(r))
 	if err != nil {
 		r.sc.Close()
