@@ -27,6 +27,9 @@ type SessionRunner struct {
 	// EmptyTimeout stops a broadcast whose room stayed empty this long
 	// (0: never).
 	EmptyTimeout time.Duration
+	// NoAnnounce sends no start and stop announcements into the rooms
+	// (session.Announce.Off); by default every broadcast announces itself.
+	NoAnnounce bool
 }
 
 // lateAllowance is how far media time may trail wall time before the
@@ -58,7 +61,8 @@ func (r SessionRunner) Start(ctx context.Context, spec Spec, log zerolog.Logger)
 		}
 	}
 	cfg := session.Config{Room: spec.Room, Pipeline: pc, Duration: spec.Duration, Log: log,
-		EmptyTimeout: r.EmptyTimeout, Outputs: session.Outputs{MP4: spec.Output, Encrypt: spec.Encrypt}}
+		EmptyTimeout: r.EmptyTimeout, Outputs: session.Outputs{MP4: spec.Output, Encrypt: spec.Encrypt},
+		Announce: session.Announce{Off: r.NoAnnounce}}
 	if spec.HLSDir != "" {
 		cfg.Outputs.HLS = session.HLS{Dir: spec.HLSDir, WindowOnly: !spec.HLSReplay}
 	}

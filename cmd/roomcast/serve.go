@@ -34,6 +34,7 @@ func serveFlags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "webhook", EnvVars: []string{"ROOMCAST_WEBHOOKS"}, Usage: "URL receiving event webhooks, repeatable"},
 		&cli.StringFlag{Name: "webhook-secret", EnvVars: []string{"ROOMCAST_WEBHOOK_SECRET"}, Usage: "HMAC-SHA256 key signing webhooks (prefer the environment)"},
 		&cli.BoolFlag{Name: "insecure-tls", EnvVars: []string{"ROOMCAST_INSECURE_TLS"}, Usage: "accept self-signed rtmps certificates (test servers only)"},
+		&cli.BoolFlag{Name: "no-announce", EnvVars: []string{"ROOMCAST_NO_ANNOUNCE"}, Usage: "tell no room when its broadcast starts and stops (chat message and roomcast's recording attribute; see GDPR.md)"},
 		&cli.DurationFlag{Name: "empty-timeout", Value: 2 * time.Minute, EnvVars: []string{"ROOMCAST_EMPTY_TIMEOUT"}, Usage: "stop a broadcast whose room stayed empty this long (0: never)"},
 		&cli.StringSliceFlag{Name: "encrypt-to", EnvVars: []string{"ROOMCAST_ENCRYPT_TO"}, Usage: "encrypt every recording as it is written to this age public key (age1…; repeatable)"},
 		&cli.StringSliceFlag{Name: "encrypt-to-file", EnvVars: []string{"ROOMCAST_ENCRYPT_TO_FILE"}, Usage: "encrypt to every age public key in this recipients file (repeatable)"},
@@ -179,7 +180,7 @@ func serveConfig(c *cli.Context, base string) (serve.Config, error) {
 	return serve.Config{
 		Data: c.String("data"), AdminPassword: os.Getenv("ROOMCAST_ADMIN_PASSWORD"), BaseURL: strings.TrimSuffix(base, "/"),
 		SecureCookies: c.String("tls-cert") != "" || c.Bool("secure-cookies"), Runner: serve.SessionRunner{
-			InsecureTLS: c.Bool("insecure-tls"), EmptyTimeout: c.Duration("empty-timeout"),
+			InsecureTLS: c.Bool("insecure-tls"), EmptyTimeout: c.Duration("empty-timeout"), NoAnnounce: c.Bool("no-announce"),
 			// LiveKit rooms: roomcast mints its own token from the API key
 			// and secret in serve's environment (never from a request).
 			Credentials: func(string) room.Credentials {

@@ -62,6 +62,7 @@ webhook:
 webhook-secret: from-yaml
 empty-timeout: 30s
 secure-cookies: true
+no-announce: true
 `)
 	cfg, listen, err := parseServe(t, "--config", yml)
 	if err != nil {
@@ -70,7 +71,7 @@ secure-cookies: true
 	hooks := []serve.Webhook{{URL: "http://127.0.0.1:1/a", Secret: "from-yaml"}, {URL: "http://127.0.0.1:1/b", Secret: "from-yaml"}}
 	if listen != "127.0.0.1:9999" || cfg.Data != "/srv/roomcast" || cfg.Retention != 48*time.Hour || cfg.LinkTTL != 2*time.Hour ||
 		cfg.CPUCapacity != 1.5 || !reflect.DeepEqual(cfg.Webhooks, hooks) || !cfg.SecureCookies ||
-		cfg.Runner.(serve.SessionRunner).EmptyTimeout != 30*time.Second {
+		cfg.Runner.(serve.SessionRunner).EmptyTimeout != 30*time.Second || !cfg.Runner.(serve.SessionRunner).NoAnnounce {
 		t.Errorf("from YAML: listen %s, %+v", listen, cfg)
 	}
 
