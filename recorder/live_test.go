@@ -1562,3 +1562,90 @@ func TestLiveChromium(t *testing.T) {
 	x := audioMono(t, s.out)
 	checkTones(t, x, pub.Seconds()+1.5, muted.Seconds()+2.8, []float64{fA, fC}, nil)
 }
+
+// TestLiveSimulcastGrows: a browser speaker (VP8 simulcast, silent
+// microphone) sits in the filmstrip of the speaker layout beside a Go
+// publisher who speaks; she gets the small layer. When the speaker leaves,
+// her tile grows to the whole canvas: within 2 s of the leave her pictures
+// come from the larger layer, and in between her tile never shows the
+// placeholder or a held picture (her moving box moves in every sample).
+func TestLiveSimulcastGrows(t *testing.T) {
+	lktest.SkipIfShort(t)
+	srv := lktest.StartServer(t)
+	const room = "grows"
+	alice := lktest.StartPublisher(t, srv, room, lktest.PublisherOptions{Identity: "alice", Name: "Alice", Video: "h264",
+		Color: cRed.hex, Audio: true, ToneHz: 400, Speaking: true})
+	s := startSession(t, srv, room, compositor.Config{Layout: layout.Speaker})
+	silent := filepath.Join(t.TempDir(), "silent.wav")
+	ffmpegRun(t, "-f", "lavfi", "-i", "aevalsrc=0:s=48000:d=4,aformat=sample_fmts=flt", "-ac", "1", "-c:a", "pcm_s16le", silent)
+	// Her camera: a white box moving 80 px/s over yellow, looping every 2 s.
+	camera := filepath.Join(t.TempDir(), "camera.y4m")
+	ffmpegRun(t, "-f", "lavfi", "-i", lktest.MovingBox(cYellow.hex, 640, 360, 30), "-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe", camera)
+	br := lktest.StartChromium(t, srv, room, lktest.ChromiumOptions{Identity: "carol", Name: "Carol", Y4M: camera, WAV: silent})
+	br.WaitFor("published", 30*time.Second)
+	pub := s.at()
+	s.sleepUntil(pub + 6*time.Second)
+
+	carol := `"participant":"` + s.live.Pseudonyms.ID("carol") + `"`
+	sizes := func(logs string) []string {
+		var out []string
+		for _, l := range strings.Split(logs, "\n") {
+			if strings.Contains(l, `"message":"picture size"`) && strings.Contains(l, carol) {
+				w, _ := jsonFieldOf(l, "width")
+				h, _ := jsonFieldOf(l, "height")
+				out = append(out, fmt.Sprintf("%vx%v", w, h))
+			}
+		}
+		return out
+	}
+	before := s.logs.String()
+	small := sizes(before)
+	t.Logf("carol's picture sizes in the filmstrip: %v", small)
+	if len(small) == 0 || small[len(small)-1] != "320x180" {
+		t.Errorf("in the filmstrip carol's pictures went %v; want the 320x180 layer", small)
+	}
+	alice.Close()
+	left, leftAt := time.Now(), s.at()
+	var grownAfter time.Duration
+	for grownAfter == 0 && time.Since(left) < 8*time.Second {
+		time.Sleep(50 * time.Millisecond)
+		if g := sizes(strings.TrimPrefix(s.logs.String(), before)); slices.Contains(g, "640x360") {
+			grownAfter = time.Since(left)
+		}
+	}
+	s.sleepUntil(leftAt + 4*time.Second)
+	if err := s.stop(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("alice left at %.2f s; carol's 640x360 layer arrived %v later", leftAt.Seconds(), grownAfter.Round(10*time.Millisecond))
+	switch {
+	case grownAfter == 0:
+		t.Errorf("carol's pictures never came from the 640x360 layer after her tile grew (sizes %v)", sizes(s.logs.String()))
+	case grownAfter > 2*time.Second:
+		t.Errorf("carol's 640x360 layer came %v after her tile grew, want within 2 s", grownAfter.Round(10*time.Millisecond))
+	}
+	// From 1 s after the leave (the layout has changed by then) her tile is
+	// the whole canvas: yellow, never the placeholder, her box moving from
+	// sample to sample (a held picture would leave it in place).
+	W, H, fps := s.cc.Width, s.cc.Height, s.cc.FPS
+	var times []float64
+	for k := 0; k <= 25; k++ {
+		times = append(times, leftAt.Seconds()+1+0.1*float64(k))
+	}
+	imgs := grab(t, s.out, W, H, fps, times...)
+	full := layout.Rect{W: W, H: H}
+	prev := -1.0
+	for i, img := range imgs {
+		if c := tileColour(img, full); c != cYellow.name {
+			t.Errorf("t=%.2fs: carol's grown tile shows %s, want yellow", times[i], c)
+			continue
+		}
+		x := mediatest.BoxX(img, full)
+		if x < 0 {
+			t.Errorf("t=%.2fs: no moving box in carol's tile", times[i])
+		} else if prev >= 0 && math.Abs(x-prev) < 1 {
+			t.Errorf("t=%.2fs: carol's box did not move in 0.1 s (at %.1f): a held picture", times[i], x)
+		}
+		prev = x
+	}
+}

@@ -511,8 +511,14 @@ func (r *Room) subscribe(rp *lksdk.RemoteParticipant) {
 		}
 		sid := pub.SID()
 		_, asked := r.subscribed[sid]
+		// Whether the media arrives is read from roomcast's own tracks:
+		// the SDK's IsSubscribed reads a field its media goroutine writes
+		// without a lock (a data race under -race).
+		r.mu.Lock()
+		_, receiving := r.tracks[sid]
+		r.mu.Unlock()
 		switch {
-		case want && (!asked || !pub.IsSubscribed()):
+		case want && (!asked || !receiving):
 			if err := pub.SetSubscribed(true); err != nil {
 				r.log.Warn().Err(err).Str("track", sid).Msg("subscribing failed")
 				continue
