@@ -51,7 +51,7 @@ peers: ## install the real peers the tests run against (root, apt/npm/go)
 
 # Packages run one at a time (-p 1): the live e2e suites of cmd/roomcast,
 # recorder, room/* and serve each hold real-time encoders, browsers and
-# servers, and two at once on 2 cores starve each other (~14 min in all).
+# servers, and two at once on 2 cores starve each other (~19 min in all on a fresh clone).
 test: build peers ## install test peers, then run every test with -race
 	@$(ENV) $(GO) vet ./... && $(GO) test -race -count=1 -p 1 -timeout 60m ./...
 
