@@ -77,7 +77,7 @@ for n in $(seq 1 "$MAXN"); do
     for _ in $(seq 120); do api "$URL/api/v1/broadcasts/$id" | grep -q '"state":"done"' && break; sleep 0.5; done
   done
   awk -v n="$n" -v s="$SECS" -v f="$frames" -v d="$drops" -v c="${cpu:-?}" -v m="$media" -v r="$ROOM" -v x="$slowest" \
-    -v q="$rates" -v k="$kbps" -v g="$degraded" 'BEGIN { printf "serve: %d x 720p30 %s for %ds: slowest at %.3fx real time, %.1f s of media each, %d frames out (%.1f fps), %d dropped, %d repeated or skipped, %.0f kb/s each, %s cores (%.2f cores per real-time broadcast)\n", n, r, s, x, m/n, f, m > 0 ? f/m : 0, d, g, k/n, c, (q > 0 && c != "?") ? c / q : 0 }'
+    -v q="$rates" -v k="$kbps" -v g="$degraded" 'BEGIN { printf "serve: %d x 720p30 %s for %ds: slowest at %.3fx real time, %.1f s of media each, %d frames out (%.1f fps), %d dropped, %d repeated or skipped, %.0f kb/s each, %s cores (%.2f cores per real-time broadcast)\n", n, r, s, x, m/n, f, (m > 0 ? f/m : 0), d, g, k/n, c, (q > 0 && c != "?") ? c / q : 0 }'
   # Held: no frame dropped, repeated or skipped (the compositor keeps real
   # time under overload by repeating or skipping pictures), and every
   # broadcast at 0.98x real time or more.
