@@ -84,8 +84,11 @@ type Config struct {
 	// exact frame rate and timestamps, the effective picture rate drops, and
 	// the encoder gets an identical picture (mostly skipped blocks, several
 	// times cheaper to encode). A new picture is still composed at least
-	// every fourth frame. It defaults to two frame periods; negative: never
-	// (the clock falls behind instead).
+	// every fourth frame. It defaults to DefaultRepeatAfter or two frame
+	// periods, whichever is longer: a short stall (another process taking
+	// the CPU for a moment, one slow keyframe) is absorbed by catching up,
+	// and only lasting overload costs pictures. Negative: never (the clock
+	// falls behind instead).
 	RepeatAfter time.Duration
 	// MaxLag (live) is the last resort: when the clock is this late at a
 	// video frame even with repeats, the frame is skipped (not composed or
@@ -133,6 +136,7 @@ const (
 	DefaultLatency      = 200 * time.Millisecond
 	DefaultAudioBlock   = 1024
 	DefaultMaxLag       = time.Second
+	DefaultRepeatAfter  = 250 * time.Millisecond
 )
 
 // offlineMargin: an offline input counts as caught up to t once it has
@@ -187,7 +191,7 @@ func (c *Config) setDefaults() error {
 		c.AudioBlock = DefaultAudioBlock
 	}
 	if c.RepeatAfter == 0 {
-		c.RepeatAfter = 2 * time.Second / time.Duration(c.FPS)
+		c.RepeatAfter = max(DefaultRepeatAfter, 2*time.Second/time.Duration(c.FPS))
 	}
 	if c.MaxLag == 0 {
 		c.MaxLag = DefaultMaxLag
