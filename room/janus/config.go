@@ -3,6 +3,7 @@ package janus
 import (
 	"crypto/tls"
 	"fmt"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -62,6 +63,13 @@ type Config struct {
 	// candidates (loopback included), for a Janus on the same machine. It
 	// is set automatically when Server's host is a loopback address.
 	LoopbackOnly bool
+	// ICEFilter, when set, keeps only the local addresses it accepts as
+	// roomcast's ICE host candidates. When nil, every address of the
+	// machine is gathered, except when Janus's offer has loopback
+	// candidates only (a Janus kept to this machine): then roomcast
+	// gathers on loopback only, the one place such a Janus can be reached.
+	// roomcast uses no STUN or TURN server.
+	ICEFilter func(net.IP) bool
 	// Handler receives the events. Required.
 	Handler room.Handler
 	// Logger is used with the field component=janus. The zero Logger

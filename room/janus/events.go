@@ -64,14 +64,60 @@ func feedIDOf(raw json.RawMessage) string {
 
 // isScreen tells a screen share from a camera by the stream's
 // description: Janus has no source notion, so roomcast treats a video
-// stream whose description (or, without one, whose publisher's display
-// name) mentions "screen" as a screen share — what janus.js apps set when
-// they publish a screen ("Screen", "screenshare", "alice (screen)").
+// stream whose description text (attribute fields aside, or, without a
+// description, whose publisher's display name) mentions "screen" as a
+// screen share — what janus.js apps set when they publish a screen
+// ("Screen", "screenshare", "alice (screen)").
 func isScreen(desc, display string) bool {
 	if desc != "" {
-		return strings.Contains(strings.ToLower(desc), "screen")
+		text, _ := parseDescription(desc)
+		return strings.Contains(strings.ToLower(text), "screen")
 	}
 	return strings.Contains(strings.ToLower(display), "(screen)")
+}
+
+// parseDescription splits a stream description by roomcast's convention
+// for participant attributes in Janus, which has none: the description is
+// a list of fields separated by ";", a field "key=value" (key without
+// spaces) is an attribute, the other fields are the description's text.
+// "camera; roomcast.consent=no" is the text "camera" and the attribute
+// roomcast.consent = "no".
+func parseDescription(desc string) (text string, attrs map[string]string) {
+	var texts []string
+	for _, f := range strings.Split(desc, ";") {
+		f = strings.TrimSpace(f)
+		k, v, ok := strings.Cut(f, "=")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if ok && k != "" && !strings.ContainsAny(k, " \t") {
+			if attrs == nil {
+				attrs = map[string]string{}
+			}
+			attrs[k] = v
+			continue
+		}
+		if f != "" {
+			texts = append(texts, f)
+		}
+	}
+	return strings.Join(texts, "; "), attrs
+}
+
+// streamAttributes are a publisher's attributes: the key=value fields of
+// all its streams' descriptions, in the order Janus lists the streams (a
+// key set in several streams takes the last stream's value; applications
+// should set the same pairs on every stream).
+func streamAttributes(streams []streamInfo) map[string]string {
+	var attrs map[string]string
+	for _, st := range streams {
+		_, a := parseDescription(st.Description)
+		for k, v := range a {
+			if attrs == nil {
+				attrs = map[string]string{}
+			}
+			attrs[k] = v
+		}
+	}
+	return attrs
 }
 
 // eventQueue is an unbounded FIFO of closures: network callbacks push

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"slices"
@@ -25,6 +26,10 @@ import (
 
 const plugin = "janus.plugin.videoroom"
 
+// opaqueID tags roomcast's handles for the Janus operator (admin API,
+// event handlers): these PeerConnections are the recorder's.
+const opaqueID = "roomcast"
+
 // Room is roomcast's participant in one Janus VideoRoom. Create it with New
 // (or Open), join with Start, leave with Close. It implements room.Room.
 type Room struct {
@@ -32,6 +37,9 @@ type Room struct {
 	log   zerolog.Logger
 	clock rtprecv.Clock
 	api   *webrtc.API
+	// loopAPI gathers on loopback only, for a Janus that offers only
+	// loopback candidates (made when first needed, on the event goroutine).
+	loopAPI *webrtc.API
 
 	q        *eventQueue
 	ctx      context.Context // cancelled by Close
@@ -83,6 +91,12 @@ type conn struct {
 type participant struct {
 	id, name string
 	streams  []streamInfo
+	// attrs are read from the streams' descriptions (parseDescription).
+	attrs map[string]string
+}
+
+func (p *participant) info() room.Participant {
+	return room.Participant{ID: p.id, Name: p.name, Attributes: maps.Clone(p.attrs)}
 }
 
 type track struct {
@@ -106,7 +120,7 @@ func New(cfg Config) (*Room, error) {
 		}
 	}
 	log := cfg.Logger.With().Str("component", "janus").Logger()
-	api, err := newAPI(cfg.LoopbackOnly, log)
+	api, err := newAPI(cfg.LoopbackOnly, cfg.ICEFilter, log)
 	if err != nil {
 		return nil, fmt.Errorf("janus: WebRTC set-up: %v", err)
 	}
@@ -128,7 +142,7 @@ func New(cfg Config) (*Room, error) {
 	}, nil
 }
 
-func newAPI(loopback bool, log zerolog.Logger) (*webrtc.API, error) {
+func newAPI(loopback bool, filter func(net.IP) bool, log zerolog.Logger) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
 		return nil, err
@@ -143,6 +157,9 @@ func newAPI(loopback bool, log zerolog.Logger) (*webrtc.API, error) {
 		// A Janus on this machine offers its own host addresses: IPv4 host
 		// candidates reach them without leaving the machine.
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	}
+	if filter != nil {
+		se.SetIPFilter(filter)
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }
@@ -267,7 +284,7 @@ func (r *Room) connect(ctx context.Context) (*conn, []publisherInfo, error) {
 		_ = client.Close()
 		return nil, nil, err
 	}
-	if c.pubHandle, err = client.Attach(ctx, plugin); err != nil {
+	if c.pubHandle, err = client.AttachOpaque(ctx, plugin, opaqueID); err != nil {
 		return fail(err)
 	}
 	join := map[string]any{"request": "join", "ptype": "publisher", "room": r.cfg.roomID(), "display": r.cfg.Name}
@@ -532,22 +549,26 @@ func (r *Room) publishers(list []publisherInfo) {
 		if name == "" {
 			name = id
 		}
+		attrs := streamAttributes(p.Streams)
 		part := r.participants[id]
 		if part == nil {
-			part = &participant{id: id, name: name}
+			part = &participant{id: id, name: name, streams: p.Streams, attrs: attrs}
 			r.participants[id] = part
 			r.log.Info().Str("participant", r.cfg.Pseudonyms.ID(id)).Msg("participant joined")
-			r.log.Debug().Str("participant", r.cfg.Pseudonyms.ID(id)).Str("feed", id).Str("name", name).Msg("participant identity")
-			r.cfg.Handler.ParticipantJoined(room.Participant{ID: id, Name: name})
+			r.log.Debug().Str("participant", r.cfg.Pseudonyms.ID(id)).Str("feed", id).Str("name", name).Interface("attributes", attrs).Msg("participant identity")
+			r.cfg.Handler.ParticipantJoined(part.info())
 			if r.empty {
 				r.empty = false
 				if r.firstSpeaker {
 					r.cfg.Handler.Session(room.SessionEvent{Kind: room.EventRoomOccupied, At: r.Now()})
 				}
 			}
-		} else if part.name != name {
-			part.name = name
-			r.cfg.Handler.ParticipantUpdated(room.Participant{ID: id, Name: name})
+		} else if part.name != name || !maps.Equal(part.attrs, attrs) {
+			// A new display name, or new attributes (a publisher's
+			// SDP-less configure with new descriptions).
+			part.name, part.attrs = name, attrs
+			r.log.Debug().Str("participant", r.cfg.Pseudonyms.ID(id)).Str("name", name).Interface("attributes", attrs).Msg("participant updated")
+			r.cfg.Handler.ParticipantUpdated(part.info())
 		}
 		part.streams = p.Streams
 		if p.Talking != nil {
@@ -611,7 +632,7 @@ func (r *Room) wanted() map[string]bool {
 	want := map[string]bool{}
 	filter, _ := r.cfg.Handler.(room.SubscriptionFilter)
 	for id, p := range r.participants {
-		if filter != nil && !filter.WantTracks(room.Participant{ID: id, Name: p.name}) {
+		if filter != nil && !filter.WantTracks(p.info()) {
 			continue
 		}
 		for _, s := range p.streams {
@@ -655,7 +676,7 @@ func (r *Room) syncSubscription() {
 			c.subscribed = map[string]bool{}
 			return
 		}
-		if c.subHandle, err = c.client.Attach(ctx, plugin); err == nil {
+		if c.subHandle, err = c.client.AttachOpaque(ctx, plugin, opaqueID); err == nil {
 			join := map[string]any{"request": "join", "ptype": "subscriber", "room": r.cfg.roomID(), "streams": add}
 			if r.cfg.PIN != "" {
 				join["pin"] = r.cfg.PIN
@@ -735,7 +756,21 @@ func (r *Room) resetSubscription(c *conn) {
 // the streams list says which feed each m-line carries now.
 func (r *Room) answer(c *conn, offer *janusapi.JSEP, streams []streamInfo) {
 	if c.pc == nil {
-		pc, err := r.api.NewPeerConnection(webrtc.Configuration{})
+		api := r.api
+		if r.cfg.ICEFilter == nil && loopbackOnly(offer.SDP) {
+			// Janus offers nothing but loopback: nothing else of this
+			// machine could reach it, so gather on loopback only.
+			if r.loopAPI == nil {
+				var err error
+				if r.loopAPI, err = newAPI(true, func(ip net.IP) bool { return ip.IsLoopback() }, r.log); err != nil {
+					r.log.Error().Err(err).Msg("cannot set up loopback-only WebRTC")
+					return
+				}
+			}
+			api = r.loopAPI
+			r.log.Debug().Msg("janus offers loopback candidates only: gathering on loopback only")
+		}
+		pc, err := api.NewPeerConnection(webrtc.Configuration{})
 		if err != nil {
 			r.log.Error().Err(err).Msg("cannot create a PeerConnection")
 			return

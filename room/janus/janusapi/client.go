@@ -202,7 +202,18 @@ func (c *Client) keepalive() {
 // Attach attaches the session to a plugin ("janus.plugin.videoroom") and
 // returns the handle ID.
 func (c *Client) Attach(ctx context.Context, plugin string) (uint64, error) {
-	m, err := c.call(ctx, map[string]any{"janus": "attach", "plugin": plugin, "session_id": c.Session}, true)
+	return c.AttachOpaque(ctx, plugin, "")
+}
+
+// AttachOpaque attaches like Attach, tagging the handle with an opaque ID
+// (Janus's "opaque_id": shown to its admin API and event handlers, so an
+// operator can tell which client a handle is); "" sends none.
+func (c *Client) AttachOpaque(ctx context.Context, plugin, opaqueID string) (uint64, error) {
+	msg := map[string]any{"janus": "attach", "plugin": plugin, "session_id": c.Session}
+	if opaqueID != "" {
+		msg["opaque_id"] = opaqueID
+	}
+	m, err := c.call(ctx, msg, true)
 	if err != nil {
 		return 0, err
 	}

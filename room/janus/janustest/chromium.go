@@ -141,7 +141,7 @@ func StartChromium(t testing.TB, s *Server, room uint64, o ChromiumOptions) *Chr
 	c.cmd = exec.Command(bin,
 		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--disable-default-apps", "--mute-audio",
+		"--disable-default-apps", "--mute-audio", "--allow-loopback-in-peer-connection",
 		"--user-data-dir="+filepath.Join(dir, "profile"),
 		"--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
 		"--use-file-for-fake-video-capture="+y4m, "--use-file-for-fake-audio-capture="+wav,

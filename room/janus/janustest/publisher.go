@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"os"
+	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -54,6 +57,11 @@ type PublisherOptions struct {
 	// own keyframes, one a second, serve them), so pictures keep their
 	// capture times against the sound: for sync tests.
 	KeepCaptureClock bool
+	// Attributes are published as "key=value" fields of every stream's
+	// description ("camera; roomcast.consent=no"), roomcast's convention
+	// for participant attributes in Janus (see room/janus). SetAttributes
+	// changes them mid-session.
+	Attributes map[string]string
 	// PIN is the room's PIN.
 	PIN string
 	// URL is the Janus server to use, default the server's WebSocket URL.
@@ -74,6 +82,7 @@ type Publisher struct {
 	video  *pubTrack
 	audio  *pubTrack
 
+	mids     []string // published streams' mids (video first)
 	speaking atomic.Bool
 	frozen   atomic.Int64 // UnixNano until which packets are lost
 	stop     chan struct{}
@@ -97,10 +106,10 @@ type pubTrack struct {
 }
 
 // NewAPI returns a pion API offering Opus and the video codec ("vp8",
-// "h264" or "" for none), whose ICE agent gathers IPv4 host candidates
-// only (loopback included; no STUN, so nothing is looked up outside), with the audio-level header
-// extension Janus's talking events read and pion's default interceptors
-// (NACK, RTCP reports).
+// "h264" or "" for none), whose ICE agent gathers host candidates on
+// 127.0.0.1 only (no STUN, so nothing is looked up outside), with the
+// audio-level header extension Janus's talking events read and pion's
+// default interceptors (NACK, RTCP reports).
 func NewAPI(video string) (*webrtc.API, error) {
 	// Only the codec the publisher sends: Janus picks the first of the
 	// room's codecs the offer has, and the first H.264 variant.
@@ -134,6 +143,7 @@ func NewAPI(video string) (*webrtc.API, error) {
 	se := webrtc.SettingEngine{}
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetIncludeLoopbackCandidate(true)
+	se.SetIPFilter(func(ip net.IP) bool { return ip.String() == ICEAddress })
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }
 
@@ -225,7 +235,7 @@ func StartPublisher(t testing.TB, s *Server, room uint64, o PublisherOptions) *P
 	if p.client, err = janusapi.Dial(ctx, o.URL, opts); err != nil {
 		t.Fatalf("janustest: publisher %s: %v", o.Display, err)
 	}
-	if p.handle, err = p.client.Attach(ctx, "janus.plugin.videoroom"); err != nil {
+	if p.handle, err = p.client.AttachOpaque(ctx, "janus.plugin.videoroom", "janustest-pion-"+o.Display); err != nil {
 		t.Fatalf("janustest: publisher %s: %v", o.Display, err)
 	}
 	join := map[string]any{"request": "join", "ptype": "publisher", "room": room, "display": o.Display}
@@ -252,19 +262,16 @@ func StartPublisher(t testing.TB, s *Server, room uint64, o PublisherOptions) *P
 	}
 	<-gathered
 	// Mids are assigned by SetLocalDescription.
-	var descriptions []map[string]any
-	for _, tx := range p.pc.GetTransceivers() {
-		if p.video != nil && tx.Sender() == p.video.sender {
-			desc := "camera"
-			if o.ScreenShare {
-				desc = "screen"
+	for _, pt := range []*pubTrack{p.video, p.audio} {
+		for _, tx := range p.pc.GetTransceivers() {
+			if pt != nil && tx.Sender() == pt.sender {
+				p.mids = append(p.mids, tx.Mid())
 			}
-			descriptions = append(descriptions, map[string]any{"mid": tx.Mid(), "description": desc})
 		}
 	}
 	pub := map[string]any{"request": "publish", "display": o.Display}
-	if len(descriptions) > 0 {
-		pub["descriptions"] = descriptions
+	if d := p.descriptions(o.Attributes); len(d) > 0 {
+		pub["descriptions"] = d
 	}
 	local := p.pc.LocalDescription()
 	m, err = p.client.Request(ctx, p.handle, pub, &janusapi.JSEP{Type: "offer", SDP: local.SDP, Trickle: janusapi.NoTrickle()})
@@ -276,6 +283,9 @@ func StartPublisher(t testing.TB, s *Server, room uint64, o PublisherOptions) *P
 	}
 	if os.Getenv("ROOMCAST_TEST_LOG") != "" {
 		t.Logf("janustest: publisher %s offer:\n%s\nanswer:\n%s", o.Display, local.SDP, m.JSEP.SDP)
+	}
+	if err := CheckLoopbackSDP(m.JSEP.SDP); err != nil {
+		t.Errorf("janustest: publisher %s: janus's answer: %v", o.Display, err)
 	}
 	connected := make(chan struct{})
 	var connOnce sync.Once
@@ -291,6 +301,11 @@ func StartPublisher(t testing.TB, s *Server, room uint64, o PublisherOptions) *P
 	case <-connected:
 	case <-ctx.Done():
 		t.Fatalf("janustest: publisher %s: no WebRTC connection within 15 s", o.Display)
+	}
+	if pair, err := selectedPair(p.pc); err != nil {
+		t.Errorf("janustest: publisher %s: %v", o.Display, err)
+	} else if pair.Local.Address != ICEAddress || pair.Remote.Address != ICEAddress {
+		t.Errorf("janustest: publisher %s: selected ICE pair %s <-> %s, want both on %s", o.Display, pair.Local, pair.Remote, ICEAddress)
 	}
 	epoch := o.Epoch
 	if epoch.IsZero() {
@@ -309,6 +324,101 @@ func StartPublisher(t testing.TB, s *Server, room uint64, o PublisherOptions) *P
 		go p.send(pt, epoch)
 	}
 	return p
+}
+
+// descriptions are the streams' descriptions for the publish and
+// configure requests: "camera" or "screen" for video, "microphone" for
+// audio, followed by the attributes as "; key=value" fields (sorted).
+func (p *Publisher) descriptions(attrs map[string]string) []map[string]any {
+	keys := make([]string, 0, len(attrs))
+	for k := range attrs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var out []map[string]any
+	for i, mid := range p.mids {
+		desc := "microphone"
+		if i == 0 && p.video != nil {
+			desc = "camera"
+			if p.opts.ScreenShare {
+				desc = "screen"
+			}
+		}
+		for _, k := range keys {
+			desc += "; " + k + "=" + attrs[k]
+		}
+		out = append(out, map[string]any{"mid": mid, "description": desc})
+	}
+	return out
+}
+
+// SetAttributes replaces the publisher's attributes with an SDP-less
+// "configure" carrying new stream descriptions: Janus then tells every
+// participant the publisher's details again. It returns when Janus has
+// answered.
+func (p *Publisher) SetAttributes(attrs map[string]string) error {
+	if err := p.request(map[string]any{"request": "configure", "descriptions": p.descriptions(attrs)}); err != nil {
+		return fmt.Errorf("janustest: configure descriptions: %w", err)
+	}
+	return nil
+}
+
+// CheckLoopbackSDP reports an error unless every ICE candidate and every
+// connection address of a Janus SDP is 127.0.0.1 (and there is at least
+// one candidate).
+func CheckLoopbackSDP(s string) error {
+	var sd sdp.SessionDescription
+	if err := sd.UnmarshalString(s); err != nil {
+		return err
+	}
+	n := 0
+	check := func(c *sdp.ConnectionInformation) error {
+		if c != nil && c.Address != nil && c.Address.Address != ICEAddress {
+			return fmt.Errorf("connection address %s, want %s", c.Address.Address, ICEAddress)
+		}
+		return nil
+	}
+	if err := check(sd.ConnectionInformation); err != nil {
+		return err
+	}
+	for _, m := range sd.MediaDescriptions {
+		if err := check(m.ConnectionInformation); err != nil {
+			return err
+		}
+		for _, a := range m.Attributes {
+			if a.Key != "candidate" {
+				continue
+			}
+			f := strings.Fields(a.Value)
+			if len(f) < 8 || f[4] != ICEAddress {
+				return fmt.Errorf("candidate %q is not on %s", a.Value, ICEAddress)
+			}
+			n++
+		}
+	}
+	if n == 0 {
+		return fmt.Errorf("no ICE candidate")
+	}
+	return nil
+}
+
+// selectedPair is a PeerConnection's selected ICE pair.
+func selectedPair(pc *webrtc.PeerConnection) (*webrtc.ICECandidatePair, error) {
+	for _, tx := range pc.GetTransceivers() {
+		var tr *webrtc.DTLSTransport
+		if tx.Sender() != nil {
+			tr = tx.Sender().Transport()
+		} else if tx.Receiver() != nil {
+			tr = tx.Receiver().Transport()
+		}
+		if tr == nil {
+			continue
+		}
+		if pair, err := tr.ICETransport().GetSelectedCandidatePair(); err == nil && pair != nil {
+			return pair, nil
+		}
+	}
+	return nil, fmt.Errorf("no selected ICE candidate pair")
 }
 
 func (p *Publisher) readRTCP(pt *pubTrack) {

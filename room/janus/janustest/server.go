@@ -1,10 +1,18 @@
 // Package janustest starts the real peers that room/janus and the Janus
 // end-to-end tests talk to: Debian's janus (1.1.2) with a generated
 // loopback-only configuration (VideoRoom plugin, WebSocket and HTTP
-// transports on free 127.0.0.1 ports, ICE on lo only, no STUN), Go pion
-// publishers sending known media, and headless Chromium publishing with
-// Janus's own janus.js. Every process it starts is killed by process group
-// on test cleanup (and by the kernel if the test binary dies first).
+// transports on free 127.0.0.1 ports, ICE on 127.0.0.1 only, no STUN), Go
+// pion publishers sending known media, and headless Chromium publishing
+// with Janus's own janus.js. Every process it starts is killed by process
+// group on test cleanup (and by the kernel if the test binary dies first).
+//
+// Janus never gathers ICE candidates on a loopback interface (it skips
+// interfaces flagged IFF_LOOPBACK), so janus runs with a small LD_PRELOAD
+// shim built from shim/loopback.c that reports lo as an ordinary
+// interface, and its configuration enforces 127.0.0.1 as the only ICE
+// address. Every selected ICE pair Janus reports (through its sample event
+// handler, posting to a collector of the test) is checked at cleanup: both
+// ends on 127.0.0.1 (see Server.SelectedPairs).
 package janustest
 
 import (
@@ -71,6 +79,8 @@ type Server struct {
 	dir     string
 	logPath string
 
+	events  *pairCollector
+
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{}
@@ -108,9 +118,12 @@ func StartWith(t testing.TB, o Options) *Server {
 		AdminKey: randHex(8),
 	}
 	s.logPath = filepath.Join(s.dir, "janus.log")
+	s.events = startPairCollector(t)
 	s.writeConfig()
 	t.Cleanup(func() {
 		s.Stop()
+		s.events.close()
+		s.checkPairs()
 		if t.Failed() {
 			s.dumpLog()
 		}
@@ -146,11 +159,13 @@ func (s *Server) writeConfig() {
 		fmt.Fprintf(&auth, "\ttoken_auth = true\n\ttoken_auth_secret = %q\n", s.opts.TokenSecret)
 	}
 	files := map[string]string{
-		// ICE: libnice never gathers loopback addresses, so Janus is
-		// restricted to this machine's own IPv4 address (ice_enforce_list;
-		// packets to a local address never leave the machine), no
-		// STUN/TURN, no mDNS, no IPv6.
+		// ICE on 127.0.0.1 only: lo is gathered thanks to the shim
+		// (LoopbackShim), ice_enforce_list keeps only 127.0.0.1, and
+		// "interface" makes it the address of the SDP's c= and o= lines.
+		// No STUN/TURN, no mDNS, no IPv6. The sample event handler posts
+		// the WebRTC events (selected pairs) to the test's collector.
 		"janus.jcfg": fmt.Sprintf(`general: {
+	interface = "127.0.0.1"
 	configs_folder = %q
 	plugins_folder = "%s/plugins"
 	transports_folder = "%s/transports"
@@ -182,13 +197,21 @@ loggers: {
 	disable = %q
 }
 events: {
-	broadcast = false
+	broadcast = true
 	disable = %q
 }
-`, s.dir, LibDir, LibDir, LibDir, LibDir, randHex(8), int(s.opts.SessionTimeout/time.Second), auth.String(), LocalIP(s.t),
+`, s.dir, LibDir, LibDir, LibDir, LibDir, randHex(8), int(s.opts.SessionTimeout/time.Second), auth.String(), ICEAddress,
 			disable("plugins", "libjanus_videoroom.so"),
 			disable("transports", "libjanus_http.so", "libjanus_websockets.so"),
-			disable("loggers"), disable("events")),
+			disable("loggers"), disable("events", "libjanus_sampleevh.so")),
+		"janus.eventhandler.sampleevh.jcfg": fmt.Sprintf(`general: {
+	enabled = true
+	events = "webrtc"
+	grouping = false
+	json = "compact"
+	backend = %q
+}
+`, s.events.url),
 		"janus.transport.http.jcfg": fmt.Sprintf(`general: {
 	json = "compact"
 	base_path = "/janus"
@@ -244,6 +267,7 @@ func (s *Server) Start() {
 	cmd := exec.Command(Binary, "--config", filepath.Join(s.dir, "janus.jcfg"),
 		"--configs-folder", s.dir, "--disable-colors")
 	cmd.Dir = s.dir
+	cmd.Env = append(os.Environ(), "LD_PRELOAD="+LoopbackShim(s.t))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -428,29 +452,8 @@ func (s *Server) dumpLog() {
 	s.t.Logf("janus log (tail):\n%s", b)
 }
 
-// LocalIP is the IPv4 address Janus gathers candidates on: the address of
-// the first non-loopback interface that is up (libnice ignores loopback).
-// Traffic to it is delivered locally by the kernel.
-func LocalIP(t testing.TB) string {
-	t.Helper()
-	ifs, err := net.Interfaces()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, ifc := range ifs {
-		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
-			continue
-		}
-		addrs, _ := ifc.Addrs()
-		for _, a := range addrs {
-			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil {
-				return ipn.IP.String()
-			}
-		}
-	}
-	t.Fatal("janustest: no non-loopback IPv4 address for Janus's ICE candidates")
-	return ""
-}
+// ICEAddress is the only address janus gathers ICE candidates on.
+const ICEAddress = "127.0.0.1"
 
 func freePort(t testing.TB) int {
 	t.Helper()
