@@ -53,6 +53,7 @@ func (s *recSink) snapshot() ([]room.Frame, bool) {
 type recHandler struct {
 	mu       sync.Mutex
 	joined   []room.Participant
+	updated  []room.Participant
 	left     []string
 	tracks   []*room.Track
 	sinks    []*recSink
@@ -66,7 +67,11 @@ func (h *recHandler) ParticipantJoined(p room.Participant) {
 	h.joined = append(h.joined, p)
 	h.mu.Unlock()
 }
-func (h *recHandler) ParticipantUpdated(room.Participant) {}
+func (h *recHandler) ParticipantUpdated(p room.Participant) {
+	h.mu.Lock()
+	h.updated = append(h.updated, p)
+	h.mu.Unlock()
+}
 func (h *recHandler) ParticipantLeft(id string) {
 	h.mu.Lock()
 	h.left = append(h.left, id)

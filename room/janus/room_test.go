@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rs/zerolog"
+
+	"github.com/roomcast/roomcast/consent"
 	"github.com/roomcast/roomcast/room"
 	"github.com/roomcast/roomcast/room/janus"
 	"github.com/roomcast/roomcast/room/janus/janustest"
@@ -43,7 +46,7 @@ func TestFramesFromGoPublishers(t *testing.T) {
 	blue := janustest.StartPublisher(t, s, roomID, janustest.PublisherOptions{Display: "Blue Bob", Video: "h264", Color: "blue", Audio: true, ToneHz: 880})
 	for _, server := range []string{s.WSURL(), s.HTTPURL()} {
 		t.Run(strings.SplitN(server, ":", 2)[0], func(t *testing.T) {
-			_, h := startRoom(t, janus.Config{Server: server, Room: fmt.Sprint(roomID)})
+			r, h := startRoom(t, janus.Config{Server: server, Room: fmt.Sprint(roomID)})
 			for _, c := range []struct {
 				p     *janustest.Publisher
 				codec string
@@ -81,6 +84,20 @@ func TestFramesFromGoPublishers(t *testing.T) {
 						t.Fatalf("%s: PTS went back at frame %d", c.p.Display, i)
 					}
 				}
+			}
+			// Media on loopback only: roomcast's side of the pair too (Janus
+			// offers 127.0.0.1 only, so roomcast gathers on loopback only).
+			pair, err := r.SelectedCandidatePair()
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("roomcast's selected pair: local %s, remote %s", pair.Local, pair.Remote)
+			if pair.LocalIP != janustest.ICEAddress || pair.RemoteIP != janustest.ICEAddress {
+				t.Errorf("roomcast's selected ICE pair %s <-> %s, want both on %s", pair.Local, pair.Remote, janustest.ICEAddress)
+			}
+			// Janus's view (every pair is checked for 127.0.0.1 at cleanup).
+			if _, ok := s.WaitSelectedPair("roomcast", 5*time.Second); !ok {
+				t.Error("janus reported no selected pair for roomcast's handle")
 			}
 		})
 	}
@@ -381,4 +398,116 @@ func TestChromiumPublisher(t *testing.T) {
 	}
 	c.Command("leave")
 	waitFor(t, 15*time.Second, "the browser left", func() bool { return h.hasLeft(feed) })
+}
+
+// TestConsentDescriptions: Janus has no participant attributes, so
+// roomcast reads them from "key=value" fields of the publishers' stream
+// descriptions. Behind the consent filter, bob (on the exclude list by his
+// feed ID) and carol (roomcast.consent=no in her descriptions from the
+// start) are never subscribed: no track of theirs is ever added. Dave
+// opts out mid-session with an SDP-less configure carrying new
+// descriptions: roomcast sees the update, the filter reports him gone, his
+// tracks are unsubscribed (removed from the subscription, sinks closed),
+// and when he opts in again they come back with frames.
+func TestConsentDescriptions(t *testing.T) {
+	janustest.SkipIfShort(t)
+	s := janustest.Start(t)
+	roomID := s.CreateRoom(janustest.RoomOptions{})
+	pub := func(name string, attrs map[string]string) *janustest.Publisher {
+		return janustest.StartPublisher(t, s, roomID, janustest.PublisherOptions{Display: name, Video: "vp8", Audio: true, Attributes: attrs})
+	}
+	alice := pub("Alice", map[string]string{"team": "blue"})
+	bob := pub("Bob", nil)
+	carol := pub("Carol", map[string]string{"roomcast.consent": "no"})
+	dave := pub("Dave", nil)
+
+	h := &recHandler{}
+	f := consent.New(h, consent.Policy{Exclude: []string{id(bob)}}, zerolog.Nop())
+	r, err := janus.New(janus.Config{Server: s.WSURL(), Room: fmt.Sprint(roomID), Handler: f, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = r.Close() })
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	frames := func(p *janustest.Publisher, k room.Kind) int {
+		_, s := h.track(id(p), k)
+		if s == nil {
+			return 0
+		}
+		f, _ := s.snapshot()
+		return len(f)
+	}
+	waitFor(t, 15*time.Second, "alice's and dave's frames", func() bool {
+		return frames(alice, room.KindVideo) > 30 && frames(dave, room.KindVideo) > 30 && frames(dave, room.KindAudio) > 50
+	})
+	if p, ok := h.hasJoined(id(alice)); !ok || p.Attributes["team"] != "blue" {
+		t.Errorf("alice joined=%v with attributes %v, want team=blue from her descriptions", ok, p.Attributes)
+	}
+	tracksOf := func(p *janustest.Publisher) (n int) {
+		for _, tr := range r.Tracks() {
+			if tr.ParticipantID == id(p) {
+				n++
+			}
+		}
+		return n
+	}
+	if n := tracksOf(dave); n != 2 {
+		t.Fatalf("dave has %d tracks received, want 2", n)
+	}
+
+	// Dave opts out.
+	if err := dave.SetAttributes(map[string]string{"roomcast.consent": "no"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "dave reported gone", func() bool { return h.hasLeft(id(dave)) })
+	waitFor(t, 10*time.Second, "dave's tracks unsubscribed", func() bool { return tracksOf(dave) == 0 })
+	for _, k := range []room.Kind{room.KindVideo, room.KindAudio} {
+		if _, sink := h.track(id(dave), k); sink != nil {
+			waitFor(t, 5*time.Second, "dave's "+k.String()+" sink closed", func() bool { _, c := sink.snapshot(); return c })
+		}
+	}
+	h.mu.Lock()
+	var optedOut bool
+	for _, p := range h.updated {
+		optedOut = optedOut || p.ID == id(dave)
+	}
+	h.mu.Unlock()
+	if optedOut {
+		t.Error("the handler got an update of dave after his opt-out instead of nothing")
+	}
+	if tracksOf(alice) != 2 {
+		t.Errorf("alice has %d tracks after dave's opt-out, want 2", tracksOf(alice))
+	}
+
+	// Dave opts in again: subscribed again, frames flow.
+	before := len(h.tracks)
+	if err := dave.SetAttributes(map[string]string{"roomcast.consent": "yes"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "dave's frames after opting in", func() bool {
+		h.mu.Lock()
+		n := len(h.tracks)
+		h.mu.Unlock()
+		return n > before && frames(dave, room.KindVideo) > 30
+	})
+
+	// Bob and carol were never received.
+	for _, p := range []*janustest.Publisher{bob, carol} {
+		if vt, _ := h.track(id(p), room.KindVideo); vt != nil {
+			t.Errorf("%s's track reached the handler", p.Display)
+		}
+		if _, ok := h.hasJoined(id(p)); ok {
+			t.Errorf("%s was announced to the handler", p.Display)
+		}
+	}
+	for _, tr := range r.Tracks() {
+		if tr.ParticipantID == id(bob) || tr.ParticipantID == id(carol) {
+			t.Errorf("roomcast receives track %s of an excluded participant", tr.SID)
+		}
+	}
+	if f.Excluded() < 3 {
+		t.Errorf("consent filter counted %d exclusions, want ≥ 3 (bob, carol, dave)", f.Excluded())
+	}
 }
