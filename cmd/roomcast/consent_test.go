@@ -233,12 +233,18 @@ func allFrames(t *testing.T, path string, w, h int) []*media.Image {
 	return imgs
 }
 
-// TestRecordConsentJanus: in a Janus VideoRoom, bob (blue, 620 Hz) is on
-// --exclude by his feed ID (Janus has no participant attributes: the
-// opt-out attribute does not apply there). roomcast never subscribes to
-// his feed: no track of his is added and his feed ID appears in no log
-// line; his colour is absent from every decoded frame and his tone from
-// the mix, while alice (red, 400 Hz) is seen and heard.
+// TestRecordConsentJanus: in a Janus VideoRoom (Go pion publishers),
+// bob (blue, 620 Hz) is on --exclude by his feed ID, carol (green, 940 Hz)
+// publishes with roomcast.consent=no in her stream descriptions (roomcast's
+// convention for participant attributes in Janus, which has none), and
+// dave (yellow, 1250 Hz) opts out mid-session with an SDP-less configure
+// carrying new descriptions. roomcast never subscribes to bob's and
+// carol's feeds (no track of theirs added, their feed IDs in no log line):
+// their colours are absent from every decoded frame and their tones from
+// the mix. Dave is seen and heard until his opt-out, and no frame later
+// than one frame period after the moment roomcast saw it (its consent log
+// line, on the compositor's clock) shows him; his tracks are removed.
+// Alice (red, 400 Hz) is there throughout.
 func TestRecordConsentJanus(t *testing.T) {
 	e2e(t)
 	janustest.SkipIfShort(t)
@@ -249,55 +255,121 @@ func TestRecordConsentJanus(t *testing.T) {
 			kind = k
 		}
 	}
+	dYellow := newRecColour("yellow", 0xe0, 0xd0, 0x28)
 	roomURL, creds, _, publish := kind.start(t)
 	publish(pubSpec{id: "alice", name: "Alice", colour: recRed.hex, codec: "vp8", tone: 400})
 	bob := publish(pubSpec{id: "bob", name: "Bob", colour: recBlue.hex, codec: "vp8", tone: 620})
+	carol := publish(pubSpec{id: "carol", name: "Carol", colour: recGreen.hex, codec: "vp8", tone: 940,
+		attrs: map[string]string{"roomcast.consent": "no"}})
+	dave := publish(pubSpec{id: "dave", name: "Dave", colour: dYellow.hex, codec: "vp8", tone: 1250}).(janusPub)
 	out := filepath.Join(t.TempDir(), "janus-consent.mp4")
 	p := startRecord(t, nil, append(append([]string{"--log-format", "json", "record", "--room", roomURL}, creds...),
 		"--size", "640x360", "--duration", "10s", "-o", out, "--exclude", bob.ID())...)
+	start := p.waitLine(t, `"message":"recording"`, 30*time.Second)
+	time.Sleep(time.Until(start.Add(5 * time.Second)))
+	if err := dave.SetAttributes(map[string]string{"roomcast.consent": "no"}); err != nil {
+		t.Fatalf("dave's opt-out: %v", err)
+	}
 	if code := p.wait(t, 60*time.Second); code != 0 {
 		t.Fatalf("exit %d\n%s", code, tail(p.stderr(), 30))
 	}
 	se := p.stderr()
-	added := map[string]int{}
+	added, removed := map[string]int{}, map[string]int{}
+	var compStart, optSeen time.Time
 	for _, l := range strings.Split(se, "\n") {
-		if strings.Contains(l, bob.ID()) {
-			t.Errorf("a log line names bob's feed: %s", l)
+		for _, who := range []kindPub{bob, carol} {
+			if strings.Contains(l, who.ID()) {
+				t.Errorf("a log line names an excluded participant's feed %s: %s", who.ID(), l)
+			}
 		}
-		if strings.Contains(l, "Alice") || strings.Contains(l, "Bob") {
-			t.Errorf("the info-level log names a participant: %s", l)
+		for _, name := range []string{"Alice", "Bob", "Carol", "Dave"} {
+			if strings.Contains(l, name) {
+				t.Errorf("the info-level log names %s: %s", name, l)
+			}
 		}
-		var m struct{ Component, Message, Participant string }
-		if json.Unmarshal([]byte(l), &m) == nil && m.Component == "janus" && m.Message == "track added" {
+		var m struct{ Component, Message, Participant, Track, Time string }
+		if json.Unmarshal([]byte(l), &m) != nil {
+			continue
+		}
+		at, _ := time.Parse(time.RFC3339Nano, m.Time)
+		switch {
+		case m.Component == "janus" && m.Message == "track added":
 			added[m.Participant]++
+		case m.Component == "janus" && m.Message == "track removed":
+			removed[m.Track]++
+		case m.Component == "compositor" && m.Message == "compositor started":
+			compStart = at
+		case m.Component == "consent" && strings.Contains(m.Message, "opted out"):
+			optSeen = at
 		}
 	}
-	if len(added) != 1 {
-		t.Errorf("roomcast added tracks of %d participants %v, want alice's only", len(added), added)
+	if len(added) != 2 {
+		t.Errorf("roomcast added tracks of %d participants %v, want alice's and dave's", len(added), added)
 	}
-	if !strings.Contains(se, "excluded from the recording") {
-		t.Errorf("no log line says a participant was excluded:\n%s", tail(se, 10))
+	for _, sid := range []string{dave.ID() + "/0", dave.ID() + "/1"} {
+		if removed[sid] == 0 {
+			t.Errorf("dave's track %s was not removed from the subscription after his opt-out (removed: %v)", sid, removed)
+		}
 	}
-
+	if strings.Count(se, "excluded from the recording") < 2 {
+		t.Errorf("the log does not say two participants were excluded:\n%s", tail(se, 10))
+	}
+	if compStart.IsZero() || optSeen.IsZero() {
+		t.Fatalf("no compositor start (%v) or opt-out (%v) in the log:\n%s", compStart, optSeen, tail(se, 20))
+	}
+	// The compositor composes the picture of media time ts at
+	// compStart + ts (+ its latency): the opt-out seen at optAt must show
+	// in every picture after optAt + one frame.
+	const fps = 30
+	optAt := optSeen.Sub(compStart).Seconds()
 	frames := allFrames(t, out, 320, 180)
-	red := 0
+	red, lastDave, firstGone := 0, -1.0, -1.0
 	for i, img := range frames {
-		if s := colourShare(img, recBlue.yuv); s > 0.001 {
-			t.Errorf("frame %d (%.2f s): %.1f%% of the picture is blue, the excluded participant's colour", i, float64(i)/30, 100*s)
+		ts := float64(i) / fps
+		for _, c := range []recColour{recBlue, recGreen} {
+			if s := colourShare(img, c.yuv); s > 0.001 {
+				t.Errorf("frame %d (%.2f s): %.1f%% of the picture is %s, an excluded participant's colour", i, ts, 100*s, c.name)
+			}
 		}
 		if colourShare(img, recRed.yuv) > 0.05 {
 			red++
 		}
+		if s := colourShare(img, dYellow.yuv); s > 0.001 {
+			lastDave = ts
+			if ts > optAt+1.0/fps {
+				t.Errorf("frame %d (%.3f s): %.1f%% is dave's yellow, more than one frame after his opt-out was seen at %.3f s", i, ts, 100*s, optAt)
+			}
+		} else if ts > optAt-1 && firstGone < 0 {
+			firstGone = ts
+		}
 	}
-	t.Logf("alice's red in %d of %d frames", red, len(frames))
+	t.Logf("alice's red in %d of %d frames; dave last seen at %.3f s, gone from %.3f s, opt-out seen at %.3f s", red, len(frames), lastDave, firstGone, optAt)
 	if red < len(frames)/2 {
 		t.Errorf("alice's red in only %d of %d frames", red, len(frames))
 	}
-	x := audioMono(t, out)
-	if a := recToneAmp(span(x, 0, 2, 9.5), 400); a < 0.03 {
-		t.Errorf("alice's 400 Hz: amplitude %.4f, want ≥ 0.03", a)
+	if lastDave < optAt-1.5 {
+		t.Errorf("dave was not seen before his opt-out (last %.2f s, opt-out at %.2f s)", lastDave, optAt)
 	}
-	if a := recToneAmp(span(x, 0, 0.5, 9.8), 620); a > 0.003 {
-		t.Errorf("bob's 620 Hz: amplitude %.4f in the mix, want none (< 0.003)", a)
+	x := audioMono(t, out)
+	for _, c := range []struct {
+		who     string
+		f       float64
+		a, b    float64
+		present bool
+	}{
+		{"alice", 400, 2, 9.5, true},
+		{"bob", 620, 0.5, 9.8, false},
+		{"carol", 940, 0.5, 9.8, false},
+		{"dave before", 1250, 2, optAt - 0.5, true},
+		{"dave after", 1250, optAt + 0.6, 9.8, false},
+	} {
+		a := recToneAmp(span(x, 0, c.a, c.b), c.f)
+		t.Logf("%s: %g Hz amplitude %.4f over %.1f–%.1f s", c.who, c.f, a, c.a, c.b)
+		if c.present && a < 0.03 {
+			t.Errorf("%s: %g Hz amplitude %.4f, want ≥ 0.03", c.who, c.f, a)
+		}
+		if !c.present && a > 0.003 {
+			t.Errorf("%s: %g Hz amplitude %.4f in the mix, want none (< 0.003)", c.who, c.f, a)
+		}
 	}
 }

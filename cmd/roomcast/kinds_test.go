@@ -50,6 +50,9 @@ type pubSpec struct {
 	// pictures keep their capture times).
 	video, audio [][]byte
 	epoch        time.Time
+	// attrs are participant attributes from the start (LiveKit token
+	// attributes; Janus stream descriptions' key=value fields).
+	attrs map[string]string
 }
 
 // roomKind starts a server of one kind and returns the --room URL, the
@@ -110,6 +113,10 @@ func (p janusPub) SetSpeaking(on bool)    { p.p.SetSpeaking(on) }
 func (p janusPub) Freeze(d time.Duration) { p.p.Freeze(d) }
 func (p janusPub) ID() string             { return fmt.Sprint(p.p.ID) }
 
+// SetAttributes changes the publisher's attributes mid-session (an
+// SDP-less configure with new stream descriptions).
+func (p janusPub) SetAttributes(a map[string]string) error { return p.p.SetAttributes(a) }
+
 var roomKinds = []roomKind{
 	{"livekit", func(t *testing.T) (string, []string, []string, func(pubSpec) kindPub) {
 		srv := lktest.StartServer(t)
@@ -132,6 +139,13 @@ var roomKinds = []roomKind{
 			srv.CreateRoom(janustest.RoomOptions{ID: id, PIN: pin, AudioLevelEvents: true})
 			return true
 		})
+		// Every pair Janus selects is checked for 127.0.0.1 at the end
+		// (janustest); roomcast's own must have been among them.
+		t.Cleanup(func() {
+			if _, ok := srv.WaitSelectedPair("roomcast", 0); !ok && !t.Failed() {
+				t.Error("janus reported no selected ICE pair for roomcast's subscription")
+			}
+		})
 		dir := t.TempDir()
 		return fmt.Sprintf("janus+ws://127.0.0.1:%d/%d", srv.WSPort, id),
 			[]string{"--janus-api-secret-file", writeSecret(t, dir, "secret", apiSecret), "--pin-file", writeSecret(t, dir, "pin", pin)},
@@ -140,6 +154,7 @@ var roomKinds = []roomKind{
 				return janusPub{janustest.StartPublisher(t, srv, id, janustest.PublisherOptions{
 					Display: s.name, Video: s.codec, Color: s.colour, Audio: s.tone > 0 || s.audio != nil, ToneHz: s.tone, ScreenShare: s.screen, PIN: pin,
 					VideoSamples: s.video, AudioSamples: s.audio, Epoch: s.epoch, KeepCaptureClock: s.video != nil,
+					Attributes: s.attrs,
 				})}
 			}
 	}, restartLast},

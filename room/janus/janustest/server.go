@@ -79,7 +79,7 @@ type Server struct {
 	dir     string
 	logPath string
 
-	events  *pairCollector
+	events *pairCollector
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
