@@ -8,11 +8,13 @@
 //
 // Janus never gathers ICE candidates on a loopback interface (it skips
 // interfaces flagged IFF_LOOPBACK), so janus runs with a small LD_PRELOAD
-// shim built from shim/loopback.c that reports lo as an ordinary
-// interface, and its configuration enforces 127.0.0.1 as the only ICE
-// address. Every selected ICE pair Janus reports (through its sample event
-// handler, posting to a collector of the test) is checked at cleanup: both
-// ends on 127.0.0.1 (see Server.SelectedPairs).
+// shim built from shim/loopback.c that reports lo as an ordinary interface
+// and drops datagrams from sources off loopback (a client's checks from
+// its other addresses never become candidates), and its configuration
+// enforces 127.0.0.1 as the only ICE address. Every selected ICE pair Janus
+// reports (through its sample event handler, posting to a collector of the
+// test) is checked at cleanup: both ends on 127.0.0.1 (see
+// Server.SelectedPairs).
 package janustest
 
 import (
