@@ -117,7 +117,9 @@ func TestNoPublicICEServers(t *testing.T) {
 const netnsEnv = "ROOMCAST_TEST_NETNS"
 
 // TestRecordInLoopbackNamespace runs a whole LiveKit recording (server,
-// publishers, roomcast record, RTMP stream) inside a network namespace
+// publishers, roomcast record, RTMP stream) and a whole Janus recording
+// (Debian's janus, pion publishers, roomcast record with consent filters:
+// TestRecordConsentJanus) inside a network namespace
 // whose only way out is a veth interface that leads nowhere: nftables
 // counts and drops every packet that leaves by another interface than lo.
 // The recording must succeed and the counter stay at zero: nothing tried
@@ -188,13 +190,15 @@ func TestRecordInLoopbackNamespace(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	cmd := exec.Command("ip", "netns", "exec", ns, exe, "-test.run", "^TestRecordSpeakerLayoutAndStream$",
+	cmd := exec.Command("ip", "netns", "exec", ns, exe, "-test.run", "^(TestRecordSpeakerLayoutAndStream|TestRecordConsentJanus)$",
 		"-test.count", "1", "-test.v", "-test.timeout", "5m")
 	cmd.Env = append(os.Environ(), netnsEnv+"=1", "ROOMCAST_BIN="+bin)
 	out, err := cmd.CombinedOutput()
 	t.Logf("the recording inside %s took %.1f s", ns, time.Since(start).Seconds())
-	if err != nil || !strings.Contains(string(out), "--- PASS: TestRecordSpeakerLayoutAndStream") {
-		t.Errorf("the recording failed inside the loopback-only namespace: %v\n%s", err, tail(string(out), 40))
+	for _, name := range []string{"TestRecordSpeakerLayoutAndStream", "TestRecordConsentJanus"} {
+		if err != nil || !strings.Contains(string(out), "--- PASS: "+name) {
+			t.Errorf("%s failed inside the loopback-only namespace: %v\n%s", name, err, tail(string(out), 40))
+		}
 	}
 	if n := guardCount(t, ns) - probes; n != 0 {
 		t.Errorf("%d packets tried to leave by a non-loopback interface", n)
