@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/livekit/protocol/auth"
+
 	"github.com/roomcast/roomcast/internal/mediatest"
 	"github.com/roomcast/roomcast/layout"
 	"github.com/roomcast/roomcast/media"
@@ -124,9 +126,13 @@ var roomKinds = []roomKind{
 		secret := writeSecret(t, t.TempDir(), "secret", srv.APISecret)
 		return srv.URL + "/kinds", []string{"--api-key", srv.APIKey, "--api-secret-file", secret}, []string{srv.APISecret},
 			func(s pubSpec) kindPub {
+				var token string
+				if len(s.attrs) > 0 {
+					token = srv.Token("kinds", s.id, s.name, func(at *auth.AccessToken, _ *auth.VideoGrant) { at.SetAttributes(s.attrs) })
+				}
 				return lkPub{lktest.StartPublisher(t, srv, "kinds", lktest.PublisherOptions{
 					Identity: s.id, Name: s.name, Video: s.codec, Color: s.colour, Audio: s.tone > 0 || s.audio != nil, ToneHz: s.tone, ScreenShare: s.screen,
-					VideoSamples: s.video, AudioSamples: s.audio, Epoch: s.epoch, KeepCaptureClock: s.video != nil,
+					VideoSamples: s.video, AudioSamples: s.audio, Epoch: s.epoch, KeepCaptureClock: s.video != nil, Token: token,
 				})}
 			}
 	}, restartLast},
