@@ -762,7 +762,7 @@ func (r *Room) answer(c *conn, offer *janusapi.JSEP, streams []streamInfo) {
 			// machine could reach it, so gather on loopback only.
 			if r.loopAPI == nil {
 				var err error
-				if r.loopAPI, err = newAPI(true, func(ip net.IP) bool { return ip.IsLoopback() }, r.log); err != nil {
+				if r.loopAPI, err = newAPI(false, func(ip net.IP) bool { return ip.IsLoopback() }, r.log); err != nil {
 					r.log.Error().Err(err).Msg("cannot set up loopback-only WebRTC")
 					return
 				}
