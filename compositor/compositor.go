@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -99,6 +100,16 @@ type Config struct {
 	// Duration stops the output after this much media time. Zero means until
 	// Close (live) or until every input has ended (offline).
 	Duration time.Duration
+	// NoVideo makes an audio-only output: no picture is laid out, drawn or
+	// handed to the sink, and inputs' pictures are dropped on arrival (a
+	// live room should not even decode them: see room.TrackSelector). It
+	// defaults to false.
+	NoVideo bool
+	// NoAudio makes a video-only output: the mixer still measures each
+	// input's loudness (the built-in active-speaker detection), but no
+	// sound reaches the sink. It defaults to false. NoVideo and NoAudio
+	// together are refused.
+	NoAudio bool
 	// AudioBlock is the number of sample frames per audio block. It defaults
 	// to 1024, one AAC frame.
 	AudioBlock int
@@ -177,6 +188,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.FPS < 1 || c.FPS > 120 {
 		return fmt.Errorf("compositor: frame rate %d out of range (1 to 120)", c.FPS)
+	}
+	if c.NoVideo && c.NoAudio {
+		return fmt.Errorf("compositor: no video and no audio: nothing to produce")
 	}
 	if c.Layout == "" {
 		c.Layout = layout.Grid
@@ -418,6 +432,9 @@ func (c *Compositor) run() {
 		Bool("offline", c.cfg.Offline).Str("layout", string(c.kind)).Msg("compositor started")
 	for {
 		tv := time.Duration(frame * int64(time.Second) / fps)
+		if c.cfg.NoVideo {
+			tv = math.MaxInt64 // the audio blocks are the clock
+		}
 		ta := time.Duration(block * blk * int64(time.Second) / media.SampleRate)
 		t := min(tv, ta)
 		if c.cfg.Duration > 0 && t >= c.cfg.Duration {

@@ -110,6 +110,17 @@ func (in *Input) PushVideo(img *media.Image, pts time.Duration) bool {
 		in.mu.Unlock()
 		return false
 	}
+	if in.c.cfg.NoVideo {
+		// Audio-only: the picture is never shown; only its time counts
+		// (offline inputs are ready by their watermarks).
+		media.PutImage(img)
+		in.videoWM = max(in.videoWM, pts)
+		in.pushed = true
+		in.lastPush = in.c.cfg.now()
+		in.mu.Unlock()
+		in.c.poke()
+		return true
+	}
 	in.video = append(in.video, vframe{img, pts})
 	// Keep time order; inputs are usually in order already.
 	for i := len(in.video) - 1; i > 0 && in.video[i].pts < in.video[i-1].pts; i-- {

@@ -60,6 +60,9 @@ func (c *Compositor) mixAudio(t time.Duration) error {
 	if !c.cfg.ExternalSpeaker {
 		c.autoSpk.update(levels, time.Duration(m.block)*time.Second/media.SampleRate)
 	}
+	if c.cfg.NoAudio {
+		return nil
+	}
 	if err := c.sink.WriteAudio(m.sum, t); err != nil {
 		return err
 	}

@@ -35,6 +35,11 @@ type Policy struct {
 	Only []string
 	// Exclude lists identities that are never recorded.
 	Exclude []string
+	// Tracks selects which of an allowed participant's tracks are
+	// recorded (kinds, sources, track SIDs); the zero value takes all. A
+	// track it leaves out is never subscribed (room.TrackFilter) nor
+	// decoded.
+	Tracks room.TrackSelector
 	// Attribute is the participant attribute whose value "no" opts a
 	// participant out (also read as a top-level string of JSON metadata).
 	// It defaults to DefaultAttribute; "-" disables the opt-out.
@@ -110,7 +115,13 @@ func (f *Filter) part(id string) *participant {
 	return pt
 }
 
-var _ room.SubscriptionFilter = (*Filter)(nil)
+var (
+	_ room.SubscriptionFilter = (*Filter)(nil)
+	_ room.TrackFilter        = (*Filter)(nil)
+)
+
+// WantTrack leaves out the tracks Policy.Tracks does not pick.
+func (f *Filter) WantTrack(t *room.Track) bool { return f.policy.Tracks.Picks(t) }
 
 // WantTracks tells connectors that choose their subscriptions (LiveKit)
 // not to subscribe to an excluded participant at all: their media is not
@@ -182,6 +193,12 @@ func (f *Filter) ParticipantLeft(id string) {
 // participant is allowed; an excluded participant's frames are dropped
 // before decoding.
 func (f *Filter) TrackAdded(t *room.Track) room.TrackSink {
+	if !f.policy.Tracks.Picks(t) {
+		// Not part of this recording (a camera in an audio-only one):
+		// no sink, so no decoder.
+		f.log.Debug().Str("track", t.SID).Str("kind", t.Kind.String()).Str("source", t.Source.String()).Msg("track not selected")
+		return nil
+	}
 	pt := f.part(t.ParticipantID)
 	g := &gate{t: t, allowed: &pt.allowed}
 	if pt.allowed.Load() {

@@ -158,6 +158,8 @@ func buildPlan(req *rpc.StartEgressRequest, outputDir string, now time.Time) (*p
 		kind = layout.Grid
 		outs outputs
 		err  error
+		// noVideo, noAudio: an audio-only or video-only output.
+		noVideo, noAudio bool
 	)
 	options := func(preset livekit.EncodingOptionsPreset, adv *livekit.EncodingOptions) error {
 		if adv != nil {
@@ -174,12 +176,12 @@ func buildPlan(req *rpc.StartEgressRequest, outputDir string, now time.Time) (*p
 		if rc.CustomBaseUrl != "" {
 			return nil, unsupported("custom web templates (custom_base_url): roomcast composites the room itself, without a browser")
 		}
-		if rc.AudioOnly {
-			return nil, unsupported("audio-only room composites (roomcast always records picture and sound)")
+		if rc.AudioOnly && rc.VideoOnly {
+			return nil, unsupported("audio_only and video_only together (nothing to record)")
 		}
-		if rc.VideoOnly {
-			return nil, unsupported("video-only room composites (roomcast always records picture and sound)")
-		}
+		// Audio-only: no camera is subscribed or decoded, no picture
+		// drawn or encoded; video-only: no microphone, no audio encoder.
+		noVideo, noAudio = rc.AudioOnly, rc.VideoOnly
 		if rc.AudioMixing != livekit.AudioMixing_DEFAULT_MIXING {
 			return nil, unsupported("audio mixing %v", rc.AudioMixing)
 		}
@@ -269,7 +271,8 @@ func buildPlan(req *rpc.StartEgressRequest, outputDir string, now time.Time) (*p
 		return nil, unsupported("no output (a file or stream output is needed)")
 	}
 	p.pipeline = recorder.Config{
-		Compositor: compositor.Config{Width: enc.width, Height: enc.height, FPS: enc.fps, Layout: kind},
+		Compositor: compositor.Config{Width: enc.width, Height: enc.height, FPS: enc.fps, Layout: kind,
+			NoVideo: noVideo, NoAudio: noAudio},
 		Encoding: recorder.Encoding{
 			VideoBitrate: enc.videoBitrate, AudioBitrate: enc.audioBitrate, KeyframeInterval: enc.keyint,
 			Profile: enc.profile,

@@ -8,10 +8,16 @@ import "github.com/roomcast/roomcast/media"
 // time-ordered stream (FLV needs it; it spares the muxer's buffering).
 type interleaver struct {
 	video, audio []media.Packet
+	// single: only one encoder runs (audio-only or video-only output);
+	// packets pass straight through.
+	single bool
 }
 
 // push adds packets and returns those now safe to emit.
 func (q *interleaver) push(pkts ...media.Packet) []media.Packet {
+	if q.single {
+		return pkts
+	}
 	for _, p := range pkts {
 		if p.Kind == media.KindVideo {
 			q.video = append(q.video, p)

@@ -109,26 +109,36 @@ func New(cfg Config) (*Recorder, error) {
 	if e.AudioBitrate == 0 {
 		e.AudioBitrate = 128_000
 	}
-	r.venc, err = av.NewVideoEncoder(av.VideoEncoderConfig{
-		Width: cc.Width, Height: cc.Height, FPS: cc.FPS, Preset: e.Preset, X264Preset: e.X264Preset,
-		Bitrate: e.VideoBitrate, KeyframeInterval: e.KeyframeInterval, Profile: e.Profile, Threads: e.Threads, Log: cfg.Log,
-	})
-	if err != nil {
-		r.sc.Close()
-		return nil, fmt.Errorf("video encoder: %w", err)
+	// An audio-only or video-only output has no encoder for the other kind
+	// (compositor.Config.NoVideo / NoAudio): the muxers and publishers then
+	// write a single track.
+	if !cc.NoVideo {
+		r.venc, err = av.NewVideoEncoder(av.VideoEncoderConfig{
+			Width: cc.Width, Height: cc.Height, FPS: cc.FPS, Preset: e.Preset, X264Preset: e.X264Preset,
+			Bitrate: e.VideoBitrate, KeyframeInterval: e.KeyframeInterval, Profile: e.Profile, Threads: e.Threads, Log: cfg.Log,
+		})
+		if err != nil {
+			r.sc.Close()
+			return nil, fmt.Errorf("video encoder: %w", err)
+		}
+		r.info.Width, r.info.Height, r.info.FPS = cc.Width, cc.Height, cc.FPS
+		r.info.VideoBitrate, r.info.VideoConfig = r.venc.Settings().Bitrate, r.venc.Config()
+		r.info.Profile, r.info.Level = r.venc.Profile(), r.venc.Level()
 	}
-	r.aenc, err = av.NewAudioEncoder(av.AudioEncoderConfig{Bitrate: e.AudioBitrate, Log: cfg.Log})
-	if err != nil {
-		r.venc.Close()
-		r.sc.Close()
-		return nil, fmt.Errorf("audio encoder: %w", err)
+	if !cc.NoAudio {
+		r.aenc, err = av.NewAudioEncoder(av.AudioEncoderConfig{Bitrate: e.AudioBitrate, Log: cfg.Log})
+		if err != nil {
+			if r.venc != nil {
+				r.venc.Close()
+			}
+			r.sc.Close()
+			return nil, fmt.Errorf("audio encoder: %w", err)
+		}
+		r.info.SampleRate, r.info.Channels, r.info.AudioBitrate = media.SampleRate, media.Channels, e.AudioBitrate
+		r.info.AudioConfig = r.aenc.Config()
 	}
-	r.info = media.StreamInfo{
-		Width: cc.Width, Height: cc.Height, FPS: cc.FPS, VideoBitrate: r.venc.Settings().Bitrate,
-		VideoConfig: r.venc.Config(), Profile: r.venc.Profile(), Level: r.venc.Level(),
-		SampleRate: media.SampleRate, Channels: media.Channels, AudioBitrate: e.AudioBitrate,
-		AudioConfig: r.aenc.Config(),
-	}
+	// One kind only: nothing to interleave with.
+	r.inter.single = cc.NoVideo || cc.NoAudio
 	return r, nil
 }
 
@@ -140,7 +150,11 @@ func (r *Recorder) Info() media.StreamInfo { return r.info }
 
 // RequestKeyframe makes the next video frame an IDR (an RTMP destination
 // that reconnected asks for it). Safe from any goroutine.
-func (r *Recorder) RequestKeyframe() { r.venc.ForceKeyframe() }
+func (r *Recorder) RequestKeyframe() {
+	if r.venc != nil {
+		r.venc.ForceKeyframe()
+	}
+}
 
 // AddOutput attaches an output. A critical output's failure stops the run
 // (the recording, PolicyRecord); a non-critical one (a stream, PolicyStream)
@@ -223,13 +237,17 @@ func (r *Recorder) Close() error {
 	if err == nil {
 		// Flush only after a clean run; after an output error the encoders'
 		// tail has nowhere to go.
-		vp, ferr := r.venc.Flush()
-		if ferr != nil {
-			r.log.Error().Err(ferr).Msg("flushing the video encoder")
+		var vp, ap []media.Packet
+		var ferr error
+		if r.venc != nil {
+			if vp, ferr = r.venc.Flush(); ferr != nil {
+				r.log.Error().Err(ferr).Msg("flushing the video encoder")
+			}
 		}
-		ap, ferr := r.aenc.Flush()
-		if ferr != nil {
-			r.log.Error().Err(ferr).Msg("flushing the audio encoder")
+		if r.aenc != nil {
+			if ap, ferr = r.aenc.Flush(); ferr != nil {
+				r.log.Error().Err(ferr).Msg("flushing the audio encoder")
+			}
 		}
 		r.emit(append(r.inter.push(append(vp, ap...)...), r.inter.drain()...)...)
 		r.log.Debug().Int("video", len(vp)).Int("audio", len(ap)).Msg("encoders flushed")
@@ -264,8 +282,12 @@ func (r *Recorder) Close() error {
 			err = e
 		}
 	}
-	r.venc.Close()
-	r.aenc.Close()
+	if r.venc != nil {
+		r.venc.Close()
+	}
+	if r.aenc != nil {
+		r.aenc.Close()
+	}
 	r.sc.Close()
 	r.err = err
 	return err

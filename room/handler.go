@@ -2,6 +2,7 @@ package room
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -51,6 +52,41 @@ type Handler interface {
 // connector's current view of the participant.
 type SubscriptionFilter interface {
 	WantTracks(p Participant) bool
+}
+
+// TrackFilter is an optional extension of a Handler, beside
+// SubscriptionFilter: connectors that choose their subscriptions ask it for
+// each track of a participant they want (t carries at least SID,
+// ParticipantID, Kind and Source); a declined track is not subscribed. It
+// is called on the event goroutine.
+type TrackFilter interface {
+	WantTrack(t *Track) bool
+}
+
+// TrackSelector picks tracks by kind, source and SID: an audio-only
+// recording takes no video, a screen-share egress takes the screen and the
+// microphone, a track composite takes two named tracks. The zero value
+// picks every track.
+type TrackSelector struct {
+	// NoAudio and NoVideo leave out every track of that kind.
+	NoAudio, NoVideo bool
+	// Sources, when not empty, are the only sources picked.
+	Sources []Source
+	// SIDs, when not empty, are the only tracks picked.
+	SIDs []string
+}
+
+// Picks reports whether t is selected.
+func (s TrackSelector) Picks(t *Track) bool {
+	switch {
+	case s.NoAudio && t.Kind == KindAudio, s.NoVideo && t.Kind == KindVideo:
+		return false
+	case len(s.Sources) > 0 && !slices.Contains(s.Sources, t.Source):
+		return false
+	case len(s.SIDs) > 0 && !slices.Contains(s.SIDs, t.SID):
+		return false
+	}
+	return true
 }
 
 // TrackSink consumes one track's frames. WriteFrame and Close are called

@@ -211,6 +211,16 @@ func (s *Session) Start(ctx context.Context) error {
 	return nil
 }
 
+// trackPolicy is the consent policy with the pipeline's kinds: an
+// audio-only recording never subscribes to (nor decodes) a camera, a
+// video-only one no microphone.
+func (s *Session) trackPolicy(pc recorder.Config) consent.Policy {
+	pol := s.cfg.Consent
+	pol.Tracks.NoVideo = pol.Tracks.NoVideo || pc.Compositor.NoVideo
+	pol.Tracks.NoAudio = pol.Tracks.NoAudio || pc.Compositor.NoAudio
+	return pol
+}
+
 func (s *Session) start(ctx context.Context) error {
 	pc := s.cfg.Pipeline
 	pc.Log = s.log
@@ -239,7 +249,7 @@ func (s *Session) start(ctx context.Context) error {
 		ConnectTimeout: s.cfg.ConnectTimeout, Logger: s.log, Pseudonyms: sink.Pseudonyms,
 		// Consent is enforced here, before any decoder: LiveKit exempts
 		// recorders from track permissions.
-		Handler: consent.New(sink, s.cfg.Consent, s.log),
+		Handler: consent.New(sink, s.trackPolicy(pc), s.log),
 	})
 	if err != nil {
 		rec.Close()

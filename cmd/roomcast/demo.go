@@ -19,7 +19,7 @@ func demoCommand() *cli.Command {
 		Description: "No network and no external service: N synthetic speakers join a room, each with a\n" +
 			"colour pattern and a tone, talking in turn so the active speaker changes. Runs in real time\n" +
 			"(like a live room) unless --fast.",
-		Flags: append(append(append(canvasFlags(), streamFlags()...), watchFlags()...),
+		Flags: append(append(append(append(canvasFlags(), kindFlags()...), streamFlags()...), watchFlags()...),
 			&cli.IntFlag{Name: "speakers", Value: 4, Usage: "number of synthetic speakers (1-16)"},
 			&cli.DurationFlag{Name: "duration", Value: 10 * time.Second, Usage: "how long to record"},
 			&cli.DurationFlag{Name: "turn", Value: 3 * time.Second, Usage: "how long each speaker talks"},

@@ -47,6 +47,14 @@ func canvasFlags() []cli.Flag {
 	}, hlsFlags()...)
 }
 
+// kindFlags choose a single-track output (record and demo).
+func kindFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.BoolFlag{Name: "audio-only", Usage: "record/stream sound only: no video track, no camera decoded, no video encoder"},
+		&cli.BoolFlag{Name: "video-only", Usage: "record/stream pictures only: no audio track, no microphone decoded, no audio encoder"},
+	}
+}
+
 // recipients reads --encrypt-to and --encrypt-to-file; none means a plain
 // MP4.
 func recipients(c *cli.Context) ([]age.Recipient, error) {
@@ -85,8 +93,11 @@ func pipelineConfig(c *cli.Context, log zerolog.Logger) (recorder.Config, error)
 	if err != nil {
 		return cfg, fmt.Errorf("%w: --%v", errUsage, err)
 	}
+	if c.Bool("audio-only") && c.Bool("video-only") {
+		return cfg, fmt.Errorf("%w: --audio-only and --video-only together leave nothing to record", errUsage)
+	}
 	cc := compositor.Config{Width: w, Height: h, FPS: c.Int("fps"), Layout: kind, Fit: fit, Gap: c.Int("gap"),
-		Labels: labels, NoLabels: c.Bool("no-labels")}
+		Labels: labels, NoLabels: c.Bool("no-labels"), NoVideo: c.Bool("audio-only"), NoAudio: c.Bool("video-only")}
 	if err := parseBackground(c.String("background"), &cc); err != nil {
 		return cfg, err
 	}

@@ -34,7 +34,7 @@ func recordCommand() *cli.Command {
 			"of the machine (ps): prefer the environment or a file.\n" +
 			"Stops on --duration, SIGINT/SIGTERM, when the room closes, or when it has been empty for\n" +
 			"--empty-timeout; the MP4 is finalised in every case.",
-		Flags: append(append(append(canvasFlags(), streamFlags()...), watchFlags()...),
+		Flags: append(append(append(append(canvasFlags(), kindFlags()...), streamFlags()...), watchFlags()...),
 			&cli.StringFlag{Name: "room", Required: true, Usage: "LiveKit server URL + room (wss://host/room), or a room name with --livekit-url"},
 			&cli.StringFlag{Name: "livekit-url", EnvVars: []string{"LIVEKIT_URL"}, Usage: "LiveKit server URL when --room is a bare name"},
 			&cli.StringFlag{Name: "token", EnvVars: []string{"LIVEKIT_TOKEN"}, Usage: "access token (prefer the environment or --token-file)"},

@@ -496,6 +496,17 @@ func (r *Room) wants(rp *lksdk.RemoteParticipant) bool {
 	return true
 }
 
+// wantsTrack asks the Handler (a room.TrackFilter) whether this track of a
+// wanted participant is to be received (an audio-only recording takes no
+// camera).
+func (r *Room) wantsTrack(id string, pub *lksdk.RemoteTrackPublication) bool {
+	f, ok := r.cfg.Handler.(room.TrackFilter)
+	if !ok {
+		return true
+	}
+	return f.WantTrack(&room.Track{SID: pub.SID(), ParticipantID: id, Kind: kindOf(pub.Kind()), Source: sourceOf(pub.Source())})
+}
+
 // subscribe brings rp's subscriptions in line with wants: every published
 // track of a wanted participant is subscribed, none of an unwanted one
 // (a participant who opts out mid-session is unsubscribed). Runs on the
@@ -510,6 +521,7 @@ func (r *Room) subscribe(rp *lksdk.RemoteParticipant) {
 			continue
 		}
 		sid := pub.SID()
+		want := want && r.wantsTrack(id, pub)
 		_, asked := r.subscribed[sid]
 		// Whether the media arrives is read from roomcast's own tracks:
 		// the SDK's IsSubscribed reads a field its media goroutine writes
