@@ -34,6 +34,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -85,6 +86,14 @@ type Options struct {
 	// It defaults to false: every segment is kept and the final playlist is
 	// the whole broadcast.
 	WindowOnly bool
+	// Playlist is the media playlist's file name in the directory. It
+	// defaults to PlaylistName (index.m3u8).
+	Playlist string
+	// LivePlaylist, when set, is a second media playlist that always lists
+	// only the live window (EXT-X-ENDLIST at the end); Playlist then lists
+	// every segment written so far while live (the LiveKit egress pair
+	// playlist_name / live_playlist_name). It defaults to none.
+	LivePlaylist string
 	// Overwrite allows a directory that already holds a broadcast; its
 	// playlist and segments are removed first. It defaults to false.
 	Overwrite bool
@@ -168,6 +177,17 @@ func Create(dir string, info media.StreamInfo, opts Options) (*Writer, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Playlist == "" {
+		opts.Playlist = PlaylistName
+	}
+	for _, n := range []string{opts.Playlist, opts.LivePlaylist} {
+		if n != "" && (filepath.Base(n) != n || n[0] == '.' || filepath.Ext(n) != ".m3u8" || ours.MatchString(n) && n != PlaylistName) {
+			return nil, fmt.Errorf("%w: playlist name %q (want a file name ending in .m3u8)", ErrCreate, n)
+		}
+	}
+	if opts.Playlist == opts.LivePlaylist {
+		return nil, fmt.Errorf("%w: the live playlist needs a name of its own", ErrCreate)
+	}
 	if opts.SegmentDuration < 100*time.Millisecond || opts.SegmentDuration > 60*time.Second {
 		return nil, fmt.Errorf("%w: segment duration %v outside [100ms, 60s]", ErrCreate, opts.SegmentDuration)
 	}
@@ -195,7 +215,7 @@ func Create(dir string, info media.StreamInfo, opts Options) (*Writer, error) {
 	if len(tracks) == 0 {
 		return nil, fmt.Errorf("%w: stream info has neither video nor audio", ErrCreate)
 	}
-	if err := prepareDir(dir, opts.Overwrite); err != nil {
+	if err := prepareDir(dir, opts.Overwrite, opts.Playlist, opts.LivePlaylist); err != nil {
 		return nil, err
 	}
 	var rb [4]byte
@@ -213,7 +233,7 @@ func Create(dir string, info media.StreamInfo, opts Options) (*Writer, error) {
 
 // prepareDir makes dir usable: created when missing, refused when it holds a
 // broadcast (unless overwrite, then that broadcast's files are removed).
-func prepareDir(dir string, overwrite bool) error {
+func prepareDir(dir string, overwrite bool, playlists ...string) error {
 	if dir == "" {
 		return fmt.Errorf("%w: empty directory name", ErrCreate)
 	}
@@ -238,7 +258,7 @@ func prepareDir(dir string, overwrite bool) error {
 	}
 	var old []string
 	for _, e := range ents {
-		if ours.MatchString(e.Name()) {
+		if ours.MatchString(e.Name()) || e.Name() != "" && slices.Contains(playlists, e.Name()) {
 			old = append(old, e.Name())
 		}
 	}
@@ -250,7 +270,10 @@ func prepareDir(dir string, overwrite bool) error {
 	}
 	// The playlist first: a server then shows "starts soon", never a
 	// playlist naming deleted segments.
-	for _, name := range append([]string{PlaylistName}, old...) {
+	for _, name := range append(append([]string{PlaylistName}, playlists...), old...) {
+		if name == "" {
+			continue
+		}
 		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("%w: removing the old %s: %w", ErrCreate, name, err)
 		}
@@ -483,13 +506,23 @@ func (w *Writer) ticks(d time.Duration, timescale int64) int64 {
 // writePlaylist publishes the playlist: the live window, or at the end the
 // whole broadcast (or the last window with WindowOnly).
 func (w *Writer) writePlaylist(final bool) error {
-	segs := w.segs
+	segs, window := w.segs, w.segs
 	vod := final && !w.opts.WindowOnly
-	if !vod && len(segs) > w.opts.Window {
-		segs = segs[len(segs)-w.opts.Window:]
+	if len(window) > w.opts.Window {
+		window = window[len(window)-w.opts.Window:]
+	}
+	if !vod && (w.opts.LivePlaylist == "" || w.opts.WindowOnly) {
+		segs = window
 	}
 	pl := playlist{target: w.target, initURI: w.initName(), segs: segs, ended: final, vod: vod, pdt: true}
-	_, err := w.publish(PlaylistName, pl.render())
+	if _, err := w.publish(w.opts.Playlist, pl.render()); err != nil {
+		return err
+	}
+	if w.opts.LivePlaylist == "" {
+		return nil
+	}
+	live := playlist{target: w.target, initURI: w.initName(), segs: window, ended: final, pdt: true}
+	_, err := w.publish(w.opts.LivePlaylist, live.render())
 	return err
 }
 

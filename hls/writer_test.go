@@ -361,3 +361,48 @@ func TestWriterErrors(t *testing.T) {
 		t.Errorf("no streams: %v", err)
 	}
 }
+
+// TestWriterNamedPlaylists: Playlist renames the media playlist; with
+// LivePlaylist it lists every segment while live and the live playlist the
+// window; both end with EXT-X-ENDLIST. Bad names are refused.
+func TestWriterNamedPlaylists(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "hls")
+	w, err := Create(dir, testInfo, Options{Window: 3, Playlist: "all.m3u8", LivePlaylist: "live.m3u8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(name string) parsedPlaylist {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, err := parsePlaylist(b)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return p
+	}
+	feed(t, w, 0, 9, 2*time.Second)
+	if all, live := read("all.m3u8"), read("live.m3u8"); len(all.names) != 4 || all.ended || len(live.names) != 3 || live.ended || live.seq != 1 {
+		t.Fatalf("while live: all %+v, live %+v", all, live)
+	}
+	if _, err := os.Stat(filepath.Join(dir, PlaylistName)); err == nil {
+		t.Fatal("index.m3u8 written beside a named playlist")
+	}
+	feed(t, w, 9, 1, 2*time.Second)
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if all, live := read("all.m3u8"), read("live.m3u8"); len(all.names) != 5 || !all.ended || !all.vod || len(live.names) != 3 || !live.ended {
+		t.Fatalf("final: all %+v, live %+v", all, live)
+	}
+	// The same directory again without Overwrite: refused (it holds a broadcast).
+	if _, err := Create(dir, testInfo, Options{Playlist: "all.m3u8"}); !errors.Is(err, ErrCreate) {
+		t.Fatalf("second broadcast in the directory: %v", err)
+	}
+	for _, bad := range []Options{{Playlist: "../x.m3u8"}, {Playlist: "x.txt"}, {Playlist: ".x.m3u8"}, {Playlist: "a.m3u8", LivePlaylist: "a.m3u8"}} {
+		if _, err := Create(filepath.Join(t.TempDir(), "h"), testInfo, bad); !errors.Is(err, ErrCreate) {
+			t.Errorf("options %+v: %v, want ErrCreate", bad, err)
+		}
+	}
+}

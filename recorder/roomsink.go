@@ -3,6 +3,7 @@ package recorder
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,6 +45,12 @@ type RoomSink struct {
 	// decoded earlier is not pushed, its room-clock stamps would land in
 	// the future of the output clock.
 	started atomic.Int64
+
+	// Heard lists identities whose sound is recorded but whose camera tile
+	// is never shown (a screen-share egress's presenter, a track
+	// composite's audio from someone else); their screen shares still get
+	// tiles. Set before the room starts.
+	Heard []string
 
 	// Events is where session events go (buffered; drops when full).
 	Events chan room.SessionEvent
@@ -91,7 +98,7 @@ func (l *RoomSink) input(id, name string, screen bool) *compositor.Input {
 	if in, ok := l.inputs[id]; ok {
 		return in
 	}
-	in := l.comp.AddInput(id, name, compositor.InputOptions{Screen: screen})
+	in := l.comp.AddInput(id, name, compositor.InputOptions{Screen: screen, Hidden: !screen && slices.Contains(l.Heard, id)})
 	l.inputs[id] = in
 	return in
 }

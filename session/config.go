@@ -31,6 +31,10 @@ type Config struct {
 	// any decoder. The zero value lets everyone in, except participants
 	// who opt out with roomcast.consent=no.
 	Consent consent.Policy
+	// Heard lists identities that are heard but get no camera tile (their
+	// screen shares still show): a screen-share recording's presenter. It
+	// defaults to none.
+	Heard []string
 	// Announce is what roomcast tells the room when the recording starts
 	// and stops (a chat message and its recording attribute, where the
 	// connector is a room.Announcer: LiveKit).

@@ -53,6 +53,9 @@ type HLS struct {
 	WindowOnly bool
 	// SegmentDuration defaults to hls.DefaultSegmentDuration (2 s).
 	SegmentDuration time.Duration
+	// Playlist and LivePlaylist name the playlists (hls.Options); they
+	// default to index.m3u8 and none.
+	Playlist, LivePlaylist string
 	// KeyframeInterval is the encoder's, to refuse segments shorter than
 	// it (0: not checked).
 	KeyframeInterval time.Duration
@@ -142,7 +145,8 @@ func (o Outputs) attach(ctx context.Context, rec *recorder.Recorder, dests []*rt
 			dir = abs
 		}
 		w, cerr := hls.Create(dir, rec.Info(), hls.Options{SegmentDuration: o.HLS.SegmentDuration,
-			Window: o.HLS.Window, WindowOnly: o.HLS.WindowOnly, Overwrite: o.Overwrite, Log: log})
+			Window: o.HLS.Window, WindowOnly: o.HLS.WindowOnly, Overwrite: o.Overwrite, Log: log,
+			Playlist: o.HLS.Playlist, LivePlaylist: o.HLS.LivePlaylist})
 		if cerr != nil {
 			return mp4Path, classify(ErrOutput, cerr)
 		}

@@ -244,6 +244,7 @@ func (s *Session) start(ctx context.Context) error {
 	}
 	sink = recorder.NewRoomSink(rec.Compositor(), s.log)
 	sink.Pseudonyms = pseudo.New() // one per session, shared with the room's logs
+	sink.Heard = s.cfg.Heard
 	rm, err := registry.Open(room.Config{
 		URL: s.cfg.Room, Credentials: s.cfg.Credentials, Identity: s.cfg.Identity, Name: s.cfg.Name,
 		ConnectTimeout: s.cfg.ConnectTimeout, Logger: s.log, Pseudonyms: sink.Pseudonyms,
