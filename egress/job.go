@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -39,6 +40,7 @@ type job struct {
 	reportsClosed bool
 	streams       map[string]*livekit.StreamInfo // by full URL (the info shows it redacted)
 	fileInfo      *livekit.FileInfo
+	segInfo       *livekit.SegmentsInfo
 }
 
 func newJob(w *Worker, req *rpc.StartEgressRequest, p *plan, info *livekit.EgressInfo, log zerolog.Logger) *job {
@@ -49,6 +51,15 @@ func newJob(w *Worker, req *rpc.StartEgressRequest, p *plan, info *livekit.Egres
 	if p.file != "" {
 		j.fileInfo = &livekit.FileInfo{Filename: j.relName(p.file), Location: p.file}
 		info.FileResults = []*livekit.FileInfo{j.fileInfo}
+	}
+	if p.hls.dir != "" {
+		j.segInfo = &livekit.SegmentsInfo{PlaylistName: j.relName(filepath.Join(p.hls.dir, p.hls.playlistName()))}
+		j.segInfo.PlaylistLocation = filepath.Join(p.hls.dir, p.hls.playlistName())
+		if p.hls.livePlaylist != "" {
+			j.segInfo.LivePlaylistName = j.relName(filepath.Join(p.hls.dir, p.hls.livePlaylist))
+			j.segInfo.LivePlaylistLocation = filepath.Join(p.hls.dir, p.hls.livePlaylist)
+		}
+		info.SegmentResults = []*livekit.SegmentsInfo{j.segInfo}
 	}
 	for _, u := range p.streams {
 		si := &livekit.StreamInfo{Url: redactURL(u), Status: livekit.StreamInfo_ACTIVE}
@@ -113,11 +124,15 @@ func (j *job) run() {
 	for _, u := range p.streams {
 		streams = append(streams, session.Stream{URL: u, InsecureTLS: j.w.cfg.InsecureTLS})
 	}
-	pol := consent.Policy{}
-	if p.only != "" {
-		pol.Only = []string{p.only}
-	}
+	pol := consent.Policy{Only: p.only, Tracks: p.tracks}
 	pipeline := p.pipeline
+	if p.hls.dir != "" {
+		// The directory is made by the HLS writer; a template may name
+		// parents for it.
+		if err := os.MkdirAll(filepath.Dir(p.hls.dir), 0o755); err != nil {
+			j.log.Warn().Err(err).Msg("creating the segments' parent directory")
+		}
+	}
 	if p.file != "" {
 		// A template may name a sub-directory (inside the output directory).
 		if err := os.MkdirAll(filepath.Dir(p.file), 0o755); err != nil {
@@ -130,8 +145,9 @@ func (j *job) run() {
 		Identity:     j.id, // LiveKit's UpdateLayout addresses the egress participant by its egress ID
 		Name:         "● Recording",
 		Consent:      pol,
+		Heard:        p.heard,
 		Pipeline:     pipeline,
-		Outputs:      session.Outputs{MP4: p.file, Streams: streams},
+		Outputs:      session.Outputs{MP4: p.file, Streams: streams, HLS: p.hls.session(pipeline.Encoding.KeyframeInterval)},
 		EmptyTimeout: j.w.cfg.EmptyTimeout,
 		Log:          j.log,
 		OnEvent:      j.onEvent,
@@ -179,6 +195,9 @@ func (j *job) onEvent(e session.Event) {
 		j.info.StartedAt = now
 		if j.fileInfo != nil {
 			j.fileInfo.StartedAt = now
+		}
+		if j.segInfo != nil {
+			j.segInfo.StartedAt = now
 		}
 		for _, s := range j.streams {
 			s.StartedAt = now
@@ -287,6 +306,10 @@ func (j *job) finish(st session.Status, err error) *livekit.EgressInfo {
 			}
 		}
 	}
+	if g := j.segInfo; g != nil {
+		g.EndedAt = now
+		g.SegmentCount, g.Duration, g.Size = segmentsWritten(g.PlaylistLocation)
+	}
 	for _, s := range j.streams {
 		s.EndedAt = now
 		if s.StartedAt != 0 {
@@ -321,6 +344,34 @@ func (j *job) finish(st session.Status, err error) *livekit.EgressInfo {
 			// Stopped before anything was recorded: no file was made.
 			info.FileResults = nil
 		}
+		if j.segInfo != nil && j.segInfo.SegmentCount == 0 {
+			info.SegmentResults = nil
+		}
 	}
 	return j.snapshotLocked()
+}
+
+// segmentsWritten reads the final playlist: how many segments it lists,
+// their media time (EXTINF) and their bytes on disk.
+func segmentsWritten(playlist string) (count, dur, size int64) {
+	b, err := os.ReadFile(playlist)
+	if err != nil {
+		return 0, 0, 0
+	}
+	dir := filepath.Dir(playlist)
+	for _, l := range strings.Split(string(b), "\n") {
+		switch {
+		case strings.HasPrefix(l, "#EXTINF:"):
+			v, _, _ := strings.Cut(strings.TrimPrefix(l, "#EXTINF:"), ",")
+			if f, err := strconv.ParseFloat(v, 64); err == nil {
+				dur += int64(f * float64(time.Second))
+			}
+		case l != "" && !strings.HasPrefix(l, "#"):
+			count++
+			if fi, err := os.Stat(filepath.Join(dir, filepath.Base(l))); err == nil {
+				size += fi.Size()
+			}
+		}
+	}
+	return count, dur, size
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -11,8 +12,11 @@ import (
 	"github.com/livekit/protocol/rpc"
 
 	"github.com/roomcast/roomcast/compositor"
+	"github.com/roomcast/roomcast/hls"
 	"github.com/roomcast/roomcast/layout"
 	"github.com/roomcast/roomcast/recorder"
+	"github.com/roomcast/roomcast/room"
+	"github.com/roomcast/roomcast/session"
 )
 
 // ErrUnsupported: the request asks for something roomcast does not do
@@ -21,6 +25,10 @@ import (
 // reason; it is never accepted and then dropped.
 var ErrUnsupported = errors.New("egress: request not supported by roomcast")
 
+// ErrBadRequest: the request names something that is not there (a track
+// not published in the room). It is answered like ErrUnsupported.
+var ErrBadRequest = errors.New("egress: bad request")
+
 func unsupported(format string, a ...any) error {
 	return fmt.Errorf("%w: %s", ErrUnsupported, fmt.Sprintf(format, a...))
 }
@@ -28,14 +36,32 @@ func unsupported(format string, a ...any) error {
 // plan is what one request asks of a session.
 type plan struct {
 	roomName string
-	// only, when set, records just this participant (participant egress).
-	only     string
+	// only, when set, records just these participants (participant and
+	// track composite egress).
+	only     []string
 	pipeline recorder.Config
 	// file is the MP4's path (absolute, inside the worker's output
 	// directory); "" for none.
 	file string
 	// streams are RTMP(S) URLs (they may hold stream keys: never logged).
 	streams []string
+	// hls is the segment output (HLS into a directory inside the output
+	// directory); a zero dir for none.
+	hls hlsPlan
+	// tracks picks the tracks recorded (participant and track composite
+	// egress); heard are identities heard without a camera tile.
+	tracks room.TrackSelector
+	heard  []string
+	// trackIDs are a track composite's track SIDs (audio, video; either
+	// ""): the worker resolves them to their publishers (resolveTracks).
+	audioTrack, videoTrack string
+}
+
+// hlsPlan is a SegmentedFileOutput in roomcast's terms.
+type hlsPlan struct {
+	dir                    string // absolute
+	playlist, livePlaylist string
+	segment                time.Duration
 }
 
 // encoding is a LiveKit preset or advanced options in roomcast's terms.
@@ -205,12 +231,17 @@ func buildPlan(req *rpc.StartEgressRequest, outputDir string, now time.Time) (*p
 		}
 	case *rpc.StartEgressRequest_Participant:
 		pe := r.Participant
-		p.roomName, p.only = pe.RoomName, pe.Identity
+		p.roomName, p.only = pe.RoomName, []string{pe.Identity}
 		if pe.Identity == "" {
 			return nil, unsupported("participant egress without an identity")
 		}
+		// LiveKit's participant egress: the camera and microphone, or with
+		// screen_share the screen (and its sound) with the microphone, the
+		// presenter's camera tile left out so the screen fills the picture.
+		p.tracks.Sources = []room.Source{room.SourceCamera, room.SourceMicrophone}
 		if pe.ScreenShare {
-			return nil, unsupported("participant egress of a screen share")
+			p.tracks.Sources = []room.Source{room.SourceScreenShare, room.SourceScreenShareAudio, room.SourceMicrophone}
+			p.heard = []string{pe.Identity}
 		}
 		if len(pe.Webhooks) > 0 {
 			return nil, unsupported("per-request webhooks (the server's webhooks report egress events)")
@@ -223,7 +254,33 @@ func buildPlan(req *rpc.StartEgressRequest, outputDir string, now time.Time) (*p
 	case *rpc.StartEgressRequest_Web:
 		return nil, unsupported("web egress (recording a web page needs a browser)")
 	case *rpc.StartEgressRequest_TrackComposite:
-		return nil, unsupported("track composite egress")
+		tc := r.TrackComposite
+		p.roomName = tc.RoomName
+		if tc.AudioTrackId == "" && tc.VideoTrackId == "" {
+			return nil, unsupported("track composite without a track (audio_track_id and/or video_track_id)")
+		}
+		if len(tc.Webhooks) > 0 {
+			return nil, unsupported("per-request webhooks (the server's webhooks report egress events)")
+		}
+		// One tile (the video track) and one sound (the audio track); a
+		// missing one makes an audio-only or video-only output. The
+		// worker finds the tracks' publishers before accepting.
+		p.audioTrack, p.videoTrack = tc.AudioTrackId, tc.VideoTrackId
+		p.tracks.SIDs = slices.DeleteFunc([]string{tc.AudioTrackId, tc.VideoTrackId}, func(s string) bool { return s == "" })
+		noVideo, noAudio = tc.VideoTrackId == "", tc.AudioTrackId == ""
+		kind = layout.Single
+		if err := options(tc.GetPreset(), tc.GetAdvanced()); err != nil {
+			return nil, err
+		}
+		outs = outputs{files: tc.FileOutputs, streams: tc.StreamOutputs, segments: tc.SegmentOutputs, images: tc.ImageOutputs}
+		switch o := tc.Output.(type) {
+		case *livekit.TrackCompositeEgressRequest_File:
+			outs.files = append(outs.files, o.File)
+		case *livekit.TrackCompositeEgressRequest_Stream:
+			outs.streams = append(outs.streams, o.Stream)
+		case *livekit.TrackCompositeEgressRequest_Segments:
+			outs.segments = append(outs.segments, o.Segments)
+		}
 	case *rpc.StartEgressRequest_Track:
 		return nil, unsupported("track egress (a single track without re-encoding)")
 	default:
@@ -232,8 +289,13 @@ func buildPlan(req *rpc.StartEgressRequest, outputDir string, now time.Time) (*p
 	if p.roomName == "" {
 		return nil, unsupported("no room name")
 	}
-	if len(outs.segments) > 0 {
-		return nil, unsupported("segmented (HLS) outputs")
+	if len(outs.segments) > 1 {
+		return nil, unsupported("more than one segment output")
+	}
+	for _, sg := range outs.segments {
+		if p.hls, err = segmentPlan(sg, outputDir, req.EgressId, p.roomName, req.RoomId, now); err != nil {
+			return nil, err
+		}
 	}
 	if len(outs.images) > 0 {
 		return nil, unsupported("image outputs")
@@ -267,8 +329,8 @@ func buildPlan(req *rpc.StartEgressRequest, outputDir string, now time.Time) (*p
 			p.streams = append(p.streams, u)
 		}
 	}
-	if p.file == "" && len(p.streams) == 0 {
-		return nil, unsupported("no output (a file or stream output is needed)")
+	if p.file == "" && len(p.streams) == 0 && p.hls.dir == "" {
+		return nil, unsupported("no output (a file, segment or stream output is needed)")
 	}
 	p.pipeline = recorder.Config{
 		Compositor: compositor.Config{Width: enc.width, Height: enc.height, FPS: enc.fps, Layout: kind,
@@ -278,7 +340,7 @@ func buildPlan(req *rpc.StartEgressRequest, outputDir string, now time.Time) (*p
 			Profile: enc.profile,
 		},
 	}
-	if p.file == "" {
+	if p.file == "" && p.hls.dir == "" {
 		// Stream-only: constant rate and no B-frames suit the ingests.
 		p.pipeline.Encoding.Preset = "stream"
 	}
@@ -322,16 +384,25 @@ func filePath(outputDir, tmpl, egressID, roomName, roomID string, now time.Time)
 	if tmpl == "" || strings.HasSuffix(tmpl, "/") {
 		tmpl += "{room_name}-{time}.mp4"
 	}
-	r := strings.NewReplacer(
-		"{room_name}", safeName(roomName), "{room_id}", safeName(roomID), "{egress_id}", safeName(egressID),
-		"{time}", now.Format("2006-01-02T150405"), "{utc}", now.UTC().Format("20060102150405"),
-	)
-	name := r.Replace(tmpl)
+	name := expand(tmpl, egressID, roomName, roomID, now)
 	if filepath.Ext(name) == "" {
 		name += ".mp4"
 	} else if !strings.EqualFold(filepath.Ext(name), ".mp4") {
 		return "", unsupported("file name %q (roomcast writes .mp4 files)", filepath.Base(name))
 	}
+	return inside(outputDir, name, tmpl)
+}
+
+// expand fills LiveKit's filename template.
+func expand(tmpl, egressID, roomName, roomID string, now time.Time) string {
+	return strings.NewReplacer(
+		"{room_name}", safeName(roomName), "{room_id}", safeName(roomID), "{egress_id}", safeName(egressID),
+		"{time}", now.Format("2006-01-02T150405"), "{utc}", now.UTC().Format("20060102150405"),
+	).Replace(tmpl)
+}
+
+// inside resolves name under outputDir, refusing paths that leave it.
+func inside(outputDir, name, tmpl string) (string, error) {
 	base, err := filepath.Abs(outputDir)
 	if err != nil {
 		return "", err
@@ -346,6 +417,86 @@ func filePath(outputDir, tmpl, egressID, roomName, roomID string, now time.Time)
 		return "", unsupported("file path %q is outside the worker's output directory", tmpl)
 	}
 	return full, nil
+}
+
+// playlistName is the playlist's file name (hls's default when unnamed).
+func (h hlsPlan) playlistName() string {
+	if h.playlist == "" {
+		return hls.PlaylistName
+	}
+	return h.playlist
+}
+
+// session is the session's HLS output (zero without segments).
+func (h hlsPlan) session(keyint time.Duration) session.HLS {
+	if h.dir == "" {
+		return session.HLS{}
+	}
+	return session.HLS{Dir: h.dir, SegmentDuration: h.segment, KeyframeInterval: keyint,
+		Playlist: h.playlist, LivePlaylist: h.livePlaylist}
+}
+
+// DefaultSegmentDuration is LiveKit's segment_duration default.
+const DefaultSegmentDuration = 4 * time.Second
+
+// segmentPlan maps a SegmentedFileOutput: HLS (CMAF segments) into the
+// directory filename_prefix names (a template, inside the output directory;
+// default "{room_name}-{time}"), with the playlists named by playlist_name
+// (default index.m3u8) and live_playlist_name (the live window). Segment
+// file names are roomcast's own (<run>-00000.m4s). Uploads, MPEG-TS-only
+// naming by timestamp and manifest-less output are refused.
+func segmentPlan(sg *livekit.SegmentedFileOutput, outputDir, egressID, roomName, roomID string, now time.Time) (hlsPlan, error) {
+	var h hlsPlan
+	if sg.Output != nil {
+		return h, unsupported("cloud upload of segments: roomcast writes segments to the worker's --output-dir")
+	}
+	if sg.Protocol != livekit.SegmentedFileProtocol_DEFAULT_SEGMENTED_FILE_PROTOCOL && sg.Protocol != livekit.SegmentedFileProtocol_HLS_PROTOCOL {
+		return h, unsupported("segment protocol %v (roomcast writes HLS)", sg.Protocol)
+	}
+	if sg.FilenameSuffix == livekit.SegmentedFileSuffix_TIMESTAMP {
+		return h, unsupported("segment names by timestamp (roomcast numbers its segments)")
+	}
+	if sg.DisableManifest {
+		return h, unsupported("segments without a playlist (disable_manifest)")
+	}
+	tmpl := strings.TrimSuffix(sg.FilenamePrefix, "/")
+	if tmpl == "" {
+		tmpl = "{room_name}-{time}"
+	}
+	dir, err := inside(outputDir, expand(tmpl, egressID, roomName, roomID, now), sg.FilenamePrefix)
+	if err != nil {
+		return h, err
+	}
+	base, _ := filepath.Abs(outputDir)
+	if dir == base {
+		return h, unsupported("segments need a directory of their own (filename_prefix %q names the output directory)", sg.FilenamePrefix)
+	}
+	h.dir = dir
+	for _, n := range []*string{&sg.PlaylistName, &sg.LivePlaylistName} {
+		name := expand(*n, egressID, roomName, roomID, now)
+		if name != "" && filepath.Ext(name) == "" {
+			name += ".m3u8"
+		}
+		if name != "" && (filepath.Base(name) != name || name[0] == '.' || filepath.Ext(name) != ".m3u8") {
+			return h, unsupported("playlist name %q (want a file name ending in .m3u8, beside the segments)", *n)
+		}
+		if n == &sg.PlaylistName {
+			h.playlist = name
+		} else {
+			h.livePlaylist = name
+		}
+	}
+	if h.playlistName() == h.livePlaylist {
+		return h, unsupported("playlist_name and live_playlist_name are the same file")
+	}
+	h.segment = DefaultSegmentDuration
+	if sg.SegmentDuration != 0 {
+		h.segment = time.Duration(sg.SegmentDuration) * time.Second
+	}
+	if h.segment > 60*time.Second {
+		return h, unsupported("segment duration %d s (want up to 60)", sg.SegmentDuration)
+	}
+	return h, nil
 }
 
 // safeName keeps a room name or id from adding path elements.

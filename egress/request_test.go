@@ -11,6 +11,7 @@ import (
 	"github.com/livekit/protocol/rpc"
 
 	"github.com/roomcast/roomcast/layout"
+	"github.com/roomcast/roomcast/room"
 )
 
 func rcReq(rc *livekit.RoomCompositeEgressRequest) *rpc.StartEgressRequest {
@@ -26,10 +27,18 @@ func TestBuildPlanRefusals(t *testing.T) {
 		want string // in the error
 	}{
 		{"template", rcReq(&livekit.RoomCompositeEgressRequest{RoomName: "r", CustomBaseUrl: "https://x", FileOutputs: file("a")}), "custom web templates"},
-		{"audio only", rcReq(&livekit.RoomCompositeEgressRequest{RoomName: "r", AudioOnly: true, FileOutputs: file("a")}), "audio-only"},
+		{"audio and video only", rcReq(&livekit.RoomCompositeEgressRequest{RoomName: "r", AudioOnly: true, VideoOnly: true, FileOutputs: file("a")}), "nothing to record"},
 		{"s3", rcReq(&livekit.RoomCompositeEgressRequest{RoomName: "r", FileOutputs: []*livekit.EncodedFileOutput{{Output: &livekit.EncodedFileOutput_S3{S3: &livekit.S3Upload{}}}}}), "cloud upload (S3)"},
 		{"ogg", rcReq(&livekit.RoomCompositeEgressRequest{RoomName: "r", FileOutputs: []*livekit.EncodedFileOutput{{FileType: livekit.EncodedFileType_OGG}}}), "file type"},
-		{"segments", rcReq(&livekit.RoomCompositeEgressRequest{RoomName: "r", SegmentOutputs: []*livekit.SegmentedFileOutput{{}}}), "segmented"},
+		{"segments upload", rcReq(&livekit.RoomCompositeEgressRequest{RoomName: "r", SegmentOutputs: []*livekit.SegmentedFileOutput{{Output: &livekit.SegmentedFileOutput_S3{S3: &livekit.S3Upload{}}}}}), "cloud upload of segments"},
+		{"segments by timestamp", rcReq(&livekit.RoomCompositeEgressRequest{RoomName: "r", SegmentOutputs: []*livekit.SegmentedFileOutput{{FilenameSuffix: livekit.SegmentedFileSuffix_TIMESTAMP}}}), "timestamp"},
+		{"segments without playlist", rcReq(&livekit.RoomCompositeEgressRequest{RoomName: "r", SegmentOutputs: []*livekit.SegmentedFileOutput{{DisableManifest: true}}}), "disable_manifest"},
+		{"segments escape", rcReq(&livekit.RoomCompositeEgressRequest{RoomName: "r", SegmentOutputs: []*livekit.SegmentedFileOutput{{FilenamePrefix: "../up"}}}), "outside"},
+		{"segments in the output dir", rcReq(&livekit.RoomCompositeEgressRequest{RoomName: "r", SegmentOutputs: []*livekit.SegmentedFileOutput{{FilenamePrefix: "./"}}}), "directory of their own"},
+		{"playlist path", rcReq(&livekit.RoomCompositeEgressRequest{RoomName: "r", SegmentOutputs: []*livekit.SegmentedFileOutput{{FilenamePrefix: "s", PlaylistName: "../p.m3u8"}}}), "playlist name"},
+		{"same playlists", rcReq(&livekit.RoomCompositeEgressRequest{RoomName: "r", SegmentOutputs: []*livekit.SegmentedFileOutput{{FilenamePrefix: "s", LivePlaylistName: "index.m3u8"}}}), "same file"},
+		{"two segment outputs", rcReq(&livekit.RoomCompositeEgressRequest{RoomName: "r", SegmentOutputs: []*livekit.SegmentedFileOutput{{FilenamePrefix: "a"}, {FilenamePrefix: "b"}}}), "more than one segment output"},
+		{"track composite without tracks", &rpc.StartEgressRequest{Request: &rpc.StartEgressRequest_TrackComposite{TrackComposite: &livekit.TrackCompositeEgressRequest{RoomName: "r", FileOutputs: file("a")}}}, "without a track"},
 		{"no output", rcReq(&livekit.RoomCompositeEgressRequest{RoomName: "r"}), "no output"},
 		{"no room", rcReq(&livekit.RoomCompositeEgressRequest{FileOutputs: file("a")}), "no room"},
 		{"layout", rcReq(&livekit.RoomCompositeEgressRequest{RoomName: "r", Layout: "mosaic", FileOutputs: file("a")}), "layout"},
@@ -42,7 +51,6 @@ func TestBuildPlanRefusals(t *testing.T) {
 		{"odd size", rcReq(&livekit.RoomCompositeEgressRequest{RoomName: "r", FileOutputs: file("a"), Options: &livekit.RoomCompositeEgressRequest_Advanced{Advanced: &livekit.EncodingOptions{Width: 641, Height: 360}}}), "size"},
 		{"web", &rpc.StartEgressRequest{Request: &rpc.StartEgressRequest_Web{Web: &livekit.WebEgressRequest{Url: "https://x"}}}, "web egress"},
 		{"track", &rpc.StartEgressRequest{Request: &rpc.StartEgressRequest_Track{Track: &livekit.TrackEgressRequest{RoomName: "r"}}}, "track egress"},
-		{"screen share participant", &rpc.StartEgressRequest{Request: &rpc.StartEgressRequest_Participant{Participant: &livekit.ParticipantEgressRequest{RoomName: "r", Identity: "a", ScreenShare: true, FileOutputs: file("a")}}}, "screen share"},
 	}
 	dir := t.TempDir()
 	for _, c := range cases {
@@ -87,7 +95,7 @@ func TestBuildPlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.only != "alice" || p.pipeline.Compositor.Layout != layout.Single || p.pipeline.Compositor.Width != 1920 ||
+	if len(p.only) != 1 || p.only[0] != "alice" || p.pipeline.Compositor.Layout != layout.Single || p.pipeline.Compositor.Width != 1920 ||
 		p.pipeline.Compositor.FPS != 25 || p.pipeline.Encoding.KeyframeInterval != 1500*time.Millisecond {
 		t.Fatalf("participant plan %+v", p)
 	}
@@ -99,6 +107,70 @@ func TestBuildPlan(t *testing.T) {
 		Output: &livekit.RoomCompositeEgressRequest_Stream{Stream: &livekit.StreamOutput{Urls: []string{"rtmp://h/live/k"}}}}), dir, now)
 	if err != nil || p.pipeline.Encoding.Preset != "stream" || p.file != "" {
 		t.Fatalf("stream-only plan %+v, %v", p, err)
+	}
+}
+
+// TestBuildPlanKinds: audio-only / video-only composites, segment outputs,
+// a screen-share participant egress and a track composite in roomcast's
+// terms.
+func TestBuildPlanKinds(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Date(2026, 11, 30, 18, 0, 0, 0, time.UTC)
+	p, err := buildPlan(rcReq(&livekit.RoomCompositeEgressRequest{RoomName: "r", AudioOnly: true, FileOutputs: file("a")}), dir, now)
+	if err != nil || !p.pipeline.Compositor.NoVideo || p.pipeline.Compositor.NoAudio {
+		t.Fatalf("audio-only plan %+v, %v", p, err)
+	}
+	p, err = buildPlan(rcReq(&livekit.RoomCompositeEgressRequest{RoomName: "r", VideoOnly: true, FileOutputs: file("a")}), dir, now)
+	if err != nil || p.pipeline.Compositor.NoVideo || !p.pipeline.Compositor.NoAudio {
+		t.Fatalf("video-only plan %+v, %v", p, err)
+	}
+	// Segments only: HLS into the prefix's directory, named playlists, the
+	// record preset (a recording).
+	p, err = buildPlan(rcReq(&livekit.RoomCompositeEgressRequest{RoomName: "r",
+		Output: &livekit.RoomCompositeEgressRequest_Segments{Segments: &livekit.SegmentedFileOutput{
+			FilenamePrefix: "hls/{room_name}", PlaylistName: "all", LivePlaylistName: "live.m3u8", SegmentDuration: 6}}}), dir, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := p.hls
+	if h.dir != filepath.Join(dir, "hls", "r") || h.playlist != "all.m3u8" || h.livePlaylist != "live.m3u8" || h.segment != 6*time.Second ||
+		p.pipeline.Encoding.Preset == "stream" || p.file != "" {
+		t.Fatalf("segments plan %+v", p)
+	}
+	if sh := h.session(2 * time.Second); sh.Dir != h.dir || sh.Playlist != "all.m3u8" || sh.SegmentDuration != 6*time.Second {
+		t.Fatalf("session HLS %+v", sh)
+	}
+	p, err = buildPlan(rcReq(&livekit.RoomCompositeEgressRequest{RoomName: "r", SegmentOutputs: []*livekit.SegmentedFileOutput{{}}}), dir, now)
+	if err != nil || p.hls.dir != filepath.Join(dir, "r-2026-11-30T180000") || p.hls.playlistName() != "index.m3u8" || p.hls.segment != DefaultSegmentDuration {
+		t.Fatalf("default segments plan %+v, %v", p, err)
+	}
+	// Participant egress: camera and microphone; with screen_share the
+	// screen (and its sound) and the microphone, the camera tile hidden.
+	pe := &livekit.ParticipantEgressRequest{RoomName: "r", Identity: "alice", FileOutputs: file("a")}
+	p, err = buildPlan(&rpc.StartEgressRequest{Request: &rpc.StartEgressRequest_Participant{Participant: pe}}, dir, now)
+	cam := &room.Track{Kind: room.KindVideo, Source: room.SourceCamera}
+	scr := &room.Track{Kind: room.KindVideo, Source: room.SourceScreenShare}
+	mic := &room.Track{Kind: room.KindAudio, Source: room.SourceMicrophone}
+	if err != nil || !p.tracks.Picks(cam) || p.tracks.Picks(scr) || !p.tracks.Picks(mic) || len(p.heard) != 0 {
+		t.Fatalf("participant plan %+v, %v", p, err)
+	}
+	pe.ScreenShare = true
+	p, err = buildPlan(&rpc.StartEgressRequest{Request: &rpc.StartEgressRequest_Participant{Participant: pe}}, dir, now)
+	if err != nil || p.tracks.Picks(cam) || !p.tracks.Picks(scr) || !p.tracks.Picks(mic) || len(p.heard) != 1 || p.heard[0] != "alice" {
+		t.Fatalf("screen share plan %+v, %v", p, err)
+	}
+	// Track composite: the two SIDs, resolved later; audio alone is an
+	// audio-only output.
+	tc := &livekit.TrackCompositeEgressRequest{RoomName: "r", AudioTrackId: "TR_a", VideoTrackId: "TR_v", FileOutputs: file("a")}
+	p, err = buildPlan(&rpc.StartEgressRequest{Request: &rpc.StartEgressRequest_TrackComposite{TrackComposite: tc}}, dir, now)
+	if err != nil || p.audioTrack != "TR_a" || p.videoTrack != "TR_v" || !p.tracks.Picks(&room.Track{SID: "TR_v"}) ||
+		p.tracks.Picks(&room.Track{SID: "TR_x"}) || p.pipeline.Compositor.Layout != layout.Single || p.pipeline.Compositor.NoVideo {
+		t.Fatalf("track composite plan %+v, %v", p, err)
+	}
+	tc.VideoTrackId = ""
+	p, err = buildPlan(&rpc.StartEgressRequest{Request: &rpc.StartEgressRequest_TrackComposite{TrackComposite: tc}}, dir, now)
+	if err != nil || !p.pipeline.Compositor.NoVideo || len(p.tracks.SIDs) != 1 {
+		t.Fatalf("audio track composite plan %+v, %v", p, err)
 	}
 }
 

@@ -6,12 +6,14 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/livekit/protocol/livekit"
 	"github.com/livekit/protocol/rpc"
 	"github.com/livekit/psrpc"
+	lksdk "github.com/livekit/server-sdk-go/v2"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 	"google.golang.org/protobuf/proto"
@@ -231,6 +233,9 @@ func (w *Worker) StartEgress(_ context.Context, req *rpc.StartEgressRequest) (*l
 	// The session's components add their own "component".
 	log := w.cfg.Log.With().Str("node", w.cfg.NodeID).Str("egress_id", req.EgressId).Str("room", info.RoomName).Logger()
 	p, err := buildPlan(req, w.cfg.OutputDir, now)
+	if err == nil {
+		err = w.resolveTracks(p)
+	}
 	if err != nil {
 		info.Status = livekit.EgressStatus_EGRESS_FAILED
 		info.Error = err.Error()
@@ -276,12 +281,71 @@ func (w *Worker) StartEgress(_ context.Context, req *rpc.StartEgressRequest) (*l
 	return j.snapshot(), nil
 }
 
+// resolveTracks finds a track composite's tracks in the room (the server's
+// RoomService): their publishers are the participants recorded, and the
+// one whose camera is not the video is heard without a tile. A track that
+// is not published, or of the wrong kind, refuses the request.
+func (w *Worker) resolveTracks(p *plan) error {
+	if p.audioTrack == "" && p.videoTrack == "" {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	rs := lksdk.NewRoomServiceClient(w.cfg.WSURL, w.cfg.APIKey, w.cfg.APISecret)
+	res, err := rs.ListParticipants(ctx, &livekit.ListParticipantsRequest{Room: p.roomName})
+	if err != nil {
+		return fmt.Errorf("%w: listing the participants of room %s: %v", ErrBadRequest, p.roomName, err)
+	}
+	find := func(sid string, want livekit.TrackType) (string, *livekit.TrackInfo, error) {
+		for _, pi := range res.Participants {
+			for _, ti := range pi.Tracks {
+				if ti.Sid != sid {
+					continue
+				}
+				if ti.Type != want {
+					return "", nil, fmt.Errorf("%w: track %s is %s, not %s", ErrBadRequest, sid, ti.Type, want)
+				}
+				return pi.Identity, ti, nil
+			}
+		}
+		return "", nil, fmt.Errorf("%w: track %s is not published in room %s", ErrBadRequest, sid, p.roomName)
+	}
+	var shown string // the identity whose camera tile shows the video track
+	if p.videoTrack != "" {
+		id, ti, err := find(p.videoTrack, livekit.TrackType_VIDEO)
+		if err != nil {
+			return err
+		}
+		p.only = append(p.only, id)
+		if ti.Source != livekit.TrackSource_SCREEN_SHARE {
+			shown = id
+		}
+	}
+	if p.audioTrack != "" {
+		id, _, err := find(p.audioTrack, livekit.TrackType_AUDIO)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(p.only, id) {
+			p.only = append(p.only, id)
+		}
+	}
+	for _, id := range p.only {
+		if id != shown {
+			p.heard = append(p.heard, id)
+		}
+	}
+	return nil
+}
+
 func kindName(req *rpc.StartEgressRequest) string {
 	switch req.Request.(type) {
 	case *rpc.StartEgressRequest_RoomComposite:
 		return "room_composite"
 	case *rpc.StartEgressRequest_Participant:
 		return "participant"
+	case *rpc.StartEgressRequest_TrackComposite:
+		return "track_composite"
 	}
 	return fmt.Sprintf("%T", req.Request)
 }
