@@ -67,6 +67,9 @@ type PublisherOptions struct {
 	// its capture time: for sync tests, where jumping to a keyframe would
 	// move the pictures against the sound.
 	KeepCaptureClock bool
+	// ScreenColor, when set, also publishes a screen share video track of
+	// this colour (same codec and size as the camera) beside the camera.
+	ScreenColor string
 	// Garbage makes the video track send random RTP payloads (random sizes,
 	// marker bits and occasional sequence and timestamp jumps) instead of
 	// the generated video, for robustness tests.
@@ -78,9 +81,10 @@ type Publisher struct {
 	Identity string
 	Room     *lksdk.Room
 
-	opts  PublisherOptions
-	video *pubTrack
-	audio *pubTrack
+	opts   PublisherOptions
+	video  *pubTrack
+	audio  *pubTrack
+	screen *pubTrack
 
 	speaking atomic.Bool
 	frozen   atomic.Int64 // UnixNano until which packets are lost
@@ -137,43 +141,13 @@ func StartPublisher(t testing.TB, s *Server, room string, o PublisherOptions) *P
 	dir := t.TempDir()
 
 	if o.Video != "" {
-		mime := map[string]string{"h264": webrtc.MimeTypeH264, "vp8": webrtc.MimeTypeVP8, "vp9": webrtc.MimeTypeVP9}[o.Video]
-		if mime == "" {
-			t.Fatalf("lktest: unknown video codec %q", o.Video)
+		p.video = newVideoTrack(t, dir, o, o.Color, o.VideoSamples)
+	}
+	if o.ScreenColor != "" {
+		if o.Video == "" {
+			t.Fatal("lktest: ScreenColor needs Video (the codec)")
 		}
-		capab := webrtc.RTPCodecCapability{MimeType: mime, ClockRate: 90000}
-		if o.Video == "h264" {
-			capab.SDPFmtpLine = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"
-		}
-		var vt *pubTrack
-		tr, err := lksdk.NewLocalTrack(capab, lksdk.WithRTCPHandler(func(pkt rtcp.Packet) {
-			switch pkt.(type) {
-			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				vt.keyframeWanted.Store(true)
-			}
-		}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		vt = &pubTrack{
-			kind: "video", track: tr, rate: 90000, epoch: o.Epoch,
-			samples: o.VideoSamples,
-			dur:     time.Second / time.Duration(o.FPS),
-			base:    nonZero(o.VideoRTPBase),
-			seq:     rtp.NewRandomSequencer(),
-		}
-		if vt.samples == nil {
-			vt.samples = GenerateVideo(t, dir, VideoSpec{Codec: o.Video, Color: o.Color, Width: o.Width, Height: o.Height, FPS: o.FPS})
-		}
-		p.video = vt
-		switch o.Video {
-		case "h264":
-			p.video.payloader = &codecs.H264Payloader{}
-		case "vp8":
-			p.video.payloader = &codecs.VP8Payloader{EnablePictureID: true}
-		case "vp9":
-			p.video.payloader = &codecs.VP9Payloader{}
-		}
+		p.screen = newVideoTrack(t, dir, o, o.ScreenColor, nil)
 	}
 	if o.Audio {
 		tr, err := lksdk.NewLocalTrack(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2})
@@ -196,7 +170,7 @@ func StartPublisher(t testing.TB, s *Server, room string, o PublisherOptions) *P
 	}
 
 	clock := func(ssrc uint32, now time.Time) (uint32, bool) {
-		for _, pt := range []*pubTrack{p.video, p.audio} {
+		for _, pt := range []*pubTrack{p.video, p.audio, p.screen} {
 			if pt != nil && uint32(pt.track.SSRC()) == ssrc {
 				return pt.rtpAt(now), true
 			}
@@ -235,6 +209,15 @@ func StartPublisher(t testing.TB, s *Server, room string, o PublisherOptions) *P
 		}
 		p.video.pub = pub
 	}
+	if p.screen != nil {
+		pub, err := r.LocalParticipant.PublishTrack(p.screen.track, &lksdk.TrackPublicationOptions{
+			Name: "screen", Source: livekit.TrackSource_SCREEN_SHARE, VideoWidth: o.Width, VideoHeight: o.Height,
+		})
+		if err != nil {
+			t.Fatalf("lktest: publish screen: %v", err)
+		}
+		p.screen.pub = pub
+	}
 	if p.audio != nil {
 		pub, err := r.LocalParticipant.PublishTrack(p.audio.track, &lksdk.TrackPublicationOptions{
 			Name: "microphone", Source: livekit.TrackSource_MICROPHONE,
@@ -244,13 +227,54 @@ func StartPublisher(t testing.TB, s *Server, room string, o PublisherOptions) *P
 		}
 		p.audio.pub = pub
 	}
-	for _, pt := range []*pubTrack{p.video, p.audio} {
+	for _, pt := range []*pubTrack{p.video, p.audio, p.screen} {
 		if pt != nil {
 			p.wg.Add(1)
 			go p.send(pt)
 		}
 	}
 	return p
+}
+
+// newVideoTrack prepares a generated (or given) video track.
+func newVideoTrack(t testing.TB, dir string, o PublisherOptions, color string, samples [][]byte) *pubTrack {
+	mime := map[string]string{"h264": webrtc.MimeTypeH264, "vp8": webrtc.MimeTypeVP8, "vp9": webrtc.MimeTypeVP9}[o.Video]
+	if mime == "" {
+		t.Fatalf("lktest: unknown video codec %q", o.Video)
+	}
+	capab := webrtc.RTPCodecCapability{MimeType: mime, ClockRate: 90000}
+	if o.Video == "h264" {
+		capab.SDPFmtpLine = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"
+	}
+	var vt *pubTrack
+	tr, err := lksdk.NewLocalTrack(capab, lksdk.WithRTCPHandler(func(pkt rtcp.Packet) {
+		switch pkt.(type) {
+		case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+			vt.keyframeWanted.Store(true)
+		}
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vt = &pubTrack{
+		kind: "video", track: tr, rate: 90000, epoch: o.Epoch,
+		samples: samples,
+		dur:     time.Second / time.Duration(o.FPS),
+		base:    nonZero(o.VideoRTPBase),
+		seq:     rtp.NewRandomSequencer(),
+	}
+	if vt.samples == nil {
+		vt.samples = GenerateVideo(t, dir, VideoSpec{Codec: o.Video, Color: color, Width: o.Width, Height: o.Height, FPS: o.FPS})
+	}
+	switch o.Video {
+	case "h264":
+		vt.payloader = &codecs.H264Payloader{}
+	case "vp8":
+		vt.payloader = &codecs.VP8Payloader{EnablePictureID: true}
+	case "vp9":
+		vt.payloader = &codecs.VP9Payloader{}
+	}
+	return vt
 }
 
 func nonZero(v uint32) uint32 {
@@ -386,11 +410,15 @@ func (p *Publisher) Sent() (video, audio int64) {
 	return
 }
 
-// TrackSID returns the server's SID of the "video" or "audio" track.
+// TrackSID returns the server's SID of the "video", "audio" or "screen"
+// track.
 func (p *Publisher) TrackSID(kind string) string {
 	pt := p.video
-	if kind == "audio" {
+	switch kind {
+	case "audio":
 		pt = p.audio
+	case "screen":
+		pt = p.screen
 	}
 	if pt == nil || pt.pub == nil {
 		return ""
