@@ -230,6 +230,13 @@ func (f *Filter) ActiveSpeakers(ids []string) {
 	f.next.ActiveSpeakers(out)
 }
 
+// SelfUpdated forwards (roomcast's own participant is never filtered).
+func (f *Filter) SelfUpdated(p room.Participant) {
+	if s, ok := f.next.(room.SelfObserver); ok {
+		s.SelfUpdated(p)
+	}
+}
+
 // Session forwards.
 func (f *Filter) Session(e room.SessionEvent) { f.next.Session(e) }
 

@@ -2,6 +2,7 @@ package egress
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -151,6 +152,7 @@ func (j *job) run() {
 		EmptyTimeout: j.w.cfg.EmptyTimeout,
 		Log:          j.log,
 		OnEvent:      j.onEvent,
+		OnSelf:       j.onSelf,
 	})
 	if err == nil {
 		j.mu.Lock()
@@ -206,6 +208,43 @@ func (j *job) onEvent(e session.Event) {
 	case session.EventDestinationDown, session.EventDestinationUp:
 		j.queueReport()
 	}
+}
+
+// onSelf applies LiveKit's UpdateLayout: the server writes {"layout": …}
+// into the egress participant's metadata (called on the room's event
+// goroutine).
+func (j *job) onSelf(p room.Participant) {
+	var md struct {
+		Layout *string `json:"layout"`
+	}
+	if p.Metadata == "" || json.Unmarshal([]byte(p.Metadata), &md) != nil || md.Layout == nil {
+		return
+	}
+	if err := j.setLayout(*md.Layout); err != nil {
+		j.log.Warn().Err(err).Msg("layout update refused")
+	}
+}
+
+// setLayout switches a running composite to one of LiveKit's layouts.
+func (j *job) setLayout(name string) error {
+	if !j.plan.roomComposite {
+		return unsupported("layout updates of a %s egress (only room composites have a layout)", j.plan.kind)
+	}
+	k, err := layoutKind(name)
+	if err != nil {
+		return err
+	}
+	j.mu.Lock()
+	sess := j.sess
+	j.mu.Unlock()
+	if sess == nil {
+		return psrpc.NewErrorf(psrpc.FailedPrecondition, "egress %s is not recording yet", j.id)
+	}
+	if err := sess.SetLayout(k); err != nil {
+		return err
+	}
+	j.log.Info().Str("layout", string(k)).Msg("layout switched")
+	return nil
 }
 
 // stop asks the egress to end (StopEgress, worker shutdown): the info says

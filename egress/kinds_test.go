@@ -31,6 +31,14 @@ func TestRequestKindsLive(t *testing.T) {
 	bob := lktest.StartPublisher(t, r.srv, room, lktest.PublisherOptions{Identity: "bob", Name: "Bob",
 		Video: "h264", Color: "blue", Audio: true, ToneHz: 880, Width: 160, Height: 90, FPS: 15})
 	defer bob.Close()
+	// A room without a screen share, for a layout to show.
+	const room2 = "egress-layout"
+	carol := lktest.StartPublisher(t, r.srv, room2, lktest.PublisherOptions{Identity: "carol", Name: "Carol",
+		Video: "h264", Color: "red", Audio: true, ToneHz: 440, Speaking: true, Width: 160, Height: 90, FPS: 15})
+	defer carol.Close()
+	dave := lktest.StartPublisher(t, r.srv, room2, lktest.PublisherOptions{Identity: "dave", Name: "Dave",
+		Video: "h264", Color: "blue", Audio: true, ToneHz: 880, Width: 160, Height: 90, FPS: 15})
+	defer dave.Close()
 	w := r.startWorker(r.workerConfig(8, 0.5))
 	ctx := context.Background()
 	enc := &livekit.EncodingOptions{Width: 320, Height: 180, Framerate: 15, VideoBitrate: 300, KeyFrameInterval: 1}
@@ -177,6 +185,43 @@ func TestRequestKindsLive(t *testing.T) {
 			// The screen fills the picture (no camera tile); Alice is heard,
 			// Bob is not.
 			checkSingle(t, done.FileResults[0].Location, "green", []float64{440}, []float64{880})
+		})
+
+		t.Run("update layout", func(t *testing.T) {
+			t.Parallel()
+			info, err := r.client.StartRoomCompositeEgress(ctx, &livekit.RoomCompositeEgressRequest{
+				RoomName: room2, Layout: "grid", VideoOnly: true, Options: small,
+				FileOutputs: []*livekit.EncodedFileOutput{{Filepath: "layout.mp4"}},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.waitStatus(info.EgressId, livekit.EgressStatus_EGRESS_ACTIVE, 30*time.Second, nil)
+			time.Sleep(3 * time.Second)
+			// livekit-server writes the layout into the egress participant's
+			// metadata; the worker switches the running composite.
+			if _, err := r.client.UpdateLayout(ctx, &livekit.UpdateLayoutRequest{EgressId: info.EgressId, Layout: "single-speaker"}); err != nil {
+				t.Fatalf("UpdateLayout: %v", err)
+			}
+			time.Sleep(3 * time.Second)
+			if _, err := r.client.StopEgress(ctx, &livekit.StopEgressRequest{EgressId: info.EgressId}); err != nil {
+				t.Fatal(err)
+			}
+			done := r.waitStatus(info.EgressId, livekit.EgressStatus_EGRESS_COMPLETE, 30*time.Second, nil)
+			path := done.FileResults[0].Location
+			const pw, ph = 64, 36
+			// Before: the grid, both cameras side by side.
+			before := rgbAt(t, path, 1.5, pw, ph)
+			if nr, nb := countColour(before, "red"), countColour(before, "blue"); nr < pw*ph/8 || nb < pw*ph/8 {
+				t.Fatalf("grid before the update: %d red, %d blue pixels; want both tiles", nr, nb)
+			}
+			// After: one speaker fills the picture.
+			dur := mediatest.Secs(mediatest.MustProbe(t, path, "-show_format").Format.Duration)
+			after := rgbAt(t, path, dur-0.5, pw, ph)
+			nr, nb := countColour(after, "red"), countColour(after, "blue")
+			if max(nr, nb) < pw*ph/2 || min(nr, nb) > 2 {
+				t.Fatalf("after UpdateLayout single-speaker: %d red, %d blue pixels; want one speaker filling the picture", nr, nb)
+			}
 		})
 
 		t.Run("track composite", func(t *testing.T) {

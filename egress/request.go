@@ -36,6 +36,10 @@ func unsupported(format string, a ...any) error {
 // plan is what one request asks of a session.
 type plan struct {
 	roomName string
+	// kind names the request's type (for messages); roomComposite is
+	// true for a room composite, the one request with a layout.
+	kind          string
+	roomComposite bool
 	// only, when set, records just these participants (participant and
 	// track composite egress).
 	only     []string
@@ -198,7 +202,7 @@ func buildPlan(req *rpc.StartEgressRequest, outputDir string, now time.Time) (*p
 	switch r := req.Request.(type) {
 	case *rpc.StartEgressRequest_RoomComposite:
 		rc := r.RoomComposite
-		p.roomName = rc.RoomName
+		p.roomName, p.kind, p.roomComposite = rc.RoomName, "room composite", true
 		if rc.CustomBaseUrl != "" {
 			return nil, unsupported("custom web templates (custom_base_url): roomcast composites the room itself, without a browser")
 		}
@@ -231,7 +235,7 @@ func buildPlan(req *rpc.StartEgressRequest, outputDir string, now time.Time) (*p
 		}
 	case *rpc.StartEgressRequest_Participant:
 		pe := r.Participant
-		p.roomName, p.only = pe.RoomName, []string{pe.Identity}
+		p.roomName, p.only, p.kind = pe.RoomName, []string{pe.Identity}, "participant"
 		if pe.Identity == "" {
 			return nil, unsupported("participant egress without an identity")
 		}
@@ -255,7 +259,7 @@ func buildPlan(req *rpc.StartEgressRequest, outputDir string, now time.Time) (*p
 		return nil, unsupported("web egress (recording a web page needs a browser)")
 	case *rpc.StartEgressRequest_TrackComposite:
 		tc := r.TrackComposite
-		p.roomName = tc.RoomName
+		p.roomName, p.kind = tc.RoomName, "track composite"
 		if tc.AudioTrackId == "" && tc.VideoTrackId == "" {
 			return nil, unsupported("track composite without a track (audio_track_id and/or video_track_id)")
 		}

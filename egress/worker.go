@@ -413,10 +413,26 @@ func (w *Worker) UpdateStream(ctx context.Context, req *livekit.UpdateStreamRequ
 	return j.updateStream(ctx, req.AddOutputUrls, req.RemoveOutputUrls)
 }
 
-// UpdateEgress (changing a web layout or outputs in one call) is not
-// supported; UpdateStream is.
-func (w *Worker) UpdateEgress(context.Context, *livekit.UpdateEgressRequest) (*livekit.EgressInfo, error) {
-	return nil, psrpc.NewErrorf(psrpc.Unimplemented, "roomcast: UpdateEgress is not supported (use UpdateStream)")
+// UpdateEgress changes a running egress in one call: its layout (room
+// composites) and stream URLs. A web egress's URL cannot change (roomcast
+// runs no web egress).
+func (w *Worker) UpdateEgress(ctx context.Context, req *livekit.UpdateEgressRequest) (*livekit.EgressInfo, error) {
+	j, err := w.job(req.EgressId)
+	if err != nil {
+		return nil, err
+	}
+	if req.Url != "" {
+		return nil, psrpc.NewErrorf(psrpc.InvalidArgument, "roomcast: a web egress URL cannot be updated (roomcast runs no web egress)")
+	}
+	if req.Layout != "" {
+		if err := j.setLayout(req.Layout); err != nil {
+			return nil, psrpc.NewError(psrpc.InvalidArgument, err)
+		}
+	}
+	if len(req.AddStreamUrls) > 0 || len(req.RemoveStreamUrls) > 0 {
+		return j.updateStream(ctx, req.AddStreamUrls, req.RemoveStreamUrls)
+	}
+	return j.snapshot(), nil
 }
 
 // report sends an EgressInfo to the server (IOInfo.UpdateEgress): stored,

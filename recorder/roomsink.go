@@ -52,6 +52,10 @@ type RoomSink struct {
 	// tiles. Set before the room starts.
 	Heard []string
 
+	// OnSelf, when set, is told of changes to roomcast's own participant
+	// made by others (room.SelfObserver), on the room's event goroutine.
+	OnSelf func(room.Participant)
+
 	// Events is where session events go (buffered; drops when full).
 	Events chan room.SessionEvent
 	// Closed receives the reason when the room ends by itself.
@@ -136,6 +140,13 @@ func (l *RoomSink) Participants() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.names)
+}
+
+// SelfUpdated passes a change of roomcast's own participant to OnSelf.
+func (l *RoomSink) SelfUpdated(p room.Participant) {
+	if l.OnSelf != nil {
+		l.OnSelf(p)
+	}
 }
 
 // ParticipantUpdated changes nothing: a tile keeps the name it was given

@@ -54,6 +54,15 @@ type SubscriptionFilter interface {
 	WantTracks(p Participant) bool
 }
 
+// SelfObserver is an optional extension of a Handler: connectors whose
+// server lets others change roomcast's own participant (LiveKit's egress
+// API: UpdateLayout writes {"layout": …} into the egress participant's
+// metadata) report the change, with the participant's current metadata
+// and attributes. It is called on the event goroutine.
+type SelfObserver interface {
+	SelfUpdated(p Participant)
+}
+
 // TrackFilter is an optional extension of a Handler, beside
 // SubscriptionFilter: connectors that choose their subscriptions ask it for
 // each track of a participant they want (t carries at least SID,

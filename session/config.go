@@ -65,6 +65,10 @@ type Config struct {
 	// decoders, compositor, encoders, outputs, and FFmpeg's and the LiveKit
 	// SDK's lines for them) logs through it. The zero Logger discards.
 	Log zerolog.Logger
+	// OnSelf, if set, is called when someone else changes roomcast's own
+	// participant in the room (LiveKit's UpdateLayout sets its metadata to
+	// {"layout": …}), from the room's event goroutine (it must not block).
+	OnSelf func(room.Participant)
 	// OnEvent, if set, is called for every event, from the session's
 	// goroutine (it must not block). Events() is the channel alternative.
 	OnEvent func(Event)

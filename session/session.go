@@ -211,6 +211,23 @@ func (s *Session) Start(ctx context.Context) error {
 	return nil
 }
 
+// SetLayout switches the layout from the next picture on (an API's layout
+// update mid-broadcast). Safe from any goroutine; before the recording
+// starts it fails with ErrConfig.
+func (s *Session) SetLayout(k layout.Kind) error {
+	if _, err := layout.ParseKind(string(k)); err != nil {
+		return fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	s.mu.Lock()
+	rec := s.rec
+	s.mu.Unlock()
+	if rec == nil {
+		return fmt.Errorf("%w: no recording running", ErrConfig)
+	}
+	rec.Compositor().SetLayout(k)
+	return nil
+}
+
 // trackPolicy is the consent policy with the pipeline's kinds: an
 // audio-only recording never subscribes to (nor decodes) a camera, a
 // video-only one no microphone.
@@ -245,6 +262,7 @@ func (s *Session) start(ctx context.Context) error {
 	sink = recorder.NewRoomSink(rec.Compositor(), s.log)
 	sink.Pseudonyms = pseudo.New() // one per session, shared with the room's logs
 	sink.Heard = s.cfg.Heard
+	sink.OnSelf = s.cfg.OnSelf
 	rm, err := registry.Open(room.Config{
 		URL: s.cfg.Room, Credentials: s.cfg.Credentials, Identity: s.cfg.Identity, Name: s.cfg.Name,
 		ConnectTimeout: s.cfg.ConnectTimeout, Logger: s.log, Pseudonyms: sink.Pseudonyms,

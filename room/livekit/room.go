@@ -116,8 +116,12 @@ func (r *Room) callbacks() *lksdk.RoomCallback {
 		r.q.push(func() { r.removeTrack(sid, track) })
 	}
 	cb.OnMetadataChanged = func(_ string, p lksdk.Participant) {
-		if rp, ok := p.(*lksdk.RemoteParticipant); ok {
-			r.q.push(func() { r.updated(rp) })
+		switch pp := p.(type) {
+		case *lksdk.RemoteParticipant:
+			r.q.push(func() { r.updated(pp) })
+		case *lksdk.LocalParticipant:
+			self := room.Participant{ID: pp.Identity(), Name: pp.Name(), Metadata: pp.Metadata(), Attributes: pp.Attributes()}
+			r.q.push(func() { r.selfUpdated(self) })
 		}
 	}
 	cb.OnAttributesChanged = func(_ map[string]string, p lksdk.Participant) {
@@ -482,6 +486,14 @@ func (r *Room) updated(rp *lksdk.RemoteParticipant) {
 	r.log.Debug().Str("participant", r.cfg.Pseudonyms.ID(p.ID)).Str("identity", p.ID).Msg("participant updated")
 	r.cfg.Handler.ParticipantUpdated(p)
 	r.subscribe(rp)
+}
+
+// selfUpdated tells the Handler (a room.SelfObserver) that roomcast's own
+// participant was changed by someone else (the egress API's UpdateLayout).
+func (r *Room) selfUpdated(p room.Participant) {
+	if h, ok := r.cfg.Handler.(room.SelfObserver); ok {
+		h.SelfUpdated(p)
+	}
 }
 
 // wants asks the Handler (a room.SubscriptionFilter, the consent filter)
