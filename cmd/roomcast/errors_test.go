@@ -204,6 +204,7 @@ func TestUsageErrors(t *testing.T) {
 		{"compose unknown key", []string{"compose", "-o", out, "--input", "file=a.webm,volume=3"}, 2, []string{"volume"}},
 		{"compose stray argument", []string{"compose", "-o", out, "--input", "a.webm", "b.webm"}, 2, []string{"b.webm"}},
 		{"unknown command", []string{"mosaic", "-o", out}, 2, []string{"mosaic"}},
+		{"audio-only and video-only", []string{"demo", "--fast", "--audio-only", "--video-only", "-o", out}, 2, []string{"--audio-only"}},
 		{"fps zero", []string{"demo", "--fast", "--fps", "0", "-o", out}, 2, []string{"--fps"}},
 		{"fps negative", []string{"demo", "--fast", "--fps", "-5", "-o", out}, 2, []string{"--fps"}},
 		{"fps too high", []string{"demo", "--fast", "--fps", "121", "-o", out}, 2, []string{"--fps"}},
