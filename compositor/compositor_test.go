@@ -309,3 +309,32 @@ func TestAutoActiveSpeakerTakesMainTile(t *testing.T) {
 		t.Fatalf("frame 80 main tile %v, want B (blue) who talks now", got)
 	}
 }
+
+// TestOfflineNoVideoNoAudio: NoVideo hands the sink sound only, NoAudio
+// pictures only, each for the whole duration; both together are refused.
+func TestOfflineNoVideoNoAudio(t *testing.T) {
+	for _, noVideo := range []bool{true, false} {
+		cap := &capture{}
+		c, err := New(Config{Width: 320, Height: 180, FPS: 30, Offline: true, Scaler: nearest{}, NoLabels: true,
+			NoVideo: noVideo, NoAudio: !noVideo, Log: zerolog.Nop()}, cap)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := c.AddInput("a", "A", InputOptions{})
+		c.Start()
+		go feed(in, red, 440, 2*time.Second, 30)
+		if err := c.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		secs := float64(len(cap.audio)) / media.Channels / media.SampleRate
+		if noVideo && (len(cap.frames) != 0 || math.Abs(secs-2) > 0.03) {
+			t.Fatalf("NoVideo: %d frames, %.3f s of sound; want none and 2 s", len(cap.frames), secs)
+		}
+		if !noVideo && (len(cap.frames) != 60 || len(cap.audio) != 0) {
+			t.Fatalf("NoAudio: %d frames, %d samples; want 60 and none", len(cap.frames), len(cap.audio))
+		}
+	}
+	if _, err := New(Config{NoVideo: true, NoAudio: true, Scaler: nearest{}}, &capture{}); err == nil {
+		t.Fatal("NoVideo and NoAudio together accepted")
+	}
+}
