@@ -10,7 +10,8 @@
 # its own process (the test binary re-executed); the default preset
 # H264_720P_30 (1280x720@30, 3 Mb/s) into an MP4. The worker's CPU
 # (utime+stime, /proc/<pid>/stat) is read over BENCH_EGRESS_SECONDS (default
-# 30) after a 5 s warm-up. Harness: egress.TestBenchEgress.
+# 30) after a 5 s warm-up; then the same for an audio-only composite.
+# Harness: egress.TestBenchEgress.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 GO=${GO:-go}
@@ -20,7 +21,7 @@ if [[ $FF != system ]]; then
   export PKG_CONFIG_PATH="$FF/lib/pkgconfig" PATH="$FF/bin:$PATH" CGO_LDFLAGS="-Wl,-rpath,$FF/lib"
 fi
 SECS=${BENCH_EGRESS_SECONDS:-30}
-echo "== egress worker: one room composite, 4 publishers -> 720p30, ${SECS} s (scripts/bench-egress.sh)"
+echo "== egress worker: one room composite, 4 publishers -> 720p30, then audio-only, ${SECS} s each (scripts/bench-egress.sh)"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 if ! ROOMCAST_BENCH_EGRESS=1 BENCH_EGRESS_SECONDS=$SECS \
