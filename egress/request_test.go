@@ -271,3 +271,35 @@ func FuzzFilePath(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSegmentPlan: whatever the prefix, room name and playlist names, the
+// segments' directory is strictly inside the output directory and the
+// playlists are plain .m3u8 names beside the segments.
+func FuzzSegmentPlan(f *testing.F) {
+	for _, s := range [][3]string{
+		{"hls/{room_name}", "weekly", "all"}, {"", "r", ""}, {"./", "r", ""}, {"../up", "r", "p.m3u8"},
+		{"{room_name}", "..", "x/../y.m3u8"}, {"/abs", "r", ".m3u8"}, {"a/{room_id}/", "../../", "{room_name}"},
+	} {
+		f.Add(s[0], s[1], s[2])
+	}
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, prefix, room, playlist string) {
+		h, err := segmentPlan(&livekit.SegmentedFileOutput{FilenamePrefix: prefix, PlaylistName: playlist, LivePlaylistName: "live.m3u8"},
+			dir, "EG_1", room, room, time.Unix(0, 0))
+		if err != nil {
+			if !errors.Is(err, ErrUnsupported) {
+				t.Fatalf("error %v is not ErrUnsupported", err)
+			}
+			return
+		}
+		rel, rerr := filepath.Rel(dir, h.dir)
+		if rerr != nil || rel == ".." || strings.HasPrefix(rel, "../") || rel == "." {
+			t.Fatalf("prefix %q (room %q) → %q is not inside %q", prefix, room, h.dir, dir)
+		}
+		for _, n := range []string{h.playlistName(), h.livePlaylist} {
+			if filepath.Base(n) != n || filepath.Ext(n) != ".m3u8" || strings.HasPrefix(n, ".") {
+				t.Fatalf("playlist %q (from %q)", n, playlist)
+			}
+		}
+	})
+}
