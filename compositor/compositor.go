@@ -105,10 +105,11 @@ type Config struct {
 	// live room should not even decode them: see room.TrackSelector). It
 	// defaults to false.
 	NoVideo bool
-	// NoAudio makes a video-only output: the mixer still measures each
-	// input's loudness (the built-in active-speaker detection), but no
-	// sound reaches the sink. It defaults to false. NoVideo and NoAudio
-	// together are refused.
+	// NoAudio makes a video-only output: no sound reaches the sink. With
+	// ExternalSpeaker the mixer does not run at all and inputs' sound is
+	// dropped on arrival; without, it still measures each input's loudness
+	// (the built-in active-speaker detection). It defaults to false.
+	// NoVideo and NoAudio together are refused.
 	NoAudio bool
 	// AudioBlock is the number of sample frames per audio block. It defaults
 	// to 1024, one AAC frame.
@@ -436,6 +437,9 @@ func (c *Compositor) run() {
 			tv = math.MaxInt64 // the audio blocks are the clock
 		}
 		ta := time.Duration(block * blk * int64(time.Second) / media.SampleRate)
+		if c.cfg.NoAudio && c.cfg.ExternalSpeaker {
+			ta = math.MaxInt64 // no sound and no loudness to measure: no mixer
+		}
 		t := min(tv, ta)
 		if c.cfg.Duration > 0 && t >= c.cfg.Duration {
 			break

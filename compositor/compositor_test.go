@@ -311,12 +311,14 @@ func TestAutoActiveSpeakerTakesMainTile(t *testing.T) {
 }
 
 // TestOfflineNoVideoNoAudio: NoVideo hands the sink sound only, NoAudio
-// pictures only, each for the whole duration; both together are refused.
+// pictures only (with or without the mixer measuring loudness), each for
+// the whole duration; both together are refused.
 func TestOfflineNoVideoNoAudio(t *testing.T) {
-	for _, noVideo := range []bool{true, false} {
+	for _, tc := range []struct{ noVideo, external bool }{{true, false}, {false, false}, {false, true}} {
+		noVideo := tc.noVideo
 		cap := &capture{}
 		c, err := New(Config{Width: 320, Height: 180, FPS: 30, Offline: true, Scaler: nearest{}, NoLabels: true,
-			NoVideo: noVideo, NoAudio: !noVideo, Log: zerolog.Nop()}, cap)
+			NoVideo: noVideo, NoAudio: !noVideo, ExternalSpeaker: tc.external, Log: zerolog.Nop()}, cap)
 		if err != nil {
 			t.Fatal(err)
 		}

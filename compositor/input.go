@@ -162,6 +162,13 @@ func (in *Input) PushAudio(a media.Audio, pts time.Duration) bool {
 		idx = in.nextIdx
 	}
 	in.haveIdx, in.nextIdx = true, idx+int64(n)
+	if in.c.cfg.NoAudio && in.c.cfg.ExternalSpeaker {
+		// Video-only, no mixer: the sound is never taken; only its time
+		// counts (offline readiness).
+		in.audioWM = max(in.audioWM, time.Duration(in.nextIdx*int64(time.Second)/media.SampleRate))
+		in.pushed = true
+		return true
+	}
 	in.audio = append(in.audio, achunk{idx, a[:n*media.Channels]})
 	in.queued += n
 	ok := true
