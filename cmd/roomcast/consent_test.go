@@ -165,27 +165,13 @@ func TestRecordConsent(t *testing.T) {
 	}
 
 	x := audioMono(t, out)
-	for _, c := range []struct {
-		who     string
-		f       float64
-		a, b    float64
-		present bool
-	}{
+	checkTones(t, x, []toneSpan{
 		{"alice", 400, 1, 9.5, true},
 		{"bob", 620, 0.5, 9.8, false},
 		{"carol", 940, 0.5, 9.8, false},
 		{"dave before", 1250, 1, optAt - 0.5, true},
 		{"dave after", 1250, optAt + 0.6, 9.8, false},
-	} {
-		a := recToneAmp(span(x, 0, c.a, c.b), c.f)
-		t.Logf("%s: %g Hz amplitude %.4f over %.1f–%.1f s", c.who, c.f, a, c.a, c.b)
-		if c.present && a < 0.03 {
-			t.Errorf("%s: %g Hz amplitude %.4f, want ≥ 0.03", c.who, c.f, a)
-		}
-		if !c.present && a > 0.003 {
-			t.Errorf("%s: %g Hz amplitude %.4f in the mix, want none (< 0.003)", c.who, c.f, a)
-		}
-	}
+	})
 }
 
 // TestRecordRecorderGrant: a supplied token without LiveKit's recorder
@@ -351,18 +337,29 @@ func TestRecordConsentJanus(t *testing.T) {
 		t.Errorf("dave was not seen before his opt-out (last %.2f s, opt-out at %.2f s)", lastDave, optAt)
 	}
 	x := audioMono(t, out)
-	for _, c := range []struct {
-		who     string
-		f       float64
-		a, b    float64
-		present bool
-	}{
+	checkTones(t, x, []toneSpan{
 		{"alice", 400, 2, 9.5, true},
 		{"bob", 620, 0.5, 9.8, false},
 		{"carol", 940, 0.5, 9.8, false},
 		{"dave before", 1250, 2, optAt - 0.5, true},
 		{"dave after", 1250, optAt + 0.6, 9.8, false},
-	} {
+	})
+}
+
+// toneSpan is a tone that must be present in (or absent from) the mix
+// between a and b seconds.
+type toneSpan struct {
+	who     string
+	f       float64
+	a, b    float64
+	present bool
+}
+
+// checkTones measures each span's tone by Goertzel: present ≥ 0.03,
+// absent < 0.003.
+func checkTones(t *testing.T, x []float32, spans []toneSpan) {
+	t.Helper()
+	for _, c := range spans {
 		a := recToneAmp(span(x, 0, c.a, c.b), c.f)
 		t.Logf("%s: %g Hz amplitude %.4f over %.1f–%.1f s", c.who, c.f, a, c.a, c.b)
 		if c.present && a < 0.03 {
