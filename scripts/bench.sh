@@ -39,7 +39,7 @@ fi
 TIME=/usr/bin/time
 [[ -x $TIME ]] || { echo "bench: GNU time is missing: run make peers (scripts/peers.d/10-base.sh)" >&2; exit 1; }
 BIN=bin/roomcast
-[[ -x $BIN ]] || $GO build -o "$BIN" ./cmd/roomcast
+[[ -x $BIN ]] || $GO build -ldflags=-extldflags=-Wl,-Ttext-segment=0x401000 -o "$BIN" ./cmd/roomcast # as make build (Makefile BUILD_LDFLAGS)
 
 # --- inputs ---------------------------------------------------------------
 # Moving test patterns (x264 and the decoders get real work), one tint and
