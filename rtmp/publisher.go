@@ -608,6 +608,7 @@ func (p *Publisher) stream(c *conn, first bool, out *outage) (settled bool, err 
 		select {
 		case pkt := <-p.queue:
 			p.il.push(pkt)
+			// Everything the packet releases goes out in one write.
 			for {
 				q, ok := p.il.pop(false)
 				if !ok {
@@ -617,9 +618,12 @@ func (p *Publisher) stream(c *conn, first bool, out *outage) (settled bool, err 
 				if !tl.started && q.Kind == media.KindVideo {
 					p.requestKeyframe(false)
 				}
-				if err := p.sendAll(c, batch); err != nil {
-					return settled, p.lost(c, err)
+				for i := range batch {
+					p.send(c, &batch[i])
 				}
+			}
+			if err := c.flushMedia(); err != nil {
+				return settled, p.lost(c, err)
 			}
 		case ev := <-c.events:
 			if ev.ping {

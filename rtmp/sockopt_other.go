@@ -3,6 +3,7 @@
 package rtmp
 
 import (
+	"net"
 	"syscall"
 	"time"
 )
@@ -12,3 +13,10 @@ import (
 func socketControl(time.Duration, int) func(string, string, syscall.RawConn) error {
 	return nil
 }
+
+// rawWriter is Linux only; elsewhere writes go through net.Conn.
+type rawWriter struct{}
+
+func newRawWriter(net.Conn) *rawWriter { return nil }
+
+func (*rawWriter) Write([]byte) (int, error) { panic("unreachable") }

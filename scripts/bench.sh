@@ -18,13 +18,16 @@
 #    scripts/bench-bbb.sh (issue 11: a 60-minute BBB raw folder).
 #    scripts/bench-egress.sh (issue 13: a room composite on an egress worker).
 #
-# Environment: BENCH_RUNS (default 3), BENCH_SECONDS (input length, default
+# Environment: BENCH_ONLY (the parts to run, space-separated among compose,
+# go, rtmp, live, serve, hls, bbb, egress; default all), BENCH_RUNS (default 3), BENCH_SECONDS (input length, default
 # 60), BENCHTIME (go test -benchtime, default 1s), ROOMCAST_CACHE (inputs are
 # cached in $ROOMCAST_CACHE/bench).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNS=${BENCH_RUNS:-3}
+ONLY=" ${BENCH_ONLY:-compose go rtmp live serve hls bbb egress} "
+want() { [[ $ONLY == *" $1 "* ]]; }
 SECS=${BENCH_SECONDS:-60}
 BENCHTIME=${BENCHTIME:-1s}
 GO=${GO:-go}
@@ -39,7 +42,7 @@ fi
 TIME=/usr/bin/time
 [[ -x $TIME ]] || { echo "bench: GNU time is missing: run make peers (scripts/peers.d/10-base.sh)" >&2; exit 1; }
 BIN=bin/roomcast
-[[ -x $BIN ]] || $GO build -o "$BIN" ./cmd/roomcast
+[[ -x $BIN ]] || $GO build -ldflags=-extldflags=-Wl,-Ttext-segment=0x401000 -o "$BIN" ./cmd/roomcast # as make build (Makefile BUILD_LDFLAGS)
 
 # --- inputs ---------------------------------------------------------------
 # Moving test patterns (x264 and the decoders get real work), one tint and
@@ -153,46 +156,50 @@ compose() {
   sed 's/^/  ffmpeg   /' "$WORK/ffmpeg"
 }
 
-compose "720p, 4 inputs" 1280 720 4
-compose "1080p, 4 inputs" 1920 1080 4
-compose "720p, 9 inputs" 1280 720 9
+if want compose; then
+  compose "720p, 4 inputs" 1280 720 4
+  compose "1080p, 4 inputs" 1920 1080 4
+  compose "720p, 9 inputs" 1280 720 9
+fi
 
 # --- Go benchmarks ----------------------------------------------------------
+if want go; then
 echo
 echo "== Go benchmarks (-benchtime $BENCHTIME)"
 $GO test -run='^$' -bench=. -benchmem -benchtime="$BENCHTIME" ./compositor/
 if grep -qs '^func Benchmark' av/*_test.go; then
   $GO test -run='^$' -bench=. -benchmem -benchtime="$BENCHTIME" ./av/
 fi
+fi
 
 # --- other benchmarks -------------------------------------------------------
-if [[ -x scripts/bench-rtmp.sh ]]; then
+if want rtmp && [[ -x scripts/bench-rtmp.sh ]]; then
   echo
   echo "== scripts/bench-rtmp.sh"
   scripts/bench-rtmp.sh | tee "$WORK/rtmp"
 fi
-if [[ -x scripts/bench-live.sh ]]; then
+if want live && [[ -x scripts/bench-live.sh ]]; then
   echo
   echo "== scripts/bench-live.sh"
   scripts/bench-live.sh
 fi
 
-if [[ -x scripts/bench-serve.sh ]]; then
+if want serve && [[ -x scripts/bench-serve.sh ]]; then
   echo
   echo "== scripts/bench-serve.sh"
   scripts/bench-serve.sh
 fi
-if [[ -x scripts/bench-hls.sh ]]; then
+if want hls && [[ -x scripts/bench-hls.sh ]]; then
   echo
   echo "== scripts/bench-hls.sh"
   scripts/bench-hls.sh
 fi
-if [[ -x scripts/bench-bbb.sh ]]; then
+if want bbb && [[ -x scripts/bench-bbb.sh ]]; then
   echo
   echo "== scripts/bench-bbb.sh"
   scripts/bench-bbb.sh
 fi
-if [[ -x scripts/bench-egress.sh ]]; then
+if want egress && [[ -x scripts/bench-egress.sh ]]; then
   echo
   echo "== scripts/bench-egress.sh"
   scripts/bench-egress.sh
