@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -125,6 +126,29 @@ type VideoEncoder struct {
 	closed   bool
 	lastPTS  int64
 	started  bool
+
+	// Preset switching (SwitchX264Preset): the preset in use, the one to
+	// switch to at the next keyframe, frames since the last keyframe sent
+	// in, and whether the next keyframe out must carry the new SPS/PPS.
+	preset   atomic.Pointer[string]
+	pending  string
+	sinceKey int
+	inject   bool
+	switches atomic.Int64
+}
+
+// x264Presets are libx264's speed presets, fastest first.
+var x264Presets = []string{"ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo"}
+
+// FasterX264Preset returns the x264 preset one step faster than p, and
+// false when p is the fastest or not an x264 preset.
+func FasterX264Preset(p string) (string, bool) {
+	for i, q := range x264Presets {
+		if q == p && i > 0 {
+			return x264Presets[i-1], true
+		}
+	}
+	return "", false
 }
 
 // NewVideoEncoder opens a libx264 encoder. Bad settings wrap ErrUnsupported.
@@ -132,16 +156,44 @@ func NewVideoEncoder(cfg VideoEncoderConfig) (*VideoEncoder, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
+	e := &VideoEncoder{cfg: cfg}
+	cc, unreg, err := openX264(cfg)
+	if err != nil {
+		return nil, err
+	}
+	e.cc, e.unreg = cc, unreg
+	e.setConfig(cc.ExtraData())
+	e.preset.Store(&cfg.X264Preset)
+	e.frame = astiav.AllocFrame()
+	e.frame.SetWidth(cfg.Width)
+	e.frame.SetHeight(cfg.Height)
+	e.frame.SetPixelFormat(astiav.PixelFormatYuv420P)
+	e.frame.SetColorRange(astiav.ColorRangeMpeg)
+	if err := e.frame.AllocBuffer(0); err != nil {
+		e.Close()
+		return nil, fmt.Errorf("video encoder: frame: %w", err)
+	}
+	e.pkt = astiav.AllocPacket()
+	return e, nil
+}
+
+func (e *VideoEncoder) setConfig(extra []byte) {
+	e.config = bytes.Clone(extra)
+	e.profile, e.level = spsProfileLevel(e.config)
+}
+
+// openX264 opens a libx264 context for cfg (defaults applied). The returned
+// func unregisters its log route; call it after freeing the context.
+func openX264(cfg VideoEncoderConfig) (*astiav.CodecContext, func(), error) {
 	codec := astiav.FindEncoderByName("libx264")
 	if codec == nil {
-		return nil, fmt.Errorf("video encoder: %w: libx264 not in this FFmpeg build", ErrUnsupported)
+		return nil, nil, fmt.Errorf("video encoder: %w: libx264 not in this FFmpeg build", ErrUnsupported)
 	}
 	cc := astiav.AllocCodecContext(codec)
 	if cc == nil {
-		return nil, errors.New("av: cannot allocate encoder")
+		return nil, nil, errors.New("av: cannot allocate encoder")
 	}
 	unreg := logOption(cfg.Log).register(cc.UnsafePointer())
-	e := &VideoEncoder{cfg: cfg, cc: cc, unreg: unreg}
 	cc.SetWidth(cfg.Width)
 	cc.SetHeight(cfg.Height)
 	cc.SetPixelFormat(astiav.PixelFormatYuv420P)
@@ -188,26 +240,14 @@ func NewVideoEncoder(cfg VideoEncoderConfig) (*VideoEncoder, error) {
 	if err := cc.Open(codec, opts); err != nil {
 		cc.Free()
 		unreg()
-		return nil, fmt.Errorf("video encoder: %w: %v (preset %q, profile %q)", ErrUnsupported, err, cfg.X264Preset, cfg.Profile)
+		return nil, nil, fmt.Errorf("video encoder: %w: %v (preset %q, profile %q)", ErrUnsupported, err, cfg.X264Preset, cfg.Profile)
 	}
 	if left := leftover(opts); len(left) > 0 {
 		cc.Free()
 		unreg()
-		return nil, fmt.Errorf("video encoder: %w: options not recognised: %v", ErrUnsupported, left)
+		return nil, nil, fmt.Errorf("video encoder: %w: options not recognised: %v", ErrUnsupported, left)
 	}
-	e.config = cc.ExtraData()
-	e.profile, e.level = spsProfileLevel(e.config)
-	e.frame = astiav.AllocFrame()
-	e.frame.SetWidth(cfg.Width)
-	e.frame.SetHeight(cfg.Height)
-	e.frame.SetPixelFormat(astiav.PixelFormatYuv420P)
-	e.frame.SetColorRange(astiav.ColorRangeMpeg)
-	if err := e.frame.AllocBuffer(0); err != nil {
-		e.Close()
-		return nil, fmt.Errorf("video encoder: frame: %w", err)
-	}
-	e.pkt = astiav.AllocPacket()
-	return e, nil
+	return cc, unreg, nil
 }
 
 // spsProfileLevel reads profile_idc and level_idc from the first SPS of an
@@ -233,6 +273,72 @@ func (e *VideoEncoder) Level() int { return e.level }
 
 // Settings returns the configuration with defaults applied.
 func (e *VideoEncoder) Settings() VideoEncoderConfig { return e.cfg }
+
+// X264Preset is the x264 preset encoding now (it changes at the keyframe
+// after SwitchX264Preset). Safe from any goroutine.
+func (e *VideoEncoder) X264Preset() string { return *e.preset.Load() }
+
+// Switches counts the preset switches done so far. Safe from any goroutine.
+func (e *VideoEncoder) Switches() int64 { return e.switches.Load() }
+
+// SwitchX264Preset makes the encoder continue with x264 preset p from the
+// next keyframe on (the next IDR of the regular spacing, or a forced one),
+// so the stream stays decodable: the encoder in use is drained there and a
+// new one opened with the same size, rate control, profile and keyframe
+// spacing. Its SPS and PPS (which differ: reference frames, level) travel
+// in band, in front of that keyframe: RTMP sends them as a new AVC
+// sequence header, MP4 and HLS samples carry them, and decoders take
+// them from there (Config and Level then describe the new stream). It is
+// called from the goroutine that calls Encode.
+//
+// With B-frames (PresetRecord) only a faster preset is accepted: x264's
+// decode times start a B-frame delay before the first picture, and a
+// slower preset's delay is not shorter (ultrafast has none), so its decode
+// times could run back before the previous encoder's last ones.
+func (e *VideoEncoder) SwitchX264Preset(p string) error {
+	cur := slices.Index(x264Presets, e.X264Preset())
+	to := slices.Index(x264Presets, p)
+	switch {
+	case to < 0:
+		return fmt.Errorf("video encoder: x264 preset %q: %w", p, ErrUnsupported)
+	case to == cur:
+		e.pending = ""
+		return nil
+	case e.cfg.Preset == PresetRecord && (cur < 0 || to > cur):
+		return fmt.Errorf("video encoder: %w: from x264 preset %q to the slower %q with B-frames", ErrUnsupported, e.X264Preset(), p)
+	}
+	e.pending = p
+	return nil
+}
+
+// switchNow opens an encoder with the pending preset, drains the current
+// one (its packets are returned) and continues with the new one. When the
+// new one cannot be opened the current one stays.
+func (e *VideoEncoder) switchNow() ([]media.Packet, error) {
+	cfg := e.cfg
+	cfg.X264Preset, e.pending = e.pending, ""
+	cc, unreg, err := openX264(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var out []media.Packet
+	if err := e.cc.SendFrame(nil); err == nil {
+		out, err = e.drain()
+		if err != nil {
+			cc.Free()
+			unreg()
+			return out, err
+		}
+	}
+	e.cc.Free()
+	e.unreg()
+	e.cc, e.unreg, e.cfg = cc, unreg, cfg
+	e.setConfig(cc.ExtraData())
+	e.inject = true
+	e.preset.Store(&cfg.X264Preset)
+	e.switches.Add(1)
+	return out, nil
+}
 
 // ForceKeyframe makes the next picture passed to Encode an IDR frame. It
 // is safe to call from any goroutine.
@@ -260,15 +366,32 @@ func (e *VideoEncoder) Encode(img *media.Image, pts time.Duration) ([]media.Pack
 	}
 	imageToFrame(e.frame, img)
 	e.frame.SetPts(ts)
-	if e.forceKey.Swap(false) {
+	forced := e.forceKey.Swap(false)
+	key := forced || e.sinceKey == 0
+	var out []media.Packet
+	if key && e.pending != "" {
+		from := e.X264Preset()
+		pkts, err := e.switchNow()
+		out = pkts
+		if err != nil {
+			e.cfg.Log.Warn().Err(err).Str("from", from).Msg("x264 preset switch failed; the encoder keeps its preset")
+		}
+	}
+	if forced {
 		e.frame.SetPictureType(astiav.PictureTypeI)
 	} else {
 		e.frame.SetPictureType(astiav.PictureTypeNone)
 	}
-	if err := e.cc.SendFrame(e.frame); err != nil {
-		return nil, fmt.Errorf("av: x264: %w", err)
+	// x264 counts its keyframe spacing from the last IDR, forced ones too.
+	if key {
+		e.sinceKey = 0
 	}
-	return e.drain()
+	e.sinceKey = (e.sinceKey + 1) % e.cfg.GOP()
+	if err := e.cc.SendFrame(e.frame); err != nil {
+		return out, fmt.Errorf("av: x264: %w", err)
+	}
+	pkts, err := e.drain()
+	return append(out, pkts...), err
 }
 
 // Flush drains the frames still inside the encoder; Encode may not be
@@ -301,6 +424,11 @@ func (e *VideoEncoder) drain() ([]media.Packet, error) {
 			DTS:      tsToDuration(e.pkt.Dts(), mpegTB),
 			Duration: frameDur,
 			Key:      e.pkt.Flags().Has(astiav.PacketFlagKey),
+		}
+		if e.inject && p.Key {
+			// The first keyframe after a preset switch brings its SPS/PPS.
+			p.Data = append(bytes.Clone(e.config), p.Data...)
+			e.inject = false
 		}
 		if d := e.pkt.Duration(); d > 0 {
 			p.Duration = tsToDuration(d, mpegTB)
