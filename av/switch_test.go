@@ -12,8 +12,10 @@ import (
 
 // TestVideoEncoderSwitchPreset: a preset switch requested mid-GOP happens
 // at the next keyframe of the regular spacing (or a forced one), keeps the
-// keyframe spacing and the timestamps, carries the new SPS/PPS in band, and
-// the stream decodes across it, every picture with its colour.
+// timestamps, carries the new SPS/PPS in band, and the stream decodes
+// across it, every picture once with its colour. With B-frames the old
+// encoder is drained (every picture kept); without (stream), the pictures
+// of its lookahead, just before each switch, are dropped and counted.
 func TestVideoEncoderSwitchPreset(t *testing.T) {
 	for _, preset := range []string{PresetRecord, PresetStream} {
 		t.Run(preset, func(t *testing.T) {
@@ -33,7 +35,7 @@ func TestVideoEncoderSwitchPreset(t *testing.T) {
 					if err := e.SwitchX264Preset("veryfast"); err != nil { // at the regular keyframe, 30
 						t.Fatal(err)
 					}
-				case 40:
+				case 35:
 					if err := e.SwitchX264Preset("ultrafast"); err != nil { // at the forced one, 45
 						t.Fatal(err)
 					}
@@ -61,10 +63,30 @@ func TestVideoEncoderSwitchPreset(t *testing.T) {
 			if e.Switches() != 2 {
 				t.Errorf("%d switches, want 2", e.Switches())
 			}
-			if len(pkts) != 100 {
-				t.Fatalf("%d packets, want 100", len(pkts))
+			dropped := 0
+			if preset == PresetStream {
+				dropped = int(e.Dropped())
+				if dropped < 2 || dropped > 2*10 {
+					t.Errorf("%d pictures dropped at two switches, want 1-10 each (x264's lookahead)", dropped)
+				}
+				// The dropped ones are those just before each switch.
+				have := map[int]bool{}
+				for _, p := range pkts {
+					have[frameIndex(p.PTS, 30)] = true
+				}
+				for i := range 100 {
+					if !have[i] && !(i >= 20 && i < 30 || i >= 35 && i < 45) {
+						t.Errorf("frame %d is missing", i)
+					}
+				}
+			} else if e.Dropped() != 0 {
+				t.Errorf("%d pictures dropped with B-frames, want none", e.Dropped())
 			}
-			if keys := keyFrames(pkts, 30); !slices.Equal(keys, []int{0, 30, 45, 75}) {
+			if len(pkts) != 100-dropped {
+				t.Fatalf("%d packets, want 100 - %d dropped", len(pkts), dropped)
+			}
+			keys := keyFrames(pkts, 30)
+			if !slices.Equal(keys, []int{0, 30, 45, 75}) {
 				t.Errorf("keyframes at %v, want [0 30 45 75]", keys)
 			}
 			for i, p := range pkts {
@@ -95,10 +117,39 @@ func TestVideoEncoderSwitchPreset(t *testing.T) {
 			if err := e.SwitchX264Preset("warp"); err == nil {
 				t.Errorf("an unknown preset was accepted")
 			}
-			if n := decodeAll(t, first, pkts, 30, false); n != 100 {
-				t.Errorf("decoded %d distinct frames, want 100", n)
+			if n := decodeAll(t, first, pkts, 30, false); n != 100-dropped {
+				t.Errorf("decoded %d distinct frames, want %d", n, 100-dropped)
 			}
 		})
+	}
+}
+
+// TestVideoEncoderKeyframesByTime: a live compositor that skips frames
+// sends fewer than FPS pictures a second; keyframes stay KeyframeInterval
+// apart in time, not in pictures.
+func TestVideoEncoderKeyframesByTime(t *testing.T) {
+	e, err := NewVideoEncoder(VideoEncoderConfig{Width: 160, Height: 120, FPS: 30, Preset: PresetStream, KeyframeInterval: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	img := media.NewImage(160, 120)
+	var pkts []media.Packet
+	for i := 0; i < 120; i += 4 { // 7.5 pictures a second
+		img.Fill(colourAt(i))
+		p, err := e.Encode(img, time.Duration(i)*time.Second/30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pkts = append(pkts, p...)
+	}
+	p, err := e.Flush()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkts = append(pkts, p...)
+	if keys := keyFrames(pkts, 30); !slices.Equal(keys, []int{0, 32, 64, 96}) {
+		t.Errorf("keyframes at frames %v, want [0 32 64 96] (the first picture at least 1 s after the last keyframe)", keys)
 	}
 }
 

@@ -128,12 +128,17 @@ type VideoEncoder struct {
 	started  bool
 
 	// Preset switching (SwitchX264Preset): the preset in use, the one to
-	// switch to at the next keyframe, frames since the last keyframe sent
-	// in, and whether the next keyframe out must carry the new SPS/PPS.
-	preset   atomic.Pointer[string]
-	pending  string
-	sinceKey int
-	inject   bool
+	// switch to at the next keyframe, when the last keyframe was sent in,
+	// and whether the next keyframe out must carry the new SPS/PPS.
+	preset  atomic.Pointer[string]
+	pending string
+	keyed   bool          // a keyframe was sent in
+	lastKey time.Duration // at this pts
+	inject  bool
+	// Pictures inside the encoder (sent, no packet out yet), and those
+	// dropped at switches.
+	inFlight int64
+	dropped  atomic.Int64
 	switches atomic.Int64
 }
 
@@ -281,11 +286,18 @@ func (e *VideoEncoder) X264Preset() string { return *e.preset.Load() }
 // Switches counts the preset switches done so far. Safe from any goroutine.
 func (e *VideoEncoder) Switches() int64 { return e.switches.Load() }
 
+// Dropped counts the pictures dropped at preset switches (see
+// SwitchX264Preset). Safe from any goroutine.
+func (e *VideoEncoder) Dropped() int64 { return e.dropped.Load() }
+
 // SwitchX264Preset makes the encoder continue with x264 preset p from the
 // next keyframe on (the next IDR of the regular spacing, or a forced one),
-// so the stream stays decodable: the encoder in use is drained there and a
-// new one opened with the same size, rate control, profile and keyframe
-// spacing. Its SPS and PPS (which differ: reference frames, level) travel
+// so the stream stays decodable: the encoder in use is finished there and
+// a new one opened with the same size, rate control, profile and keyframe
+// spacing. Finishing drains it with B-frames (PresetRecord: every picture
+// is kept) and drops the pictures of its lookahead without (PresetStream:
+// a few pictures, counted in Dropped, rather than a stall of their
+// encoding time at the slow preset: the stream stays live). Its SPS and PPS (which differ: reference frames, level) travel
 // in band, in front of that keyframe: RTMP sends them as a new AVC
 // sequence header, MP4 and HLS samples carry them, and decoders take
 // them from there (Config and Level then describe the new stream). It is
@@ -311,9 +323,14 @@ func (e *VideoEncoder) SwitchX264Preset(p string) error {
 	return nil
 }
 
-// switchNow opens an encoder with the pending preset, drains the current
-// one (its packets are returned) and continues with the new one. When the
-// new one cannot be opened the current one stays.
+// switchNow opens an encoder with the pending preset and continues with
+// it. The current one still holds the pictures of its lookahead (5 at 30
+// fps in the stream preset): with B-frames (the record preset, which keeps
+// every frame) it is drained and its packets are returned, which costs
+// those pictures' encoding time at the slow preset, at an overloaded
+// moment; without (the stream preset, which skips frames to stay live) it
+// is dropped at once and those pictures are skipped (counted in Dropped).
+// When the new encoder cannot be opened the current one stays.
 func (e *VideoEncoder) switchNow() ([]media.Packet, error) {
 	cfg := e.cfg
 	cfg.X264Preset, e.pending = e.pending, ""
@@ -322,7 +339,9 @@ func (e *VideoEncoder) switchNow() ([]media.Packet, error) {
 		return nil, err
 	}
 	var out []media.Packet
-	if err := e.cc.SendFrame(nil); err == nil {
+	if e.cfg.Preset == PresetStream {
+		e.dropped.Add(e.inFlight)
+	} else if err := e.cc.SendFrame(nil); err == nil {
 		out, err = e.drain()
 		if err != nil {
 			cc.Free()
@@ -330,6 +349,7 @@ func (e *VideoEncoder) switchNow() ([]media.Packet, error) {
 			return out, err
 		}
 	}
+	e.inFlight = 0
 	e.cc.Free()
 	e.unreg()
 	e.cc, e.unreg, e.cfg = cc, unreg, cfg
@@ -360,14 +380,13 @@ func (e *VideoEncoder) Encode(img *media.Image, pts time.Duration) ([]media.Pack
 		return nil, fmt.Errorf("av: video pts %v does not increase", pts)
 	}
 	e.started, e.lastPTS = true, ts
-	// The encoder may still reference the previous buffer.
-	if err := e.frame.MakeWritable(); err != nil {
-		return nil, fmt.Errorf("av: frame: %w", err)
-	}
-	imageToFrame(e.frame, img)
-	e.frame.SetPts(ts)
+	// Keyframes are spaced by time, not by frames sent: a live compositor
+	// that skips frames under overload sends fewer than FPS a second, and
+	// x264's count alone would space them further apart than an ingest
+	// accepts. (Without skips both agree; x264 counts from the last IDR,
+	// forced ones too.)
 	forced := e.forceKey.Swap(false)
-	key := forced || e.sinceKey == 0
+	key := forced || !e.keyed || pts-e.lastKey >= e.cfg.KeyframeInterval-time.Second/time.Duration(2*e.cfg.FPS)
 	var out []media.Packet
 	if key && e.pending != "" {
 		from := e.X264Preset()
@@ -377,21 +396,29 @@ func (e *VideoEncoder) Encode(img *media.Image, pts time.Duration) ([]media.Pack
 			e.cfg.Log.Warn().Err(err).Str("from", from).Msg("x264 preset switch failed; the encoder keeps its preset")
 		}
 	}
-	if forced {
+	pkts, err := e.send(img, pts, key)
+	return append(out, pkts...), err
+}
+
+// send encodes one picture, as an IDR when key.
+func (e *VideoEncoder) send(img *media.Image, pts time.Duration, key bool) ([]media.Packet, error) {
+	// The encoder may still reference the previous buffer.
+	if err := e.frame.MakeWritable(); err != nil {
+		return nil, fmt.Errorf("av: frame: %w", err)
+	}
+	imageToFrame(e.frame, img)
+	e.frame.SetPts(durationToTS(pts, mpegTB))
+	if key {
+		e.keyed, e.lastKey = true, pts
 		e.frame.SetPictureType(astiav.PictureTypeI)
 	} else {
 		e.frame.SetPictureType(astiav.PictureTypeNone)
 	}
-	// x264 counts its keyframe spacing from the last IDR, forced ones too.
-	if key {
-		e.sinceKey = 0
-	}
-	e.sinceKey = (e.sinceKey + 1) % e.cfg.GOP()
 	if err := e.cc.SendFrame(e.frame); err != nil {
-		return out, fmt.Errorf("av: x264: %w", err)
+		return nil, fmt.Errorf("av: x264: %w", err)
 	}
-	pkts, err := e.drain()
-	return append(out, pkts...), err
+	e.inFlight++
+	return e.drain()
 }
 
 // Flush drains the frames still inside the encoder; Encode may not be
@@ -425,6 +452,7 @@ func (e *VideoEncoder) drain() ([]media.Packet, error) {
 			Duration: frameDur,
 			Key:      e.pkt.Flags().Has(astiav.PacketFlagKey),
 		}
+		e.inFlight--
 		if e.inject && p.Key {
 			// The first keyframe after a preset switch brings its SPS/PPS.
 			p.Data = append(bytes.Clone(e.config), p.Data...)
