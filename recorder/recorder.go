@@ -386,6 +386,7 @@ func (r *Recorder) judgeOverload(pts, work time.Duration) {
 	r.stepDowns.Add(int64(steps))
 	r.log.Warn().Str("from", from).Str("to", to).Dur("at", pts).
 		Float64("degraded_share", math.Round(r.step.lastShare*1000)/1000).Dur("encode_per_frame", r.step.lastWork).
+		Float64("encode_share", math.Round(r.step.lastEncode*1000)/1000).
 		Dur("frame_period", time.Second/time.Duration(r.step.fps)).Dur("max_lag", cs.MaxLag).
 		Int64("repeated_video", cs.RepeatedVideo).Int64("skipped_video", cs.SkippedVideo).
 		Msg("live encoding stays slower than real time: stepping the x264 preset down at the next keyframe")

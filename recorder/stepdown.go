@@ -32,10 +32,16 @@ const (
 	// each switch drains the old encoder, so fewer switches cost less).
 	stepSevere  = 0.5
 	stepSevere2 = 0.75
+	// stepEncodeShare: only when the encoder took at least this share of
+	// the window's wall time does a faster preset help; otherwise the
+	// repeats are composing's cost, or the catching up of a lag built
+	// before (repeated pictures encode cheaply).
+	stepEncodeShare = 0.25
 )
 
 // stepDown judges, once per window of media time, whether live encoding
-// stays slower than real time. It is pure: fed each encoded frame's
+// stays slower than real time: frames degraded while the encoder takes a
+// good part of the time. It is pure: fed each encoded frame's
 // presentation time, the compositor's degraded-frame counter and the
 // encoder's wall time for it. After asking, it waits for the switch
 // (switched) and judges again from the window after it: the lag built up
@@ -53,8 +59,9 @@ type stepDown struct {
 	cooldown bool          // the window of the switch is not judged
 
 	// Figures of the last judged window, for the log line.
-	lastShare float64
-	lastWork  time.Duration // mean encode time per frame
+	lastShare  float64
+	lastWork   time.Duration // mean encode time per frame
+	lastEncode float64       // encode time / window length
 }
 
 // frame records one encoded frame; it reports how many presets to step
@@ -74,6 +81,7 @@ func (s *stepDown) frame(pts time.Duration, degraded int64, work time.Duration) 
 	share := float64(degraded-s.degraded) / max(want, 1)
 	s.lastShare = share
 	s.lastWork = s.work / time.Duration(max(s.frames, 1))
+	s.lastEncode = float64(s.work) / float64(pts-s.start)
 	s.start, s.degraded, s.frames, s.work = pts, degraded, 1, work
 	if s.waiting {
 		return 0
@@ -82,7 +90,7 @@ func (s *stepDown) frame(pts time.Duration, degraded int64, work time.Duration) 
 		s.cooldown = false
 		return 0
 	}
-	if share < stepDegraded {
+	if share < stepDegraded || s.lastEncode < stepEncodeShare {
 		s.over = 0
 		return 0
 	}
