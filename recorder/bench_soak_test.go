@@ -48,7 +48,7 @@ func TestBenchSoak(t *testing.T) {
 	for _, id := range []string{"ann", "ben"} {
 		r := joinRaw(t, srv, room, id, strings.ToUpper(id[:1])+id[1:])
 		publishRaw(t, r, rawSpec{Name: "camera", Source: lkproto.TrackSource_CAMERA, Codec: "vp8", FPS: 30, Width: 320, Height: 240,
-			Samples: video, Epoch: epoch, AnswerPLI: true})
+			Samples: video, Epoch: epoch})
 		publishRaw(t, r, rawSpec{Name: "microphone", Source: lkproto.TrackSource_MICROPHONE, Codec: "opus", Samples: audio, Epoch: epoch})
 	}
 	time.Sleep(time.Second)
@@ -117,7 +117,8 @@ sampling:
 	}
 	media := ts[len(ts)-1] + 1.0/30
 	if len(at) < len(flashes)*9/10 || len(at) < 4 {
-		t.Fatalf("%d flashes, %d beeps, %d paired in %.0f s", len(flashes), len(beeps), len(at), media)
+		t.Fatalf("%d flashes, %d beeps, %d paired in %.0f s: flashes %.3f…, beeps %.3f…", len(flashes), len(beeps), len(at), media,
+			flashes[:min(len(flashes), 6)], beeps[:min(len(beeps), 6)])
 	}
 	driftPerS, _ := fit(at, off)
 	var lo, hi, sum float64 = math.Inf(1), math.Inf(-1), 0
