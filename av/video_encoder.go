@@ -334,24 +334,36 @@ func (e *VideoEncoder) SwitchX264Preset(p string) error {
 func (e *VideoEncoder) switchNow() ([]media.Packet, error) {
 	cfg := e.cfg
 	cfg.X264Preset, e.pending = e.pending, ""
-	cc, unreg, err := openX264(cfg)
-	if err != nil {
-		return nil, err
-	}
 	var out []media.Packet
 	if e.cfg.Preset == PresetStream {
 		e.dropped.Add(e.inFlight)
 	} else if err := e.cc.SendFrame(nil); err == nil {
-		out, err = e.drain()
+		pkts, err := e.drain()
+		out = pkts
 		if err != nil {
-			cc.Free()
-			unreg()
 			return out, err
 		}
 	}
+	// The old encoder goes before the new one is opened: two 1080p x264
+	// encoders at once would be a peak of a hundred MB or more.
 	e.inFlight = 0
 	e.cc.Free()
 	e.unreg()
+	e.cc = nil
+	cc, unreg, err := openX264(cfg)
+	if err != nil {
+		// Continue with the old settings, from a keyframe (the old
+		// encoder is gone).
+		var rerr error
+		cc, unreg, rerr = openX264(e.cfg)
+		if rerr != nil {
+			return out, fmt.Errorf("%w: reopening x264 after a failed preset switch (%v): %w", errNoEncoder, err, rerr)
+		}
+		e.cc, e.unreg = cc, unreg
+		e.setConfig(cc.ExtraData())
+		e.inject = true
+		return out, fmt.Errorf("x264 preset %q: %w", cfg.X264Preset, err)
+	}
 	e.cc, e.unreg, e.cfg = cc, unreg, cfg
 	e.setConfig(cc.ExtraData())
 	e.inject = true
@@ -359,6 +371,9 @@ func (e *VideoEncoder) switchNow() ([]media.Packet, error) {
 	e.switches.Add(1)
 	return out, nil
 }
+
+// errNoEncoder: a failed preset switch left no encoder; Encode fails.
+var errNoEncoder = errors.New("av: no video encoder")
 
 // ForceKeyframe makes the next picture passed to Encode an IDR frame. It
 // is safe to call from any goroutine.
@@ -369,7 +384,7 @@ func (e *VideoEncoder) ForceKeyframe() { e.forceKey.Store(true) }
 // lag the input by x264's lookahead; their DTS may be negative when
 // B-frames are on, and DTS ≤ PTS always.
 func (e *VideoEncoder) Encode(img *media.Image, pts time.Duration) ([]media.Packet, error) {
-	if e.closed || e.flushed {
+	if e.closed || e.flushed || e.cc == nil {
 		return nil, errors.New("av: video encoder closed or flushed")
 	}
 	if img.Width != e.cfg.Width || img.Height != e.cfg.Height {
@@ -392,6 +407,9 @@ func (e *VideoEncoder) Encode(img *media.Image, pts time.Duration) ([]media.Pack
 		from := e.X264Preset()
 		pkts, err := e.switchNow()
 		out = pkts
+		if errors.Is(err, errNoEncoder) {
+			return out, err
+		}
 		if err != nil {
 			e.cfg.Log.Warn().Err(err).Str("from", from).Msg("x264 preset switch failed; the encoder keeps its preset")
 		}
@@ -424,7 +442,7 @@ func (e *VideoEncoder) send(img *media.Image, pts time.Duration, key bool) ([]me
 // Flush drains the frames still inside the encoder; Encode may not be
 // called afterwards.
 func (e *VideoEncoder) Flush() ([]media.Packet, error) {
-	if e.closed || e.flushed {
+	if e.closed || e.flushed || e.cc == nil {
 		return nil, nil
 	}
 	e.flushed = true
