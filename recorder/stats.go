@@ -48,10 +48,14 @@ func (s *encStats) add(pkts []media.Packet) {
 
 // Stats returns the encoders' counters. Safe from any goroutine.
 func (r *Recorder) Stats() Stats {
-	return Stats{
+	st := Stats{
 		VideoFrames: r.stats.videoFrames.Load(), VideoBytes: r.stats.videoBytes.Load(),
 		AudioPackets: r.stats.audioPackets.Load(), AudioBytes: r.stats.audioBytes.Load(),
-		LastPTS:    time.Duration(r.stats.lastPTS.Load()),
-		X264Preset: r.venc.X264Preset(), PresetStepDowns: r.stepDowns.Load(), SwitchDropped: r.venc.Dropped(),
+		LastPTS:         time.Duration(r.stats.lastPTS.Load()),
+		PresetStepDowns: r.stepDowns.Load(),
 	}
+	if r.venc != nil { // nil for an audio-only output
+		st.X264Preset, st.SwitchDropped = r.venc.X264Preset(), r.venc.Dropped()
+	}
+	return st
 }
