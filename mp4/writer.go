@@ -149,6 +149,10 @@ type Writer struct {
 	ioc    *astiav.IOContext
 	pkt    *astiav.Packet
 	tracks [2]*track // by media.Kind; nil when the stream is absent
+	// heldVideo waits for the next video packet, which sets its duration
+	// (see write).
+	heldVideo media.Packet
+	hasHeld   bool
 	// Before the first write, packets wait in hold until every stream has
 	// delivered one, so that shift (added to every timestamp) can make the
 	// earliest DTS zero: the fragmented mov muxer cannot store negative
@@ -482,8 +486,35 @@ func cmpOr(a, b error) error {
 	return b
 }
 
-// write hands one packet to the muxer and commits what it produced.
+// write hands packets to the muxer, each video packet once the next one
+// has come: its duration is then the distance to it. A fragment's last
+// sample is timed by its duration alone (the next fragment's decode time
+// follows from it), so a picture followed by a gap (frames skipped under
+// live overload, pictures dropped at an x264 preset switch) must carry
+// the gap, or every picture after it would be placed too early.
 func (w *Writer) write(p media.Packet) error {
+	if p.Kind != media.KindVideo {
+		return w.mux(p)
+	}
+	prev, had := w.heldVideo, w.hasHeld
+	if had && p.DTS <= prev.DTS {
+		return fmt.Errorf("%w: DTS %v does not increase", ErrPacket, p.DTS)
+	}
+	if t := w.tracks[p.Kind]; w.ticks(p.DTS, t.tb) < 0 {
+		return fmt.Errorf("%w: %v stream starts at DTS %v, before the other stream's start", ErrPacket, p.Kind, p.DTS)
+	}
+	w.heldVideo, w.hasHeld = p, true
+	if !had {
+		return nil
+	}
+	if d := p.DTS - prev.DTS; d > 0 {
+		prev.Duration = d
+	}
+	return w.mux(prev)
+}
+
+// mux hands one packet to the muxer and commits what it produced.
+func (w *Writer) mux(p media.Packet) error {
 	t := w.tracks[p.Kind]
 	dts := w.ticks(p.DTS, t.tb)
 	pts := w.ticks(p.PTS, t.tb)
@@ -594,6 +625,12 @@ func (w *Writer) Close() error {
 	if !w.started && w.err == nil {
 		if err := w.start(); err != nil && w.err == nil {
 			w.log.Warn().Err(err).Msg("dropped a held packet")
+		}
+	}
+	if w.hasHeld && w.err == nil {
+		w.hasHeld = false
+		if err := w.mux(w.heldVideo); err != nil && w.err == nil {
+			w.log.Warn().Err(err).Msg("dropped the last video packet")
 		}
 	}
 	if w.err == nil {

@@ -247,3 +247,84 @@ func TestPacketErrors(t *testing.T) {
 	}
 	decodeAll(t, path)
 }
+
+// TestVideoGaps: pictures left out before keyframes (frames skipped under
+// live overload, pictures dropped at an x264 preset switch) leave gaps that
+// often end at a fragment boundary; every picture after a gap keeps its
+// time in the finished file and in the fragmented one (a crash), and both
+// decode cleanly.
+func TestVideoGaps(t *testing.T) {
+	var keys []int
+	var video []int // indexes in fix.packets
+	for i, p := range fix.packets {
+		if p.Kind == media.KindVideo {
+			if p.Key {
+				keys = append(keys, len(video))
+			}
+			video = append(video, i)
+		}
+	}
+	if len(keys) < 3 {
+		t.Fatalf("the fixture has %d keyframes, want 3 or more", len(keys))
+	}
+	// Leave out the 1.5 s of pictures before the second and the third
+	// keyframe: longer than a fragment.
+	drop := map[int]bool{}
+	for _, k := range keys[1:3] {
+		for v := max(k-fixtureFPS*3/2, keys[0]+1); v < k; v++ {
+			drop[video[v]] = true
+		}
+	}
+	var pkts []media.Packet
+	var want []float64
+	for i, p := range fix.packets {
+		if drop[i] {
+			continue
+		}
+		pkts = append(pkts, p)
+		if p.Kind == media.KindVideo {
+			want = append(want, p.PTS.Seconds())
+		}
+	}
+	slices.Sort(want)
+	for _, abort := range []bool{false, true} {
+		path := filepath.Join(t.TempDir(), "gaps.mp4")
+		w, err := Create(path, fix.info, Options{Log: testLog(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeAll(t, w, pkts)
+		if abort {
+			w.Abort()
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		p := ffprobe(t, path, true)
+		vi, _, _ := p.stream(t, "video")
+		var got []float64
+		for _, k := range p.Packets {
+			if k.StreamIndex == vi {
+				got = append(got, seconds(k.PTSTime))
+			}
+		}
+		slices.Sort(got)
+		if abort { // a crash loses the last fragment at most
+			if len(got) < len(want)/2 {
+				t.Fatalf("aborted: %d of %d pictures", len(got), len(want))
+			}
+			want = want[:len(got)]
+		}
+		if len(got) != len(want) {
+			t.Fatalf("abort=%v: %d pictures, want %d", abort, len(got), len(want))
+		}
+		// The finished file starts at the first picture; the fragmented
+		// one at the timeline shift (package doc): compare offsets.
+		for i := range got {
+			if d := (got[i] - got[0]) - (want[i] - want[0]); math.Abs(d) > 0.001 {
+				t.Fatalf("abort=%v: picture %d at %.3f s, want %.3f s (after the first)", abort, i, got[i]-got[0], want[i]-want[0])
+			}
+		}
+		decodeAll(t, path)
+	}
+}

@@ -8,7 +8,9 @@ package recorder
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -67,6 +69,12 @@ type Recorder struct {
 
 	offline bool
 
+	// Live overload, stage 2 (stepdown.go): judged in the compositor's
+	// goroutine; the counters are read from any.
+	step      stepDown
+	stepDowns atomic.Int64
+	switches  int64 // the encoder's switches already logged
+
 	mu      sync.Mutex
 	outputs []*outputQueue
 	inter   interleaver
@@ -109,6 +117,7 @@ func New(cfg Config) (*Recorder, error) {
 	if e.AudioBitrate == 0 {
 		e.AudioBitrate = 128_000
 	}
+	r.step.fps = cc.FPS
 	// An audio-only or video-only output has no encoder for the other kind
 	// (compositor.Config.NoVideo / NoAudio): the muxers and publishers then
 	// write a single track.
@@ -333,11 +342,54 @@ type sink Recorder
 
 func (s *sink) WriteVideo(img *media.Image, pts time.Duration) error {
 	r := (*Recorder)(s)
+	t0 := time.Now()
 	pkts, err := r.venc.Encode(img, pts)
 	if err != nil {
 		return fmt.Errorf("video encoder: %w", err)
 	}
+	if !r.offline {
+		r.judgeOverload(pts, time.Since(t0))
+	}
 	return r.emit(r.inter.push(pkts...)...)
+}
+
+// judgeOverload is stage 2 of live overload (stepdown.go): when repeats and
+// skips last, the x264 preset steps down at the next keyframe.
+func (r *Recorder) judgeOverload(pts, work time.Duration) {
+	if n := r.venc.Switches(); n != r.switches {
+		r.switches = n
+		r.step.switched()
+		r.log.Info().Str("x264_preset", r.venc.X264Preset()).Dur("at", pts).Int64("dropped_pictures", r.venc.Dropped()).
+			Msg("the encoder continues with a faster x264 preset from this keyframe on")
+	}
+	cs := r.comp.Stats()
+	n := r.step.frame(pts, cs.RepeatedVideo+cs.SkippedVideo, work)
+	if n == 0 {
+		return
+	}
+	from := r.venc.X264Preset()
+	to, steps := from, 0
+	for ; steps < n; steps++ {
+		next, ok := av.FasterX264Preset(to)
+		if !ok {
+			break
+		}
+		to = next
+	}
+	if steps == 0 {
+		return // ultrafast already: stage 1 alone keeps the broadcast live
+	}
+	if err := r.venc.SwitchX264Preset(to); err != nil {
+		r.log.Warn().Err(err).Msg("cannot step the x264 preset down")
+		return
+	}
+	r.stepDowns.Add(int64(steps))
+	r.log.Warn().Str("from", from).Str("to", to).Dur("at", pts).
+		Float64("degraded_share", math.Round(r.step.lastShare*1000)/1000).Dur("encode_per_frame", r.step.lastWork).
+		Float64("encode_share", math.Round(r.step.lastEncode*1000)/1000).
+		Dur("frame_period", time.Second/time.Duration(r.step.fps)).Dur("max_lag", cs.MaxLag).
+		Int64("repeated_video", cs.RepeatedVideo).Int64("skipped_video", cs.SkippedVideo).
+		Msg("live encoding stays slower than real time: stepping the x264 preset down at the next keyframe")
 }
 
 func (s *sink) WriteAudio(a media.Audio, pts time.Duration) error {

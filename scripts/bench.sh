@@ -17,6 +17,10 @@
 #    scripts/bench-hls.sh (issue 12).
 #    scripts/bench-bbb.sh (issue 11: a 60-minute BBB raw folder).
 #    scripts/bench-egress.sh (issue 13: a room composite on an egress worker).
+#    scripts/bench-margin.sh (issue 10: the sustained real-time margin, how
+#    much slower the encoder could be before a live run skips frames) and
+#    scripts/bench-soak.sh (issue 10: a 20-minute live recording's A/V drift
+#    and RSS slope; BENCH_SOAK_SECONDS=0 leaves it out).
 #
 # Environment: BENCH_ONLY (the parts to run, space-separated among compose,
 # go, rtmp, live, serve, hls, bbb, egress; default all), BENCH_RUNS (default 3), BENCH_SECONDS (input length, default
@@ -205,9 +209,21 @@ if want egress && [[ -x scripts/bench-egress.sh ]]; then
   scripts/bench-egress.sh
 fi
 
+if [[ -x scripts/bench-margin.sh ]]; then
+  echo
+  scripts/bench-margin.sh | tee "$WORK/margin"
+fi
+if [[ -x scripts/bench-soak.sh && ${BENCH_SOAK_SECONDS:-1200} != 0 ]]; then
+  echo
+  scripts/bench-soak.sh | tee "$WORK/soak"
+fi
+
 echo
 echo "== summary, roomcast/ffmpeg ratios measured in this run (targets: CPU ≤ 1.00, peak RSS ≤ 1.10, wall ≤ 1.05; RTMP ≤ 1.3)"
 for l in "${SUMMARY[@]}"; do echo "  $l"; done
 if [[ -s $WORK/rtmp ]]; then
   grep -i 'ratio' "$WORK/rtmp" | sed 's/^/  RTMP path: /'
 fi
+[[ -s $WORK/margin ]] && grep '^margin:' "$WORK/margin" | sed 's/^/  /'
+[[ -s $WORK/soak ]] && grep -E '^soak (A/V|RSS):' "$WORK/soak" | sed 's/^/  /'
+true

@@ -318,13 +318,14 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 		lives = append(lives, l)
 	}
 	s.mu.Unlock()
-	degraded := s.counters.degraded.Load()
+	degraded, stepDowns := s.counters.degraded.Load(), s.counters.stepDowns.Load()
 	frames, dropped, reconnects, bytes := s.counters.framesOut.Load(), s.counters.dropped.Load(), s.counters.reconnects.Load(), s.counters.bytes.Load()
 	for _, l := range lives {
 		st := l.b.Status()
 		frames += st.FramesOut
 		dropped += st.Dropped
 		degraded += st.Degraded
+		stepDowns += st.PresetStepDowns
 		bytes += st.BytesWritten
 		for _, d := range st.Destinations {
 			reconnects += d.Reconnects
@@ -338,6 +339,7 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	p("roomcast_frames_out_total", "counter", "Video frames encoded.", frames)
 	p("roomcast_frames_dropped_total", "counter", "Output frames lost (late beyond real time or dropped by a destination queue).", dropped)
 	p("roomcast_frames_degraded_total", "counter", "Output frames repeated or skipped because encoding could not keep real time (the broadcast stayed live).", degraded)
+	p("roomcast_preset_step_downs_total", "counter", "Steps down of a broadcast's x264 preset because encoding stayed slower than real time despite repeated or skipped frames.", stepDowns)
 	p("roomcast_destination_reconnects_total", "counter", "RTMP destination reconnections.", reconnects)
 	p("roomcast_bytes_written_total", "counter", "Bytes written to recordings and destinations.", bytes)
 	p("roomcast_admission_refusals_total", "counter", "Broadcasts refused because the CPU could not keep them real time.", s.counters.refusals.Load())

@@ -73,6 +73,10 @@ type Status struct {
 	Degraded     int64               `json:"degraded_frames"`
 	BytesWritten int64               `json:"bytes_written"`
 	Destinations []DestinationStatus `json:"destinations"`
+	// X264Preset is the encoder's x264 preset now; PresetStepDowns counts
+	// its steps down because encoding stayed slower than real time.
+	X264Preset      string `json:"x264_preset,omitempty"`
+	PresetStepDowns int64  `json:"preset_step_downs"`
 }
 
 // Broadcast is one running broadcast.

@@ -152,7 +152,7 @@ type Server struct {
 // counters accumulate figures of finished broadcasts for /metrics.
 type counters struct {
 	framesOut, dropped, reconnects, bytes atomic.Int64
-	degraded                              atomic.Int64
+	degraded, stepDowns                   atomic.Int64
 	refusals                              atomic.Int64
 }
 

@@ -93,6 +93,11 @@ type Status struct {
 	// RepeatAfter, MaxLag); MaxLag is the largest lag behind the wall clock.
 	FramesRepeated, FramesSkipped int64
 	MaxLag                        time.Duration
+	// X264Preset is the x264 preset encoding now; PresetStepDowns counts
+	// its steps down because live encoding stayed slower than real time
+	// despite the repeats and skips (overload stage 2).
+	X264Preset      string
+	PresetStepDowns int64
 	// OutputFPS and Bitrate (bits/s, audio and video) over the last second.
 	OutputFPS float64
 	Bitrate   int64
@@ -478,7 +483,9 @@ loop:
 		s.finish(classify(ErrOutput, err))
 		return
 	}
-	s.log.Info().Dur("duration", rec.Elapsed()).Msg("recording done")
+	es := rec.Stats()
+	s.log.Info().Dur("duration", rec.Elapsed()).Str("x264_preset", es.X264Preset).Int64("preset_step_downs", es.PresetStepDowns).
+		Int64("switch_dropped", es.SwitchDropped).Msg("recording done")
 	if path != "" {
 		s.emit(Event{Kind: EventRecordingReady, Path: path})
 	}
@@ -605,6 +612,10 @@ func (s *Session) Status() Status {
 		cs := rec.Compositor().Stats()
 		st.FramesOut, st.FramesDropped, st.FramesLost = cs.VideoFrames, cs.DroppedVideo, cs.LostVideo
 		st.FramesRepeated, st.FramesSkipped, st.MaxLag = cs.RepeatedVideo, cs.SkippedVideo, cs.MaxLag
+		es := rec.Stats()
+		st.X264Preset, st.PresetStepDowns = es.X264Preset, es.PresetStepDowns
+		// Pictures left out at a preset switch are skipped frames too.
+		st.FramesSkipped += es.SwitchDropped
 		st.Elapsed = rec.Elapsed()
 		st.Outputs = rec.Health()
 		st.SpeakerNames = rec.Compositor().Labels()

@@ -24,6 +24,7 @@ func demoCommand() *cli.Command {
 			&cli.DurationFlag{Name: "duration", Value: 10 * time.Second, Usage: "how long to record"},
 			&cli.DurationFlag{Name: "turn", Value: 3 * time.Second, Usage: "how long each speaker talks"},
 			&cli.BoolFlag{Name: "fast", Usage: "run on a virtual clock, as fast as the machine allows"},
+			&cli.BoolFlag{Name: "camera", Usage: "speakers look like webcams to the encoder (a panning textured room, a swaying person): what real cameras cost"},
 			&cli.StringSliceFlag{Name: "freeze", Usage: "SPEAKER@TIME: speaker number (from 0) stops sending at TIME, e.g. 1@2s (live mode)"},
 		),
 		Action: runDemo,
@@ -84,7 +85,7 @@ func runDemo(c *cli.Context) error {
 		return err
 	}
 	room, err := synth.Start(rec.Compositor(), synth.Config{
-		Speakers: c.Int("speakers"), Turn: c.Duration("turn"), Offline: c.Bool("fast"), Duration: c.Duration("duration"),
+		Speakers: c.Int("speakers"), Turn: c.Duration("turn"), Offline: c.Bool("fast"), Duration: c.Duration("duration"), Camera: c.Bool("camera"),
 		Freeze: freeze,
 	})
 	if err != nil {
