@@ -64,6 +64,7 @@ type BroadcastView struct {
 	Dropped      int64               `json:"dropped_frames"`
 	Degraded     int64               `json:"degraded_frames"`
 	BytesWritten int64               `json:"bytes_written"`
+	Network      NetworkStatus       `json:"network"`
 	DestStates   []DestinationStatus `json:"destination_states"`
 	RecordingID  string              `json:"recording_id,omitempty"`
 	// SpeakerNames: while live, what the tiles show of the names of the
@@ -459,6 +460,7 @@ func (s *Server) watch(l *live) {
 	s.counters.dropped.Add(st.Dropped)
 	s.counters.degraded.Add(st.Degraded)
 	s.counters.bytes.Add(st.BytesWritten)
+	s.counters.net.add(st.Network)
 	for _, d := range st.Destinations {
 		s.counters.reconnects.Add(d.Reconnects)
 	}
@@ -693,6 +695,7 @@ func (s *Server) liveView(l *live) BroadcastView {
 	v.FPS, v.BitrateKbps = fps, kbps
 	v.FramesOut, v.Dropped, v.BytesWritten = st.FramesOut, st.Dropped, st.BytesWritten
 	v.Degraded = st.Degraded
+	v.Network = st.Network
 	v.DestStates = st.Destinations
 	v.RecordingID = l.recID
 	v.SpeakerNames = st.SpeakerNames
@@ -737,7 +740,7 @@ func (s *Server) view(row broadcastRow) BroadcastView {
 		var old BroadcastView
 		if json.Unmarshal([]byte(row.Stats), &old) == nil {
 			v.Elapsed, v.Speakers, v.FramesOut, v.Dropped, v.BytesWritten = old.Elapsed, old.Speakers, old.FramesOut, old.Dropped, old.BytesWritten
-			v.Degraded = old.Degraded
+			v.Degraded, v.Network = old.Degraded, old.Network
 			v.DestStates, v.RecordingID = old.DestStates, old.RecordingID
 			if old.SpeakerNames != nil {
 				v.SpeakerNames = old.SpeakerNames
