@@ -597,6 +597,7 @@ func (r *Room) gone(id, why string) {
 		}
 	}
 	delete(r.participants, id)
+	r.forgetClock(id)
 	r.log.Info().Str("participant", r.cfg.Pseudonyms.ID(id)).Str("why", why).Msg("participant left")
 	r.cfg.Handler.ParticipantLeft(id)
 	r.talk(id, false)
@@ -944,6 +945,11 @@ func (r *Room) trackEnded(t *track) {
 			Dur("timeout", r.cfg.MediaTimeout).Msg("no media: track ended")
 	}
 }
+
+// forgetClock drops a participant's clock when it leaves (its tracks'
+// workers keep theirs), so that comings and goings do not accumulate them.
+// Event goroutine only, as participantClock.
+func (r *Room) forgetClock(id string) { delete(r.partClocks, id) }
 
 func (r *Room) participantClock(id string) *rtprecv.ParticipantClock {
 	pc := r.partClocks[id]

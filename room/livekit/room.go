@@ -590,6 +590,7 @@ func (r *Room) leave(id string) {
 		return
 	}
 	delete(r.participants, id)
+	r.forgetClock(id)
 	r.log.Info().Str("participant", r.cfg.Pseudonyms.ID(id)).Msg("participant left")
 	r.cfg.Handler.ParticipantLeft(id)
 	r.checkEmpty()
@@ -654,6 +655,15 @@ func (r *Room) reconcile() {
 		}
 	}
 	r.checkEmpty()
+}
+
+// forgetClock drops a participant's clock when it leaves (its tracks'
+// workers keep theirs; a participant who comes back starts afresh), so that
+// a long session with many comings and goings does not accumulate them.
+func (r *Room) forgetClock(id string) {
+	r.mu.Lock()
+	delete(r.partClocks, id)
+	r.mu.Unlock()
 }
 
 func (r *Room) participantClock(id string) *rtprecv.ParticipantClock {
