@@ -21,10 +21,11 @@ import (
 type procSnapshot struct {
 	goroutines, fds int
 	rssKB           int64
+	heapMB          float64 // the Go heap in use (logged: RSS also holds C and race-detector memory)
 }
 
 func (p procSnapshot) String() string {
-	return fmt.Sprintf("%d goroutines, %d open files, RSS %.1f MB", p.goroutines, p.fds, float64(p.rssKB)/1024)
+	return fmt.Sprintf("%d goroutines, %d open files, RSS %.1f MB (Go heap %.1f MB)", p.goroutines, p.fds, float64(p.rssKB)/1024, p.heapMB)
 }
 
 // snapshotProc collects garbage, returns memory to the OS and reads the
@@ -37,7 +38,9 @@ func snapshotProc(t *testing.T) procSnapshot {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := procSnapshot{goroutines: runtime.NumGoroutine(), fds: len(fds)}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	s := procSnapshot{goroutines: runtime.NumGoroutine(), fds: len(fds), heapMB: float64(ms.HeapInuse) / (1 << 20)}
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		t.Fatal(err)
@@ -108,6 +111,9 @@ func TestLiveChurn(t *testing.T) {
 			base = snapshotProc(t)
 			t.Logf("baseline after %d cycles: %v", warmup, base)
 			start = time.Now()
+		}
+		if i == warmup+cycles/2 {
+			t.Logf("after %d cycles: %v", i-warmup, snapshotProc(t))
 		}
 		ct := &cycleT{TB: t}
 		p := lktest.StartPublisher(ct, srv, room, lktest.PublisherOptions{Identity: fmt.Sprintf("churn-%d", i), Name: "Churn",

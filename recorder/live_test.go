@@ -579,7 +579,7 @@ func firstAudioTime(t *testing.T, path string) float64 {
 func checkFrameCount(t *testing.T, path string, dur time.Duration, fps int) []float64 {
 	t.Helper()
 	ts := frameTimes(t, path)
-	want := int(dur.Seconds() * float64(fps))
+	want := int(math.Round(dur.Seconds() * float64(fps)))
 	if len(ts) != want {
 		t.Errorf("%s: %d video frames, want %d (%v × %d fps)", path, len(ts), want, dur, fps)
 	}
