@@ -26,7 +26,7 @@ const netnsChild = "ROOMCAST_TEST_NETNS_CHILD"
 
 // inNetns runs the named test in a fresh network namespace (loopback, plus
 // a veth pair that pion needs to see an interface; every socket stays on
-// 127.0.0.1), so nftables rules can impair its traffic without touching
+// loopback addresses), so nftables rules can impair its traffic without touching
 // the machine's. It returns true in the child, where the test goes on.
 func inNetns(t *testing.T, name string) bool {
 	t.Helper()
