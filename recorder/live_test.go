@@ -143,6 +143,32 @@ type session struct {
 	start time.Time
 	once  sync.Once
 	err   error
+	// layouts: every layout the compositor announced (OnTiles), with the
+	// wall clock it did.
+	layoutMu sync.Mutex
+	layouts  []layoutAt
+}
+
+type layoutAt struct {
+	at    time.Time
+	tiles []layout.Tile
+}
+
+// layoutAtTime is the layout shown at output time d and how far d is from
+// the nearest layout change.
+func (s *session) layoutAtTime(d time.Duration) ([]layout.Tile, time.Duration) {
+	s.layoutMu.Lock()
+	defer s.layoutMu.Unlock()
+	var cur []layout.Tile
+	near := time.Hour
+	for _, l := range s.layouts {
+		at := l.at.Sub(s.start)
+		near = min(near, max(at-d, d-at))
+		if at <= d {
+			cur = l.tiles
+		}
+	}
+	return cur, near
 }
 
 // startSession joins roomName on srv (API key and secret: roomcast mints its
@@ -177,7 +203,12 @@ func startSession(t *testing.T, srv *lktest.Server, roomName string, cc composit
 	// As the command does: FFmpeg's own complaints go to the log.
 	av.RouteFFmpegLogs(log, zerolog.ErrorLevel)
 	var live *recorder.RoomSink
-	cc.OnTiles = func(ts []layout.Tile) { live.OnTiles(ts) }
+	cc.OnTiles = func(ts []layout.Tile) {
+		live.OnTiles(ts)
+		s.layoutMu.Lock()
+		s.layouts = append(s.layouts, layoutAt{time.Now(), slices.Clone(ts)})
+		s.layoutMu.Unlock()
+	}
 	rec, err := recorder.New(recorder.Config{Compositor: cc, Log: log})
 	if err != nil {
 		t.Fatal(err)
@@ -548,7 +579,7 @@ func firstAudioTime(t *testing.T, path string) float64 {
 func checkFrameCount(t *testing.T, path string, dur time.Duration, fps int) []float64 {
 	t.Helper()
 	ts := frameTimes(t, path)
-	want := int(dur.Seconds() * float64(fps))
+	want := int(math.Round(dur.Seconds() * float64(fps)))
 	if len(ts) != want {
 		t.Errorf("%s: %d video frames, want %d (%v × %d fps)", path, len(ts), want, dur, fps)
 	}

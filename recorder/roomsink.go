@@ -67,7 +67,9 @@ type RoomSink struct {
 	video  map[string][]*room.Track     // input ID -> video tracks
 	bySID  map[string]*room.Track       // track SID -> track
 	tiles  map[string]layout.Rect       // input ID -> last tile
-	stats  map[string]*atomic.Int64     // decode errors per track SID
+	// ended sums the network counters of the tracks that ended (see
+	// NetStats).
+	ended room.TrackStats
 }
 
 // NewRoomSink prepares the glue for comp; pass it as room.Config.Handler
@@ -79,7 +81,7 @@ func NewRoomSink(comp *compositor.Compositor, log zerolog.Logger) *RoomSink {
 		Events: make(chan room.SessionEvent, 64), Closed: make(chan error, 1),
 		inputs: map[string]*compositor.Input{}, names: map[string]string{},
 		video: map[string][]*room.Track{}, bySID: map[string]*room.Track{},
-		tiles: map[string]layout.Rect{}, stats: map[string]*atomic.Int64{},
+		tiles: map[string]layout.Rect{},
 	}
 }
 
@@ -302,6 +304,55 @@ func (l *RoomSink) shownSize(t *room.Track, r layout.Rect) (w, h int) {
 	return t.Width * dst.W / src.W, t.Height * dst.H / src.H
 }
 
+// NetStats are the receive counters of a room's tracks (room.TrackStats:
+// packets lost, late, repaired, retransmitted; NACKs and PLIs sent).
+type NetStats struct {
+	// Total sums every track since the room started, ended ones included.
+	Total room.TrackStats
+	// Tracks are the tracks open now, in no particular order.
+	Tracks []TrackNetStats
+}
+
+// TrackNetStats are one open track's counters.
+type TrackNetStats struct {
+	SID string
+	// Participant is the publisher's pseudonym (as in the logs), Kind
+	// "audio" or "video".
+	Participant, Kind string
+	room.TrackStats
+}
+
+// NetStats returns the room's receive counters. Safe from any goroutine.
+func (l *RoomSink) NetStats() NetStats {
+	l.mu.Lock()
+	ns := NetStats{Total: l.ended}
+	tracks := make([]*room.Track, 0, len(l.bySID))
+	for _, t := range l.bySID {
+		tracks = append(tracks, t)
+	}
+	// Read the open tracks under the lock: a track that ends meanwhile
+	// (trackSink.Close) moves its counts to ended under it, and must not be
+	// counted twice.
+	for _, t := range tracks {
+		st := t.Stats()
+		ns.Total.Add(st)
+		ns.Tracks = append(ns.Tracks, TrackNetStats{SID: t.SID, Participant: l.Pseudonyms.ID(t.ParticipantID), Kind: t.Kind.String(), TrackStats: st})
+	}
+	l.mu.Unlock()
+	return ns
+}
+
+// endTrack moves an ended track's counters to the room's totals.
+// Called with l.mu held.
+func (l *RoomSink) endTrack(t *room.Track) room.TrackStats {
+	st := t.Stats()
+	if l.bySID[t.SID] == t { // not a newer track with the same SID
+		delete(l.bySID, t.SID)
+	}
+	l.ended.Add(st)
+	return st
+}
+
 // trackSink decodes one track in its worker goroutine.
 type trackSink struct {
 	l       *RoomSink
@@ -485,6 +536,7 @@ func (s *trackSink) fail(err error) {
 }
 
 func (s *trackSink) Close() {
+	var st room.TrackStats
 	if s.vdec != nil {
 		s.vdec.Close()
 		s.l.mu.Lock()
@@ -496,7 +548,7 @@ func (s *trackSink) Close() {
 			}
 		}
 		last := len(s.l.video[s.inputID]) == 0
-		delete(s.l.bySID, s.t.SID)
+		st = s.l.endTrack(s.t)
 		s.l.mu.Unlock()
 		if s.screen && last {
 			// Screen share stopped: its tile goes (unless the input is
@@ -510,8 +562,11 @@ func (s *trackSink) Close() {
 	if s.adec != nil {
 		s.adec.Close()
 		s.l.mu.Lock()
-		delete(s.l.bySID, s.t.SID)
+		st = s.l.endTrack(s.t)
 		s.l.mu.Unlock()
 	}
-	s.log.Info().Int("decode_errors", s.errors).Int("wild_samples", s.clipped).Msg("track ended")
+	s.log.Info().Int("decode_errors", s.errors).Int("wild_samples", s.clipped).
+		Uint64("packets", st.Packets).Uint64("lost", st.Lost).Uint64("late", st.Late).Uint64("queue_drops", st.QueueDrops).
+		Uint64("repaired", st.Repaired).Uint64("retransmissions", st.Retransmissions).Uint64("nacked", st.NACKed).
+		Uint64("keyframe_requests", st.KeyframeRequests).Msg("track ended")
 }

@@ -78,8 +78,18 @@ type TrackStats struct {
 	// Malformed counts packets that did not parse as RTP.
 	Malformed uint64
 	// Late and Lost come from the jitter buffer: packets that arrived after
-	// their turn, and packets given up on.
-	Late, Lost uint64
+	// their turn, and packets given up on (never received, or later than
+	// the buffer's latency). Duplicates arrived twice (a retransmission of
+	// a packet that was only late); Repaired filled a hole in the sequence
+	// in time (a reordered packet or a NACK retransmission).
+	Late, Lost, Duplicates, Repaired uint64
+	// NACKs counts the RTCP NACK packets the connection sent about this
+	// track and NACKed the sequence numbers they asked for again (the
+	// connector's NACK generator; 0 where it is not counted).
+	// Retransmissions are the packets received on the RTX repair stream
+	// (RFC 4588); a server that retransmits on the media stream itself
+	// shows up in Repaired and Duplicates instead.
+	NACKs, NACKed, Retransmissions uint64
 	// Frames were delivered; Broken were incomplete or undecodable;
 	// WaitingKey were whole but dropped while waiting for a keyframe;
 	// Blank were LiveKit's placeholder keyframes.
@@ -88,4 +98,26 @@ type TrackStats struct {
 	KeyframeRequests uint64
 	// SenderReports counts RTCP sender reports received.
 	SenderReports uint64
+}
+
+// Add adds o's counters to s (totals over several tracks).
+func (s *TrackStats) Add(o TrackStats) {
+	s.Packets += o.Packets
+	s.Bytes += o.Bytes
+	s.QueueDrops += o.QueueDrops
+	s.Malformed += o.Malformed
+	s.Late += o.Late
+	s.Lost += o.Lost
+	s.Duplicates += o.Duplicates
+	s.Repaired += o.Repaired
+	s.NACKs += o.NACKs
+	s.NACKed += o.NACKed
+	s.Retransmissions += o.Retransmissions
+	s.Frames += o.Frames
+	s.Keyframes += o.Keyframes
+	s.Broken += o.Broken
+	s.WaitingKey += o.WaitingKey
+	s.Blank += o.Blank
+	s.KeyframeRequests += o.KeyframeRequests
+	s.SenderReports += o.SenderReports
 }

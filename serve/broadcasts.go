@@ -45,29 +45,30 @@ type BroadcastRequest struct {
 
 // BroadcastView is a broadcast as the API and the page show it.
 type BroadcastView struct {
-	ID           string   `json:"id"`
-	Room         string   `json:"room"`
-	Layout       string   `json:"layout"`
-	Size         string   `json:"size"`
-	Record       bool     `json:"record"`
-	Destinations []string `json:"destinations"`
-	State        string   `json:"state"`
-	Error        string   `json:"error,omitempty"`
-	StartAt      string   `json:"start_at,omitempty"`
-	Started      string   `json:"started,omitempty"`
-	Ended        string   `json:"ended,omitempty"`
-	Elapsed      float64  `json:"elapsed_seconds"`
-	Speakers     int      `json:"speakers"`
-	FPS          float64  `json:"output_fps"`
-	BitrateKbps  float64  `json:"bitrate_kbps"`
-	FramesOut    int64    `json:"frames_out"`
-	Dropped      int64    `json:"dropped_frames"`
-	Degraded     int64    `json:"degraded_frames"`
+	ID           string        `json:"id"`
+	Room         string        `json:"room"`
+	Layout       string        `json:"layout"`
+	Size         string        `json:"size"`
+	Record       bool          `json:"record"`
+	Destinations []string      `json:"destinations"`
+	State        string        `json:"state"`
+	Error        string        `json:"error,omitempty"`
+	StartAt      string        `json:"start_at,omitempty"`
+	Started      string        `json:"started,omitempty"`
+	Ended        string        `json:"ended,omitempty"`
+	Elapsed      float64       `json:"elapsed_seconds"`
+	Speakers     int           `json:"speakers"`
+	FPS          float64       `json:"output_fps"`
+	BitrateKbps  float64       `json:"bitrate_kbps"`
+	FramesOut    int64         `json:"frames_out"`
+	Dropped      int64         `json:"dropped_frames"`
+	Degraded     int64         `json:"degraded_frames"`
+	BytesWritten int64         `json:"bytes_written"`
+	Network      NetworkStatus `json:"network"`
 	// X264Preset and PresetStepDowns: the encoder's preset now and its
 	// steps down under overload (serve.Status).
 	X264Preset      string              `json:"x264_preset,omitempty"`
 	PresetStepDowns int64               `json:"preset_step_downs"`
-	BytesWritten    int64               `json:"bytes_written"`
 	DestStates      []DestinationStatus `json:"destination_states"`
 	RecordingID     string              `json:"recording_id,omitempty"`
 	// SpeakerNames: while live, what the tiles show of the names of the
@@ -464,6 +465,7 @@ func (s *Server) watch(l *live) {
 	s.counters.degraded.Add(st.Degraded)
 	s.counters.stepDowns.Add(st.PresetStepDowns)
 	s.counters.bytes.Add(st.BytesWritten)
+	s.counters.net.add(st.Network)
 	for _, d := range st.Destinations {
 		s.counters.reconnects.Add(d.Reconnects)
 	}
@@ -699,6 +701,7 @@ func (s *Server) liveView(l *live) BroadcastView {
 	v.FramesOut, v.Dropped, v.BytesWritten = st.FramesOut, st.Dropped, st.BytesWritten
 	v.Degraded = st.Degraded
 	v.X264Preset, v.PresetStepDowns = st.X264Preset, st.PresetStepDowns
+	v.Network = st.Network
 	v.DestStates = st.Destinations
 	v.RecordingID = l.recID
 	v.SpeakerNames = st.SpeakerNames
@@ -743,7 +746,7 @@ func (s *Server) view(row broadcastRow) BroadcastView {
 		var old BroadcastView
 		if json.Unmarshal([]byte(row.Stats), &old) == nil {
 			v.Elapsed, v.Speakers, v.FramesOut, v.Dropped, v.BytesWritten = old.Elapsed, old.Speakers, old.FramesOut, old.Dropped, old.BytesWritten
-			v.Degraded = old.Degraded
+			v.Degraded, v.Network = old.Degraded, old.Network
 			v.X264Preset, v.PresetStepDowns = old.X264Preset, old.PresetStepDowns
 			v.DestStates, v.RecordingID = old.DestStates, old.RecordingID
 			if old.SpeakerNames != nil {

@@ -320,8 +320,10 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	degraded, stepDowns := s.counters.degraded.Load(), s.counters.stepDowns.Load()
 	frames, dropped, reconnects, bytes := s.counters.framesOut.Load(), s.counters.dropped.Load(), s.counters.reconnects.Load(), s.counters.bytes.Load()
+	net := s.counters.net.load()
 	for _, l := range lives {
 		st := l.b.Status()
+		net.Add(st.Network)
 		frames += st.FramesOut
 		dropped += st.Dropped
 		degraded += st.Degraded
@@ -340,6 +342,13 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	p("roomcast_frames_dropped_total", "counter", "Output frames lost (late beyond real time or dropped by a destination queue).", dropped)
 	p("roomcast_frames_degraded_total", "counter", "Output frames repeated or skipped because encoding could not keep real time (the broadcast stayed live).", degraded)
 	p("roomcast_preset_step_downs_total", "counter", "Steps down of a broadcast's x264 preset because encoding stayed slower than real time despite repeated or skipped frames.", stepDowns)
+	p("roomcast_rtp_packets_received_total", "counter", "RTP packets received from the rooms.", net.Packets)
+	p("roomcast_rtp_packets_lost_total", "counter", "RTP packets given up on (never received, or later than the jitter buffer waits).", net.Lost)
+	p("roomcast_rtp_packets_late_total", "counter", "RTP packets that arrived after their turn.", net.Late)
+	p("roomcast_rtp_packets_repaired_total", "counter", "RTP packets that filled a hole in time (reordered, or retransmitted after a NACK).", net.Repaired)
+	p("roomcast_rtp_nacked_total", "counter", "RTP sequence numbers asked for again (RTCP NACK).", net.NACKed)
+	p("roomcast_rtp_retransmissions_total", "counter", "Retransmitted RTP packets received (RTX).", net.Retransmissions)
+	p("roomcast_keyframe_requests_total", "counter", "Keyframe requests (RTCP PLI) sent to publishers.", net.KeyframeRequests)
 	p("roomcast_destination_reconnects_total", "counter", "RTMP destination reconnections.", reconnects)
 	p("roomcast_bytes_written_total", "counter", "Bytes written to recordings and destinations.", bytes)
 	p("roomcast_admission_refusals_total", "counter", "Broadcasts refused because the CPU could not keep them real time.", s.counters.refusals.Load())

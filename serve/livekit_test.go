@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -65,12 +66,23 @@ func TestLiveKitBesideDemos(t *testing.T) {
 		}
 	}
 	c.waitElapsed(lk.ID, 4) // her camera is on screen by then
+	// The network counters: received packets for the LiveKit room only.
+	for i, id := range ids {
+		var v BroadcastView
+		c.json("GET", "/api/v1/broadcasts/"+id, nil, &v)
+		if got := v.Network.Packets > 0; got != (i == 0) {
+			t.Errorf("broadcast %d: network %+v, want packets only for the LiveKit room", i, v.Network)
+		}
+	}
 	for _, id := range ids {
 		c.json("POST", "/api/v1/broadcasts/"+id+"/stop", nil, nil)
 	}
 	paths := map[string]bool{}
 	for i, id := range ids {
 		v := c.waitState(id, "done", 3*time.Minute)
+		if i == 0 && v.Network.Packets == 0 {
+			t.Errorf("the ended LiveKit broadcast lists no packets received: %+v", v.Network)
+		}
 		if !reflect.DeepEqual(v.SpeakerNames, wantNames[i]) {
 			t.Errorf("broadcast %d ended listing %q, want %q", i, v.SpeakerNames, wantNames[i])
 		}
@@ -123,6 +135,12 @@ func TestLiveKitBesideDemos(t *testing.T) {
 				}
 			}
 		}
+	}
+	// The ended broadcasts' network counters stay in /metrics.
+	_, m := c.do("GET", "/metrics", nil, nil)
+	if !regexp.MustCompile(`(?m)^roomcast_rtp_packets_received_total [1-9][0-9]*$`).Match(m) ||
+		!regexp.MustCompile(`(?m)^roomcast_keyframe_requests_total [1-9][0-9]*$`).Match(m) {
+		t.Errorf("metrics without RTP packets and keyframe requests:\n%s", m)
 	}
 }
 

@@ -77,6 +77,35 @@ type Status struct {
 	// its steps down because encoding stayed slower than real time.
 	X264Preset      string `json:"x264_preset,omitempty"`
 	PresetStepDowns int64  `json:"preset_step_downs"`
+	// Network: what the room's connection received and repaired.
+	Network NetworkStatus `json:"network"`
+}
+
+// NetworkStatus sums a broadcast's receive counters over all its tracks
+// (room.TrackStats).
+type NetworkStatus struct {
+	// Packets received; Lost given up on (never came, or too late);
+	// Late arrived after their turn; Repaired filled a hole in time.
+	Packets  uint64 `json:"packets"`
+	Lost     uint64 `json:"lost"`
+	Late     uint64 `json:"late"`
+	Repaired uint64 `json:"repaired"`
+	// NACKed: sequence numbers asked for again; Retransmissions received
+	// (RTX); KeyframeRequests: PLIs sent.
+	NACKed           uint64 `json:"nacked"`
+	Retransmissions  uint64 `json:"retransmissions"`
+	KeyframeRequests uint64 `json:"keyframe_requests"`
+}
+
+// Add adds o to n.
+func (n *NetworkStatus) Add(o NetworkStatus) {
+	n.Packets += o.Packets
+	n.Lost += o.Lost
+	n.Late += o.Late
+	n.Repaired += o.Repaired
+	n.NACKed += o.NACKed
+	n.Retransmissions += o.Retransmissions
+	n.KeyframeRequests += o.KeyframeRequests
 }
 
 // Broadcast is one running broadcast.

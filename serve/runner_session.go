@@ -107,7 +107,9 @@ func (b *sessionBroadcast) Wait() error { return sessionErr(b.s.Wait()) }
 func (b *sessionBroadcast) Status() Status {
 	st := b.s.Status()
 	out := Status{State: string(st.State), Elapsed: st.Elapsed, Speakers: st.Speakers, SpeakerNames: st.SpeakerNames, FramesOut: st.FramesOut,
-		Degraded: st.FramesRepeated + st.FramesSkipped, X264Preset: st.X264Preset, PresetStepDowns: st.PresetStepDowns}
+		Degraded: st.FramesRepeated + st.FramesSkipped, X264Preset: st.X264Preset, PresetStepDowns: st.PresetStepDowns,
+		Network: NetworkStatus{Packets: st.Network.Packets, Lost: st.Network.Lost, Late: st.Network.Late, Repaired: st.Network.Repaired,
+			NACKed: st.Network.NACKed, Retransmissions: st.Network.Retransmissions, KeyframeRequests: st.Network.KeyframeRequests}}
 	if !st.Started.IsZero() && st.State == session.StateRecording {
 		if lag := time.Since(st.Started) - st.Elapsed - lateAllowance; lag > 0 {
 			out.Dropped = int64(lag.Seconds() * 30)

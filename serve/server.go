@@ -154,6 +154,27 @@ type counters struct {
 	framesOut, dropped, reconnects, bytes atomic.Int64
 	degraded, stepDowns                   atomic.Int64
 	refusals                              atomic.Int64
+	net                                   netCounters
+}
+
+// netCounters sum the network counters of the broadcasts that ended.
+type netCounters struct {
+	packets, lost, late, repaired, nacked, retransmissions, plis atomic.Uint64
+}
+
+func (c *netCounters) add(n NetworkStatus) {
+	c.packets.Add(n.Packets)
+	c.lost.Add(n.Lost)
+	c.late.Add(n.Late)
+	c.repaired.Add(n.Repaired)
+	c.nacked.Add(n.NACKed)
+	c.retransmissions.Add(n.Retransmissions)
+	c.plis.Add(n.KeyframeRequests)
+}
+
+func (c *netCounters) load() NetworkStatus {
+	return NetworkStatus{Packets: c.packets.Load(), Lost: c.lost.Load(), Late: c.late.Load(), Repaired: c.repaired.Load(),
+		NACKed: c.nacked.Load(), Retransmissions: c.retransmissions.Load(), KeyframeRequests: c.plis.Load()}
 }
 
 // Open prepares the data directory and database, recovers recordings torn

@@ -98,6 +98,11 @@ type Status struct {
 	// despite the repeats and skips (overload stage 2).
 	X264Preset      string
 	PresetStepDowns int64
+	// Network sums the room's receive counters over every track so far
+	// (packets lost, late, repaired; NACKs, retransmissions, PLIs); Tracks
+	// are the open tracks' own. Empty for demo rooms.
+	Network room.TrackStats
+	Tracks  []recorder.TrackNetStats
 	// OutputFPS and Bitrate (bits/s, audio and video) over the last second.
 	OutputFPS float64
 	Bitrate   int64
@@ -484,12 +489,25 @@ loop:
 		return
 	}
 	es := rec.Stats()
-	s.log.Info().Dur("duration", rec.Elapsed()).Str("x264_preset", es.X264Preset).Int64("preset_step_downs", es.PresetStepDowns).
-		Int64("switch_dropped", es.SwitchDropped).Msg("recording done")
+	ev := s.log.Info().Dur("duration", rec.Elapsed()).Str("x264_preset", es.X264Preset).Int64("preset_step_downs", es.PresetStepDowns).
+		Int64("switch_dropped", es.SwitchDropped)
+	if sink != nil {
+		// The room is closed: every track has ended and been counted.
+		ev = netFields(ev, sink.NetStats().Total)
+	}
+	ev.Msg("recording done")
 	if path != "" {
 		s.emit(Event{Kind: EventRecordingReady, Path: path})
 	}
 	s.finish(endErr)
+}
+
+// netFields adds a room's receive counters to a log line.
+func netFields(e *zerolog.Event, st room.TrackStats) *zerolog.Event {
+	return e.Uint64("rtp_packets", st.Packets).Uint64("rtp_lost", st.Lost).Uint64("rtp_late", st.Late).
+		Uint64("rtp_queue_drops", st.QueueDrops).Uint64("rtp_repaired", st.Repaired).
+		Uint64("rtp_retransmissions", st.Retransmissions).Uint64("nacks", st.NACKs).Uint64("nacked", st.NACKed).
+		Uint64("plis", st.KeyframeRequests).Uint64("frames_broken", st.Broken+st.WaitingKey)
 }
 
 // announceTimeout bounds each announcement (the recording runs meanwhile;
@@ -623,6 +641,8 @@ func (s *Session) Status() Status {
 	switch {
 	case sink != nil:
 		st.Speakers = sink.Participants()
+		ns := sink.NetStats()
+		st.Network, st.Tracks = ns.Total, ns.Tracks
 	case s.demo != nil && rec != nil:
 		st.Speakers = s.demo.Speakers
 	}

@@ -40,6 +40,8 @@ type Room struct {
 	// loopAPI gathers on loopback only, for a Janus that offers only
 	// loopback candidates (made when first needed, on the event goroutine).
 	loopAPI *webrtc.API
+	// feedback counts the NACKs pion's generator sends, per track.
+	feedback *rtprecv.Feedback
 
 	q        *eventQueue
 	ctx      context.Context // cancelled by Close
@@ -120,7 +122,8 @@ func New(cfg Config) (*Room, error) {
 		}
 	}
 	log := cfg.Logger.With().Str("component", "janus").Logger()
-	api, err := newAPI(cfg.LoopbackOnly, cfg.ICEFilter, log)
+	fb := rtprecv.NewFeedback()
+	api, err := newAPI(cfg.LoopbackOnly, cfg.ICEFilter, fb, log)
 	if err != nil {
 		return nil, fmt.Errorf("janus: WebRTC set-up: %v", err)
 	}
@@ -130,6 +133,7 @@ func New(cfg Config) (*Room, error) {
 		log:          log,
 		clock:        rtprecv.NewClock(time.Now()),
 		api:          api,
+		feedback:     fb,
 		q:            newEventQueue(),
 		ctx:          ctx,
 		cancel:       cancel,
@@ -142,12 +146,14 @@ func New(cfg Config) (*Room, error) {
 	}, nil
 }
 
-func newAPI(loopback bool, filter func(net.IP) bool, log zerolog.Logger) (*webrtc.API, error) {
+func newAPI(loopback bool, filter func(net.IP) bool, fb *rtprecv.Feedback, log zerolog.Logger) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
 		return nil, err
 	}
 	ir := &interceptor.Registry{}
+	// Before the NACK generator, whose NACKs it counts.
+	ir.Add(fb)
 	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
 		return nil, err
 	}
@@ -591,6 +597,7 @@ func (r *Room) gone(id, why string) {
 		}
 	}
 	delete(r.participants, id)
+	r.forgetClock(id)
 	r.log.Info().Str("participant", r.cfg.Pseudonyms.ID(id)).Str("why", why).Msg("participant left")
 	r.cfg.Handler.ParticipantLeft(id)
 	r.talk(id, false)
@@ -762,7 +769,7 @@ func (r *Room) answer(c *conn, offer *janusapi.JSEP, streams []streamInfo) {
 			// machine could reach it, so gather on loopback only.
 			if r.loopAPI == nil {
 				var err error
-				if r.loopAPI, err = newAPI(false, func(ip net.IP) bool { return ip.IsLoopback() }, r.log); err != nil {
+				if r.loopAPI, err = newAPI(false, func(ip net.IP) bool { return ip.IsLoopback() }, r.feedback, r.log); err != nil {
 					r.log.Error().Err(err).Msg("cannot set up loopback-only WebRTC")
 					return
 				}
@@ -891,7 +898,7 @@ func (r *Room) onTrack(c *conn, pc *webrtc.PeerConnection, tr *webrtc.TrackRemot
 	ssrc := uint32(tr.SSRC())
 	w := rtprecv.NewWorker(rtprecv.Config{
 		Kind: kind, Codec: codec, ClockRate: tr.Codec().ClockRate, SSRC: ssrc,
-		Clock: r.clock, Participant: r.participantClock(feed),
+		Clock: r.clock, Participant: r.participantClock(feed), Feedback: r.feedback,
 		WritePLI: func() {
 			go func() { _ = pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: ssrc}}) }()
 		},
@@ -938,6 +945,11 @@ func (r *Room) trackEnded(t *track) {
 			Dur("timeout", r.cfg.MediaTimeout).Msg("no media: track ended")
 	}
 }
+
+// forgetClock drops a participant's clock when it leaves (its tracks'
+// workers keep theirs), so that comings and goings do not accumulate them.
+// Event goroutine only, as participantClock.
+func (r *Room) forgetClock(id string) { delete(r.partClocks, id) }
 
 func (r *Room) participantClock(id string) *rtprecv.ParticipantClock {
 	pc := r.partClocks[id]

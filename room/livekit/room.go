@@ -12,6 +12,7 @@ import (
 
 	"github.com/livekit/protocol/livekit"
 	lksdk "github.com/livekit/server-sdk-go/v2"
+	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
 	"github.com/rs/zerolog"
 
@@ -30,6 +31,8 @@ type Room struct {
 	log   zerolog.Logger
 	red   redactor
 	clock rtprecv.Clock
+	// feedback counts the NACKs the SDK's generator sends, per track.
+	feedback *rtprecv.Feedback
 
 	lk *lksdk.Room
 
@@ -88,6 +91,7 @@ func New(cfg Config) (*Room, error) {
 		subscribed:   map[string]string{},
 		empty:        true,
 		clock:        rtprecv.NewClock(time.Now()),
+		feedback:     rtprecv.NewFeedback(),
 	}
 	r.q.wake = make(chan struct{}, 1)
 	r.lk = lksdk.NewRoom(r.callbacks())
@@ -231,6 +235,10 @@ func (r *Room) Start(ctx context.Context) error {
 			// excluded participant's media is never sent to it.
 			lksdk.WithAutoSubscribe(false),
 			lksdk.WithConnectTimeout(sdkTimeout),
+			// Counts the SDK's NACKs per track: registered before the
+			// SDK's own interceptors, so their writes pass through it.
+			lksdk.WithInterceptors([]interceptor.Factory{r.feedback}),
+			lksdk.WithIncludeDefaultInterceptors(true),
 			lksdk.WithLogger(newSDKLogger(r.log.With().Str("sdk", "room").Logger(), r.red)),
 		)
 		// The SDK is not safe to disconnect while it joins: whoever gave up
@@ -582,6 +590,7 @@ func (r *Room) leave(id string) {
 		return
 	}
 	delete(r.participants, id)
+	r.forgetClock(id)
 	r.log.Info().Str("participant", r.cfg.Pseudonyms.ID(id)).Msg("participant left")
 	r.cfg.Handler.ParticipantLeft(id)
 	r.checkEmpty()
@@ -646,6 +655,15 @@ func (r *Room) reconcile() {
 		}
 	}
 	r.checkEmpty()
+}
+
+// forgetClock drops a participant's clock when it leaves (its tracks'
+// workers keep theirs; a participant who comes back starts afresh), so that
+// a long session with many comings and goings does not accumulate them.
+func (r *Room) forgetClock(id string) {
+	r.mu.Lock()
+	delete(r.partClocks, id)
+	r.mu.Unlock()
 }
 
 func (r *Room) participantClock(id string) *rtprecv.ParticipantClock {
@@ -714,6 +732,7 @@ func (r *Room) addTrack(remote *webrtc.TrackRemote, pub *lksdk.RemoteTrackPublic
 		Latency:          latency,
 		KeyframeInterval: r.cfg.KeyframeInterval,
 		WritePLI:         func() { rp.WritePLI(ssrc) },
+		Feedback:         r.feedback,
 		WaitGroup:        &r.wg,
 		Log:              log,
 	})

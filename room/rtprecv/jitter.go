@@ -42,7 +42,15 @@ type jitterBuffer struct {
 	high    int64 // highest sequence number stored
 	count   int
 
-	late, duplicate, lost uint64
+	stats jitterStats
+}
+
+// jitterStats count what the jitter buffer saw.
+type jitterStats struct {
+	// late arrived after their turn (given up on, or played out);
+	// duplicate were already stored; lost were given up on; repaired
+	// filled a hole in time: a reordered packet or a retransmission.
+	late, duplicate, lost, repaired uint64
 }
 
 func newJitterBuffer(size int, latency time.Duration) *jitterBuffer {
@@ -71,22 +79,24 @@ func (j *jitterBuffer) push(p *rtpPacket) (flushed bool) {
 			flushed = true
 			break
 		}
-		j.late++
+		j.stats.late++
 		return false
 	case p.seq >= j.next+size:
-		j.lost += uint64(p.seq - j.next)
+		j.stats.lost += uint64(p.seq - j.next)
 		j.reset(p.seq)
 		flushed = true
 	}
 	s := j.slot(p.seq)
 	if *s != nil && (*s).seq == p.seq {
-		j.duplicate++
+		j.stats.duplicate++
 		return false
 	}
 	*s = p
 	j.count++
 	if p.seq > j.high {
 		j.high = p.seq
+	} else if !flushed && p.seq < j.high {
+		j.stats.repaired++
 	}
 	return flushed
 }
@@ -119,7 +129,7 @@ func (j *jitterBuffer) pop(now time.Time) (p *rtpPacket, skipped int, ok bool) {
 		return nil, 0, false
 	}
 	skipped = int(first.seq - j.next)
-	j.lost += uint64(skipped)
+	j.stats.lost += uint64(skipped)
 	*j.slot(first.seq) = nil
 	j.count--
 	j.next = first.seq + 1

@@ -50,8 +50,8 @@ func TestJitterBuffer(t *testing.T) {
 		if want := []int64{1, 2, 3}; !slices.Equal(got, want) {
 			t.Fatalf("got %v want %v", got, want)
 		}
-		if j.lost != 0 {
-			t.Fatalf("lost %d", j.lost)
+		if j.stats.lost != 0 {
+			t.Fatalf("lost %d", j.stats.lost)
 		}
 	})
 	t.Run("a hole is given up after the latency", func(t *testing.T) {
@@ -67,13 +67,13 @@ func TestJitterBuffer(t *testing.T) {
 		if want := []int64{1, -2, 4, 5}; !slices.Equal(got, want) {
 			t.Fatalf("got %v want %v", got, want)
 		}
-		if j.lost != 2 {
-			t.Fatalf("lost %d", j.lost)
+		if j.stats.lost != 2 {
+			t.Fatalf("lost %d", j.stats.lost)
 		}
 		// The lost packets turning up later are late, not delivered.
 		j.push(pk(2, 120*time.Millisecond))
-		if got := popAll(j, 120*time.Millisecond); len(got) != 0 || j.late != 1 {
-			t.Fatalf("late packet delivered: %v late=%d", got, j.late)
+		if got := popAll(j, 120*time.Millisecond); len(got) != 0 || j.stats.late != 1 {
+			t.Fatalf("late packet delivered: %v late=%d", got, j.stats.late)
 		}
 	})
 	t.Run("duplicates are dropped", func(t *testing.T) {
@@ -81,8 +81,8 @@ func TestJitterBuffer(t *testing.T) {
 		j.push(pk(1, 0))
 		j.push(pk(3, 0))
 		j.push(pk(3, 0))
-		if j.duplicate != 1 {
-			t.Fatalf("duplicate %d", j.duplicate)
+		if j.stats.duplicate != 1 {
+			t.Fatalf("duplicate %d", j.stats.duplicate)
 		}
 	})
 	t.Run("a jump beyond the buffer flushes it", func(t *testing.T) {

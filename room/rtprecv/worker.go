@@ -68,6 +68,9 @@ type Config struct {
 	// called from the worker or from a RequestKeyframe caller and must not
 	// block on the network.
 	WritePLI func()
+	// Feedback, when set, is the connection's RTCP feedback counter: the
+	// worker reports the NACKs sent for its SSRC in Stats.
+	Feedback *Feedback
 	// WaitGroup, when set, counts the worker's two goroutines, so that the
 	// connector's Close can wait for all its tracks at once.
 	WaitGroup *sync.WaitGroup
@@ -137,16 +140,18 @@ type Worker struct {
 
 	pliInterval time.Duration
 	writePLI    func()
-	onExit      func() // called when the worker ends
+	feedback    *Feedback
+	fbCount     *feedbackCount // nil without Config.Feedback
+	onExit      func()         // called when the worker ends
 	pliMu       sync.Mutex
 	lastPLI     time.Time
 
-	packets, bytes, queueDrops, malformed, plis, srs atomic.Uint64
-	mu                                               sync.Mutex // guards the framer/jitter counters copy
-	fstats                                           framerStats
-	late, lost                                       uint64
-	stopOnce                                         sync.Once
-	startOnce                                        sync.Once
+	packets, bytes, queueDrops, malformed, plis, srs, rtx atomic.Uint64
+	mu                                                    sync.Mutex // guards the framer/jitter counters copy
+	fstats                                                framerStats
+	jstats                                                jitterStats
+	stopOnce                                              sync.Once
+	startOnce                                             sync.Once
 }
 
 // NewWorker prepares a track's worker; nothing runs before Start. It returns
@@ -176,6 +181,10 @@ func NewWorker(cfg Config) *Worker {
 		done:        make(chan struct{}),
 		pliInterval: cfg.KeyframeInterval,
 		writePLI:    cfg.WritePLI,
+		feedback:    cfg.Feedback,
+	}
+	if w.feedback != nil {
+		w.fbCount = w.feedback.track(cfg.SSRC)
 	}
 	if cfg.Log.GetLevel() <= zerolog.DebugLevel {
 		w.framer.dropped = func(reason string, ts uint32, packets int) {
@@ -237,9 +246,12 @@ func (w *Worker) readLoop(remote Source) {
 	buf := make([]byte, 1500)
 	var pkt rtp.Packet
 	for {
-		n, _, err := remote.Read(buf)
+		n, attrs, err := remote.Read(buf)
 		if err != nil {
 			return
+		}
+		if attrs != nil && attrs.Get(rtxSSRCAttribute) != nil {
+			w.rtx.Add(1) // a retransmission (RTX) a NACK asked for
 		}
 		now := time.Now()
 		if err := pkt.Unmarshal(buf[:n]); err != nil {
@@ -330,8 +342,12 @@ func (w *Worker) run() {
 	defer w.wg.Done()
 	defer close(w.done)
 	defer func() {
+		w.snapshot() // the final counts, for the sink's Close to read
 		if w.sink != nil {
 			w.sink.Close()
+		}
+		if w.fbCount != nil {
+			w.feedback.forget(w.ssrc, w.fbCount)
 		}
 		if w.onExit != nil {
 			w.onExit()
@@ -437,22 +453,25 @@ func (w *Worker) deliver(f rawFrame) {
 func (w *Worker) snapshot() {
 	w.mu.Lock()
 	w.fstats = w.framer.stats
-	w.late, w.lost = w.jitter.late, w.jitter.lost
+	w.jstats = w.jitter.stats
 	w.mu.Unlock()
 }
 
 // Stats returns the track's counters (safe from any goroutine).
 func (w *Worker) Stats() room.TrackStats {
 	w.mu.Lock()
-	f, late, lost := w.fstats, w.late, w.lost
+	f, j := w.fstats, w.jstats
 	w.mu.Unlock()
-	return room.TrackStats{
+	st := room.TrackStats{
 		Packets:          w.packets.Load(),
 		Bytes:            w.bytes.Load(),
 		QueueDrops:       w.queueDrops.Load(),
 		Malformed:        w.malformed.Load(),
-		Late:             late,
-		Lost:             lost,
+		Late:             j.late,
+		Lost:             j.lost,
+		Duplicates:       j.duplicate,
+		Repaired:         j.repaired,
+		Retransmissions:  w.rtx.Load(),
 		Frames:           f.frames,
 		Keyframes:        f.keyframes,
 		Broken:           f.broken,
@@ -461,4 +480,8 @@ func (w *Worker) Stats() room.TrackStats {
 		KeyframeRequests: w.plis.Load(),
 		SenderReports:    w.srs.Load(),
 	}
+	if w.fbCount != nil {
+		st.NACKs, st.NACKed = w.fbCount.nackPackets.Load(), w.fbCount.nacked.Load()
+	}
+	return st
 }

@@ -28,6 +28,9 @@ type VideoSpec struct {
 	// Graph, when set, is the lavfi source encoded instead of the colour
 	// (its size and rate should match Width, Height and FPS).
 	Graph string
+	// KeyframeEvery is the number of pictures from one keyframe to the
+	// next, exactly. It defaults to FPS (one a second).
+	KeyframeEvery int
 }
 
 // AudioSpec describes a generated Opus tone (20 ms packets).
@@ -72,6 +75,10 @@ func GenerateVideo(t testing.TB, dir string, spec VideoSpec) [][]byte {
 	}
 	g := fmt.Sprint(spec.FPS)
 	common := []string{"-f", "lavfi", "-i", src, "-t", fmt.Sprint(spec.Seconds), "-pix_fmt", "yuv420p"}
+	if spec.KeyframeEvery > 0 {
+		g = fmt.Sprint(spec.KeyframeEvery)
+		common = append(common, "-keyint_min", g)
+	}
 	var path string
 	switch spec.Codec {
 	case "h264":

@@ -101,6 +101,11 @@ type ServerOptions struct {
 	// Webhooks are URLs the server posts its webhook events to (room,
 	// participant, egress…), signed with the server's API key.
 	Webhooks []string
+	// NodeIP is the address the server advertises in its ICE candidates
+	// (same UDP port); it still listens on 127.0.0.1. A test puts a relay
+	// there (internal/udprelay) to come between the server and its
+	// clients. Default 127.0.0.1.
+	NodeIP string
 }
 
 // StartServer starts livekit-server on free loopback ports and waits until it
@@ -156,7 +161,7 @@ log_level: debug
 rtc:
   udp_port: %d
   tcp_port: %d
-  node_ip: 127.0.0.1
+  node_ip: %s
   use_external_ip: false
   enable_loopback_candidate: true
   interfaces:
@@ -170,7 +175,14 @@ room:
   auto_create: %v
   empty_timeout: 60
   departure_timeout: 5
-`, s.HTTPPort, s.UDPPort, s.TCPPort, s.UDPPort, s.APIKey, s.APISecret, !s.opts.NoAutoCreate) + s.extraConfig()
+`, s.HTTPPort, s.UDPPort, s.TCPPort, s.nodeIP(), s.UDPPort, s.APIKey, s.APISecret, !s.opts.NoAutoCreate) + s.extraConfig()
+}
+
+func (s *Server) nodeIP() string {
+	if s.opts.NodeIP != "" {
+		return s.opts.NodeIP
+	}
+	return "127.0.0.1"
 }
 
 // extraConfig is the Redis and webhook sections, when asked for.
