@@ -110,7 +110,7 @@ func TestRelayDelaysAndReorders(t *testing.T) {
 	// The relay counts a datagram once its write returned, which can be
 	// after the client has read it: let the counters settle.
 	st := r.Stats()
-	for wait := time.Now().Add(2 * time.Second); st.Down < 2*n && time.Now().Before(wait); st = r.Stats() {
+	for wait := time.Now().Add(2 * time.Second); (st.Down < 2*n || st.Up < 2*n) && time.Now().Before(wait); st = r.Stats() {
 		time.Sleep(5 * time.Millisecond)
 	}
 	if st.Up != 2*n || st.Down != 2*n || st.Flows != 2 || st.Reordered == 0 {
