@@ -61,7 +61,8 @@ func inNetns(t *testing.T, name string) bool {
 	cmd.Env = append(os.Environ(), netnsChild+"=1")
 	out, err := cmd.CombinedOutput()
 	for _, l := range strings.Split(string(out), "\n") {
-		if strings.Contains(l, "impaired_test.go") || strings.HasPrefix(strings.TrimSpace(l), "---") {
+		// (The test's own log lines, not roomcast's or the server's.)
+		if l := strings.TrimSpace(l); strings.HasPrefix(l, "---") || strings.Contains(strings.SplitN(l, " ", 2)[0], "_test.go:") {
 			t.Log(strings.TrimSpace(l))
 		}
 	}
@@ -113,33 +114,11 @@ func TestLiveImpairedNetwork(t *testing.T) {
 		return
 	}
 	srv := lktest.StartServerWith(t, lktest.ServerOptions{NodeIP: relayIP})
-	relay, err := udprelay.Start(udprelay.Config{
-		Listen:     fmt.Sprintf("%s:%d", relayIP, srv.UDPPort),
-		Server:     fmt.Sprintf("127.0.0.1:%d", srv.UDPPort),
-		UpstreamIP: upstreamIP,
-		Delay:      udprelay.Uniform(0, jitterMax, uint64(time.Now().UnixNano())),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = relay.Close() })
+	relay, toServer, fromServer := throughJitterRelay(t, srv, jitterMax)
 	const room = "impaired"
-	nft(t, "add", "table", "inet", "rcimp")
-	nft(t, "add", "chain", "inet", "rcimp", "in", "{ type filter hook input priority 0 ; }")
-	port := fmt.Sprint(srv.UDPPort)
-	// Only the relay talks to the server's media port (ICE would find the
-	// direct path too), and ICE over TCP, which would bypass both the
-	// relay and the UDP rules, is closed.
-	// (The relay listens on the same port number at relayIP: every rule
-	// names the server's own address.)
-	toServer := []string{"ip", "daddr", "127.0.0.1", "udp", "dport", port}
-	fromServer := []string{"ip", "saddr", "127.0.0.1", "udp", "sport", port}
 	rule := func(args ...string) []string {
 		return append([]string{"add", "rule", "inet", "rcimp", "in"}, args...)
 	}
-	nft(t, rule(append(toServer, "ip", "saddr", "!=", upstreamIP, "drop")...)...)
-	nft(t, rule(append(fromServer, "ip", "daddr", "!=", upstreamIP, "drop")...)...)
-	nft(t, "add", "rule", "inet", "rcimp", "in", "tcp", "dport", fmt.Sprint(srv.TCPPort), "drop")
 	loss := fmt.Sprint(lossPercent)
 	nft(t, rule(append(toServer, "numgen", "random", "mod", "100", "<", loss, "drop")...)...)
 	nft(t, rule(append(fromServer, "numgen", "random", "mod", "100", "<", loss, "drop")...)...)
@@ -264,6 +243,42 @@ func TestLiveImpairedNetwork(t *testing.T) {
 	if med := offs[len(offs)/2]; math.Abs(med) > 0.060 {
 		check("median A/V offset %+.0f ms, want within ±60 ms", med*1000)
 	}
+}
+
+// throughJitterRelay puts a relay at relayIP (where srv, started with
+// NodeIP relayIP, says its media is) that holds each datagram the server
+// sends for a random 0–maxDelay, so packets arrive late and reordered, and
+// forwards to the server from upstreamIP. nftables (table rcimp, chain in,
+// in the test's namespace) lets nothing else reach the server's media port
+// (ICE would find the direct path too) and closes ICE over TCP, which would
+// bypass both the relay and UDP rules. It returns the relay and the nft
+// matches of the media traffic to and from the server, for more rules.
+func throughJitterRelay(t *testing.T, srv *lktest.Server, maxDelay time.Duration) (relay *udprelay.Relay, toServer, fromServer []string) {
+	t.Helper()
+	relay, err := udprelay.Start(udprelay.Config{
+		Listen:     fmt.Sprintf("%s:%d", relayIP, srv.UDPPort),
+		Server:     fmt.Sprintf("127.0.0.1:%d", srv.UDPPort),
+		UpstreamIP: upstreamIP,
+		Delay:      udprelay.Uniform(0, maxDelay, uint64(time.Now().UnixNano())),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = relay.Close() })
+	nft(t, "add", "table", "inet", "rcimp")
+	nft(t, "add", "chain", "inet", "rcimp", "in", "{ type filter hook input priority 0 ; }")
+	port := fmt.Sprint(srv.UDPPort)
+	// (The relay listens on the same port number at relayIP: every rule
+	// names the server's own address.)
+	toServer = []string{"ip", "daddr", "127.0.0.1", "udp", "dport", port}
+	fromServer = []string{"ip", "saddr", "127.0.0.1", "udp", "sport", port}
+	rule := func(args ...string) []string {
+		return append([]string{"add", "rule", "inet", "rcimp", "in"}, args...)
+	}
+	nft(t, rule(append(slices.Clone(toServer), "ip", "saddr", "!=", upstreamIP, "drop")...)...)
+	nft(t, rule(append(slices.Clone(fromServer), "ip", "daddr", "!=", upstreamIP, "drop")...)...)
+	nft(t, "add", "rule", "inet", "rcimp", "in", "tcp", "dport", fmt.Sprint(srv.TCPPort), "drop")
+	return relay, toServer, fromServer
 }
 
 // flashBeepBox is lktest.FlashBeep's media with a white box moving across
