@@ -57,6 +57,7 @@ type Input struct {
 	curPTS   time.Duration
 	curSeq   int64
 	curWall  time.Time
+	slip     int // live: frames the pictures are shown after their instant (takeVideo)
 	scaled   *media.Image
 	scaledOf scaleKey
 }
@@ -292,14 +293,78 @@ func (in *Input) onStage(t time.Duration) bool {
 	return true
 }
 
+// maxSlipFrames bounds how many output frames a live input's pictures may
+// be shown after their instant (see takeVideo).
+const maxSlipFrames = 2
+
 // takeVideo advances the input to the picture nearest to the output
 // instant t (ties to the later one), so an input's own timing is kept
 // within ±half a frame of the output (± half an input frame for slower
 // inputs) rather than up to a frame late; pictures after that one stay
 // queued for the next frames.
+//
+// Live, an input at the output's frame rate whose timing slips by part of
+// a frame (its clock mapping settled a few milliseconds back, a capture
+// time jittered across the middle of two output frames) would put two
+// pictures in one output frame: the older one would be dropped and, when
+// the slip is jitter, the next frame would hold. When the queued pictures
+// show the input does not run faster than the output (the next frame's
+// window holds at most one picture), the older picture is shown now and
+// the input runs one frame behind its instant (slip), up to maxSlipFrames;
+// a frame with no picture of its own takes the next one early and the
+// input catches up. So every picture of such an input is shown, at most
+// maxSlipFrames late, and pictures are dropped only when an input really
+// runs faster than the output or arrives too late.
 func (in *Input) takeVideo(t time.Duration) {
-	limit := t + time.Second/time.Duration(2*in.c.cfg.FPS) - 1
+	period := time.Second / time.Duration(in.c.cfg.FPS)
 	in.mu.Lock()
+	at := t - time.Duration(in.slip)*period
+	n := in.pick(at)
+	if !in.c.cfg.Offline {
+		switch {
+		case n == 0 && in.slip > 0 && in.cur != nil && in.pick(at+period) > 0:
+			// No picture of its own: catch up by a frame.
+			in.slip--
+			at += period
+			n = in.pick(at)
+		case n == 2 && in.slip < maxSlipFrames && in.video[0].pts >= at-3*period/2 && in.notFaster(at, period):
+			in.slip++
+			at -= period
+			n = 1
+		}
+	}
+	var f vframe
+	if n > 0 {
+		f = in.video[n-1]
+		if n > 1 {
+			// Older than this frame's window: its own frame was composed
+			// before it arrived (late), not overtaken by a faster rate.
+			early := at - period/2
+			late := 0
+			for _, d := range in.video[:n-1] {
+				if d.pts < early {
+					late++
+				}
+				media.PutImage(d.img)
+			}
+			in.c.count(func(s *Stats) { s.DroppedVideo += int64(n - 1); s.LostVideo += int64(late) })
+		}
+		clear(in.video[:n])
+		in.video = in.video[n:]
+	}
+	wall := in.lastPush
+	in.mu.Unlock()
+	if f.img != nil {
+		media.PutImage(in.cur)
+		in.cur, in.curPTS, in.curWall = f.img, f.pts, wall
+		in.curSeq++
+	}
+}
+
+// pick is how many queued pictures to take for output instant t: the last
+// of them is shown, the others are dropped. Called with in.mu held.
+func (in *Input) pick(t time.Duration) int {
+	limit := t + time.Second/time.Duration(2*in.c.cfg.FPS) - 1
 	n := 0
 	for n < len(in.video) && in.video[n].pts <= limit {
 		n++
@@ -320,32 +385,25 @@ func (in *Input) takeVideo(t time.Duration) {
 		// picture rather than nothing.
 		n = 1
 	}
-	var f vframe
-	if n > 0 {
-		f = in.video[n-1]
-		if n > 1 {
-			// Older than this frame's window: its own frame was composed
-			// before it arrived (late), not overtaken by a faster rate.
-			early := t - time.Second/time.Duration(2*in.c.cfg.FPS)
-			late := 0
-			for _, d := range in.video[:n-1] {
-				if d.pts < early {
-					late++
-				}
-				media.PutImage(d.img)
-			}
-			in.c.count(func(s *Stats) { s.DroppedVideo += int64(n - 1); s.LostVideo += int64(late) })
+	return n
+}
+
+// notFaster reports whether the queue shows that the input does not run
+// faster than the output around t: a picture beyond the next frame has
+// arrived (so the next frame's window is known), and that window holds at
+// most one picture. Called with in.mu held.
+func (in *Input) notFaster(t, period time.Duration) bool {
+	lo, hi := t+period/2, t+3*period/2
+	next := 0
+	for _, f := range in.video {
+		switch {
+		case f.pts >= hi:
+			return next <= 1
+		case f.pts >= lo:
+			next++
 		}
-		clear(in.video[:n])
-		in.video = in.video[n:]
 	}
-	wall := in.lastPush
-	in.mu.Unlock()
-	if f.img != nil {
-		media.PutImage(in.cur)
-		in.cur, in.curPTS, in.curWall = f.img, f.pts, wall
-		in.curSeq++
-	}
+	return false
 }
 
 // stalled reports whether the tile should show the placeholder at t.

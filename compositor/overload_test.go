@@ -201,3 +201,74 @@ func TestLiveLostVersusRateConversion(t *testing.T) {
 		})
 	}
 }
+
+// TestLiveEveryPictureOfAnEqualRate: a live input at the output's frame
+// rate has every picture shown once, in order, when its timestamps slip by
+// part of a frame: its clock mapping settling back 33 ms over ten pictures
+// (as rtprecv slews the step of a first sender report), or capture times
+// jittering ±3 ms across the middle of two output frames. Pictures arrive
+// five frames ahead of their instant, as the playout delay has them.
+func TestLiveEveryPictureOfAnEqualRate(t *testing.T) {
+	const fps = 30
+	period := time.Second / fps
+	for _, tc := range []struct {
+		name string
+		pts  func(k int) time.Duration
+		// held: frames that repeat a picture. A picture whose capture
+		// jitters late past the middle leaves its frame without a picture
+		// before the input's slip is known; the next picture is not shown
+		// early.
+		held int
+	}{
+		{"steady", func(k int) time.Duration { return time.Duration(k)*period + 5*time.Millisecond }, 0},
+		{"mapping settles back", func(k int) time.Duration {
+			return time.Duration(k)*period + 10*time.Millisecond - time.Duration(min(max(k-10, 0), 10))*period/10
+		}, 0},
+		{"jitter across the middle", func(k int) time.Duration {
+			return time.Duration(k)*period + period/2 + time.Duration(k*5%7-3)*time.Millisecond
+		}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			vc := &vclock{t: time.Unix(1_700_000_000, 0)}
+			var in *Input
+			next := 0
+			cfg := Config{Width: 64, Height: 36, FPS: fps, Duration: 2 * time.Second, Scaler: nearest{}, NoLabels: true, Log: zerolog.Nop(),
+				OnFrame: func(pt time.Duration) {
+					for ; tc.pts(next) <= pt+5*period; next++ {
+						in.PushVideo(solid(64, 36, media.YUV{Y: uint8(20 + 3*(next%70)), U: 128, V: 128}), tc.pts(next))
+					}
+				}}
+			cfg.now = vc.now
+			cfg.sleep = func(_ context.Context, d time.Duration) { vc.add(d) }
+			sink := &capture{}
+			c, err := New(cfg, sink)
+			if err != nil {
+				t.Fatal(err)
+			}
+			in = c.AddInput("a", "A", InputOptions{})
+			c.Start()
+			if err := c.Wait(); err != nil {
+				t.Fatal(err)
+			}
+			var shown []int
+			for _, f := range sink.frames {
+				shown = append(shown, (int(f.img.At(32, 18).Y)-20+1)/3)
+			}
+			held := 0
+			for i := 1; i < len(shown); i++ {
+				if shown[i] == shown[i-1] {
+					held++
+				} else if shown[i] != shown[i-1]+1 {
+					t.Errorf("pictures shown %v: want each, in order", shown)
+					break
+				}
+			}
+			if held > tc.held {
+				t.Errorf("pictures shown %v: %d held for a second frame, want at most %d", shown, held, tc.held)
+			}
+			if st := c.Stats(); st.DroppedVideo != 0 {
+				t.Errorf("dropped %d pictures (%d lost), want none", st.DroppedVideo, st.LostVideo)
+			}
+		})
+	}
+}

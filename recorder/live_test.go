@@ -199,6 +199,9 @@ func startSession(t *testing.T, srv *lktest.Server, roomName string, cc composit
 	if os.Getenv("ROOMCAST_TEST_LOG") != "" {
 		lvl = zerolog.DebugLevel
 	}
+	if os.Getenv("ROOMCAST_TEST_LOG") == "trace" {
+		lvl = zerolog.TraceLevel
+	}
 	log := zerolog.New(s.logs).Level(lvl).With().Timestamp().Logger()
 	// As the command does: FFmpeg's own complaints go to the log.
 	av.RouteFFmpegLogs(log, zerolog.ErrorLevel)
@@ -423,7 +426,12 @@ func (rt *rawTrack) Close() {
 
 func (rt *rawTrack) run() {
 	defer close(rt.done)
-	per := uint32(int64(rt.dur) * int64(rt.rate) / int64(time.Second))
+	// RTP time of sample k, rounded from its capture time (a per-sample
+	// step rounded down, 2999 ticks for 1/30 s, would drift from the
+	// sender reports by 20 ms a minute).
+	rtpOf := func(k int) uint32 {
+		return uint32((int64(k)*int64(rt.dur)*int64(rt.rate) + int64(time.Second)/2) / int64(time.Second))
+	}
 	k := 0
 	if d := time.Since(rt.spec.Epoch); d > 0 {
 		k = int(d / rt.dur)
@@ -470,7 +478,7 @@ func (rt *rawTrack) run() {
 		payloads := rt.pay.Payload(1200, data)
 		for i, pl := range payloads {
 			pkt := &rtp.Packet{Header: rtp.Header{Version: 2, Marker: i == len(payloads)-1,
-				SequenceNumber: rt.seq.NextSequenceNumber(), Timestamp: rt.base + uint32(k)*per}, Payload: pl}
+				SequenceNumber: rt.seq.NextSequenceNumber(), Timestamp: rt.base + rtpOf(k)}, Payload: pl}
 			if rt.frozen.Load() {
 				continue // lost on the way
 			}
@@ -488,7 +496,7 @@ func (rt *rawTrack) run() {
 			if pc := rt.room.LocalParticipant.GetPublisherPeerConnection(); pc != nil {
 				_ = pc.WriteRTCP([]rtcp.Packet{&rtcp.SenderReport{
 					SSRC: uint32(rt.lt.SSRC()), NTPTime: ntpTime(rt.spec.Epoch.Add(time.Duration(k) * rt.dur)),
-					RTPTime: rt.base + uint32(k)*per, PacketCount: packets, OctetCount: octets,
+					RTPTime: rt.base + rtpOf(k), PacketCount: packets, OctetCount: octets,
 				}})
 				lastSR = time.Now()
 			}

@@ -112,6 +112,14 @@ type pubTrack struct {
 	keyframeWanted atomic.Bool
 }
 
+// rtpOf is the RTP time of sample k from sample 0, rounded from its
+// capture time: k × a per-sample step rounded down (1/30 s is 2999.99997
+// ticks of 90 kHz, truncated to 2999) would run 1/3000 slower than the
+// sender reports' clock (rtpAt), 20 ms a minute.
+func (p *pubTrack) rtpOf(k int) uint32 {
+	return uint32((int64(k)*int64(p.dur)*int64(p.rate) + int64(time.Second)/2) / int64(time.Second))
+}
+
 // rtpAt is the RTP timestamp of a sample captured at now.
 func (p *pubTrack) rtpAt(now time.Time) uint32 {
 	return p.base + uint32(int64(now.Sub(p.epoch))*int64(p.rate)/int64(time.Second))
@@ -288,7 +296,6 @@ func nonZero(v uint32) uint32 {
 // Epoch + k*dur + CaptureDelay with RTP timestamp base + k*dur*rate.
 func (p *Publisher) send(pt *pubTrack) {
 	defer p.wg.Done()
-	perSample := uint32(int64(pt.dur) * int64(pt.rate) / int64(time.Second))
 	// Start at the first sample not yet due, so late starters do not burst.
 	k := 0
 	if d := time.Since(pt.epoch) - p.opts.CaptureDelay; d > 0 {
@@ -332,7 +339,7 @@ func (p *Publisher) send(pt *pubTrack) {
 			}
 			opts = &lksdk.SampleWriteOptions{AudioLevel: &level}
 		}
-		ts := pt.base + uint32(k)*perSample
+		ts := pt.base + pt.rtpOf(k)
 		if pt.kind == "video" && p.opts.Garbage {
 			p.sendGarbage(pt, ts, opts)
 			pt.sent.Add(1)
