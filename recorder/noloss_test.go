@@ -256,7 +256,7 @@ func TestLiveEveryFrame(t *testing.T) {
 	ns := s.live.NetStats().Total
 	t.Logf("first picture decoded at %v; compositor: %d frames, dropped %d (lost %d), repeated %d, skipped %d, max lag %v",
 		first.Round(time.Millisecond), st.VideoFrames, st.DroppedVideo, st.LostVideo, st.RepeatedVideo, st.SkippedVideo, st.MaxLag)
-	t.Logf("relay: %+v; publisher sent %d pictures", rs, sent)
+	t.Logf("relay: %+v; publisher sent %d pictures, the latest %v after its capture time", rs, sent, pub.MaxVideoLateness().Round(time.Millisecond))
 	t.Logf("roomcast: packets %d, lost %d, late %d, repaired (reordered) %d, NACKs %d, PLIs %d, queue drops %d",
 		ns.Packets, ns.Lost, ns.Late, ns.Repaired, ns.NACKs, ns.KeyframeRequests, ns.QueueDrops)
 	// The jitter was there: the media came through the relay, reordered.

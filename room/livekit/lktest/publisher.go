@@ -104,6 +104,9 @@ type pubTrack struct {
 	epoch   time.Time
 	sent    atomic.Int64
 	muted   atomic.Bool
+	// lateMax is the longest a sample went out after its due time (ns):
+	// on a starved machine the sender itself delivers late.
+	lateMax atomic.Int64
 
 	payloader rtp.Payloader
 	seq       rtp.Sequencer
@@ -318,6 +321,9 @@ func (p *Publisher) send(pt *pubTrack) {
 			return
 		case <-timer.C:
 		}
+		if late := int64(time.Since(due)); late > pt.lateMax.Load() {
+			pt.lateMax.Store(late)
+		}
 		if pt.muted.Load() {
 			k++
 			continue
@@ -415,6 +421,16 @@ func (p *Publisher) Sent() (video, audio int64) {
 		audio = p.audio.sent.Load()
 	}
 	return
+}
+
+// MaxVideoLateness is the longest a video sample was sent after its due
+// time (a starved test process sends late; the receiver cannot tell that
+// from a slow network).
+func (p *Publisher) MaxVideoLateness() time.Duration {
+	if p.video == nil {
+		return 0
+	}
+	return time.Duration(p.video.lateMax.Load())
 }
 
 // TrackSID returns the server's SID of the "video", "audio" or "screen"
