@@ -107,6 +107,10 @@ type pubTrack struct {
 	// lateMax is the longest a sample went out after its due time (ns):
 	// on a starved machine the sender itself delivers late.
 	lateMax atomic.Int64
+	// lateMu guards late: sample index -> how late it was sent, for the
+	// samples sent more than lateLogged after their due time.
+	lateMu sync.Mutex
+	late   map[int]time.Duration
 
 	payloader rtp.Payloader
 	seq       rtp.Sequencer
@@ -321,8 +325,17 @@ func (p *Publisher) send(pt *pubTrack) {
 			return
 		case <-timer.C:
 		}
-		if late := int64(time.Since(due)); late > pt.lateMax.Load() {
-			pt.lateMax.Store(late)
+		late := time.Since(due)
+		if int64(late) > pt.lateMax.Load() {
+			pt.lateMax.Store(int64(late))
+		}
+		if late > lateLogged {
+			pt.lateMu.Lock()
+			if pt.late == nil {
+				pt.late = map[int]time.Duration{}
+			}
+			pt.late[(k+shift)%len(pt.samples)] = late
+			pt.lateMu.Unlock()
 		}
 		if pt.muted.Load() {
 			k++
@@ -431,6 +444,26 @@ func (p *Publisher) MaxVideoLateness() time.Duration {
 		return 0
 	}
 	return time.Duration(p.video.lateMax.Load())
+}
+
+// lateLogged: samples sent later than this are listed by VideoSentLate.
+const lateLogged = 20 * time.Millisecond
+
+// VideoSentLate lists the video samples (by index in the samples) that
+// were sent more than min after their due time, with how late.
+func (p *Publisher) VideoSentLate(min time.Duration) map[int]time.Duration {
+	out := map[int]time.Duration{}
+	if p.video == nil {
+		return out
+	}
+	p.video.lateMu.Lock()
+	defer p.video.lateMu.Unlock()
+	for k, d := range p.video.late {
+		if d > min {
+			out[k] = d
+		}
+	}
+	return out
 }
 
 // TrackSID returns the server's SID of the "video", "audio" or "screen"
