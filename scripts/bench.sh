@@ -23,14 +23,15 @@
 #    and RSS slope; BENCH_SOAK_SECONDS=0 leaves it out).
 #
 # Environment: BENCH_ONLY (the parts to run, space-separated among compose,
-# go, rtmp, live, serve, hls, bbb, egress; default all), BENCH_RUNS (default 3), BENCH_SECONDS (input length, default
+# go, rtmp, live, serve, hls, bbb, egress, margin, soak; default all: only the
+# listed parts run), BENCH_RUNS (default 3), BENCH_SECONDS (input length, default
 # 60), BENCHTIME (go test -benchtime, default 1s), ROOMCAST_CACHE (inputs are
 # cached in $ROOMCAST_CACHE/bench).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNS=${BENCH_RUNS:-3}
-ONLY=" ${BENCH_ONLY:-compose go rtmp live serve hls bbb egress} "
+ONLY=" ${BENCH_ONLY:-compose go rtmp live serve hls bbb egress margin soak} "
 want() { [[ $ONLY == *" $1 "* ]]; }
 SECS=${BENCH_SECONDS:-60}
 BENCHTIME=${BENCHTIME:-1s}
@@ -209,11 +210,11 @@ if want egress && [[ -x scripts/bench-egress.sh ]]; then
   scripts/bench-egress.sh
 fi
 
-if [[ -x scripts/bench-margin.sh ]]; then
+if want margin && [[ -x scripts/bench-margin.sh ]]; then
   echo
   scripts/bench-margin.sh | tee "$WORK/margin"
 fi
-if [[ -x scripts/bench-soak.sh && ${BENCH_SOAK_SECONDS:-1200} != 0 ]]; then
+if want soak && [[ -x scripts/bench-soak.sh && ${BENCH_SOAK_SECONDS:-1200} != 0 ]]; then
   echo
   scripts/bench-soak.sh | tee "$WORK/soak"
 fi
