@@ -53,6 +53,7 @@ type Item struct {
 type FileReader struct {
 	path string
 	log  zerolog.Logger
+	fo   FileOptions
 
 	fc    *astiav.FormatContext
 	pkt   *astiav.Packet
@@ -98,9 +99,25 @@ type fileStream struct {
 	haveNxt bool
 }
 
-// OpenFile opens the media file at path. Errors wrap ErrNotFound,
-// ErrCorrupt or ErrUnsupported and name the path.
+// FileOptions tune how a file is decoded; the zero value is the default.
+type FileOptions struct {
+	// DecoderThreads is the video decoder's thread count. It defaults to
+	// the number of CPUs, at most 4. A job decoding several files at once
+	// (compose) gives each its share of the CPUs: the decoders already run
+	// in parallel with each other and with the encoder, and frame threads
+	// beyond that share only add hand-offs between threads and a frame
+	// buffer per thread.
+	DecoderThreads int
+}
+
+// OpenFile opens the media file at path with the default FileOptions.
+// Errors wrap ErrNotFound, ErrCorrupt or ErrUnsupported and name the path.
 func OpenFile(path string, log zerolog.Logger) (*FileReader, error) {
+	return OpenFileWith(path, FileOptions{}, log)
+}
+
+// OpenFileWith is OpenFile with options.
+func OpenFileWith(path string, o FileOptions, log zerolog.Logger) (*FileReader, error) {
 	if _, err := os.Stat(path); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("%s: %w", path, ErrNotFound)
@@ -111,6 +128,7 @@ func OpenFile(path string, log zerolog.Logger) (*FileReader, error) {
 		path: path,
 		log:  log.With().Str("component", "av").Str("file", path).Logger(),
 		opt:  logOption(log),
+		fo:   o,
 	}
 	if err := r.open(); err != nil {
 		r.Close()
@@ -228,9 +246,11 @@ func (r *FileReader) openStream(s *astiav.Stream) (*fileStream, error) {
 	cc.SetTimeBase(s.TimeBase())
 	setPktTimebase(cc, s.TimeBase())
 	if cp.MediaType() == astiav.MediaTypeVideo {
-		// A compose job decodes several files at once; a few threads each
-		// keep the machine busy without oversubscribing it.
-		cc.SetThreadCount(min(runtime.NumCPU(), 4))
+		n := r.fo.DecoderThreads
+		if n <= 0 {
+			n = min(runtime.NumCPU(), 4)
+		}
+		cc.SetThreadCount(n)
 	}
 	if err := cc.Open(codec, nil); err != nil {
 		cc.Free()

@@ -36,7 +36,12 @@ type FileSource struct {
 // OpenFileSource opens and probes the file so bad input is reported before
 // any output is created.
 func OpenFileSource(path, name string, offset time.Duration, log zerolog.Logger) (*FileSource, error) {
-	r, err := av.OpenFile(path, log)
+	return OpenFileSourceWith(path, name, offset, av.FileOptions{}, log)
+}
+
+// OpenFileSourceWith is OpenFileSource with decoding options.
+func OpenFileSourceWith(path, name string, offset time.Duration, o av.FileOptions, log zerolog.Logger) (*FileSource, error) {
+	r, err := av.OpenFileWith(path, o, log)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -115,8 +116,10 @@ func runCompose(c *cli.Context) error {
 			s.Close()
 		}
 	}()
+	// Each input's decoder gets its share of the CPUs (see av.FileOptions).
+	fo := av.FileOptions{DecoderThreads: max(1, runtime.NumCPU()/len(inputs))}
 	for _, in := range inputs {
-		src, err := recorder.OpenFileSource(in.path, in.name, in.offset, log)
+		src, err := recorder.OpenFileSourceWith(in.path, in.name, in.offset, fo, log)
 		if err != nil {
 			return err
 		}
