@@ -1,6 +1,7 @@
 package av
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"os"
@@ -324,4 +325,64 @@ func TestReadSizeChange(t *testing.T) {
 		t.Errorf("last pts %v", last.PTS)
 	}
 	colourNear(t, last.Video.At(10, 10), media.RGB(0, 0, 255), 8, "second part")
+}
+
+// TestReadDecoderThreads: the decoder's thread count (FileOptions, compose
+// gives each input its share of the CPUs) changes the cost, never the
+// pictures or their times.
+func TestReadDecoderThreads(t *testing.T) {
+	path := ffmpeg(t, "in.mp4",
+		"-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=2",
+		"-c:v", "libx264", "-preset", "veryfast", "-bf", "2", "-pix_fmt", "yuv420p")
+	read := func(o FileOptions) []Item {
+		r, err := OpenFileWith(path, o, zerolog.Nop())
+		if err != nil {
+			t.Fatalf("OpenFileWith(%+v): %v", o, err)
+		}
+		defer r.Close()
+		var items []Item
+		for {
+			it, err := r.Next()
+			if errors.Is(err, io.EOF) {
+				return items
+			}
+			if err != nil {
+				t.Fatalf("Next: %v", err)
+			}
+			items = append(items, it)
+		}
+	}
+	one, four := read(FileOptions{DecoderThreads: 1}), read(FileOptions{DecoderThreads: 4})
+	if len(one) != 50 || len(four) != len(one) {
+		t.Fatalf("%d pictures with 1 thread, %d with 4: want 50 each", len(one), len(four))
+	}
+	for i := range one {
+		a, b := one[i], four[i]
+		if a.PTS != b.PTS {
+			t.Errorf("picture %d at %v with 1 thread, %v with 4", i, a.PTS, b.PTS)
+		}
+		if !samePicture(a.Video, b.Video) {
+			t.Errorf("picture %d differs between 1 and 4 decoder threads", i)
+		}
+	}
+}
+
+// samePicture compares the visible pixels of two pictures (not the strides' padding).
+func samePicture(a, b *media.Image) bool {
+	if a.Width != b.Width || a.Height != b.Height {
+		return false
+	}
+	w, h := a.Width, a.Height
+	for r := 0; r < h; r++ {
+		if !bytes.Equal(a.Y[r*a.StrideY:r*a.StrideY+w], b.Y[r*b.StrideY:r*b.StrideY+w]) {
+			return false
+		}
+	}
+	for r := 0; r < h/2; r++ {
+		if !bytes.Equal(a.U[r*a.StrideC:r*a.StrideC+w/2], b.U[r*b.StrideC:r*b.StrideC+w/2]) ||
+			!bytes.Equal(a.V[r*a.StrideC:r*a.StrideC+w/2], b.V[r*b.StrideC:r*b.StrideC+w/2]) {
+			return false
+		}
+	}
+	return true
 }
