@@ -68,3 +68,62 @@ func BenchmarkCameraFrame(b *testing.B) {
 		media.PutImage(cam.frame(int64(i)))
 	}
 }
+
+// TestCameraNoiseFresh: the sensor noise (what a frame holds beyond the
+// same frame drawn without noise) is ±1 in about equal shares, and a frame's
+// noise is not found in the previous frame within an encoder's search range
+// (it comes from a table, at a fresh random offset for every row): motion
+// compensation cannot predict it, as with a real sensor.
+func TestCameraNoiseFresh(t *testing.T) {
+	cam := newCamera(640, 360, Palette[2], 3)
+	clean := *cam
+	clean.noise = make([]uint8, len(cam.noise))
+	for i := range clean.noise {
+		clean.noise[i] = 1 // 1 + 0: no noise
+	}
+	residual := func(f int64) []int {
+		a, b := cam.frame(f), clean.frame(f)
+		defer media.PutImage(a)
+		defer media.PutImage(b)
+		r := make([]int, len(a.Y))
+		for i := range r {
+			r[i] = int(a.Y[i]) - int(b.Y[i])
+		}
+		return r
+	}
+	r0, r1 := residual(40), residual(41)
+	var count [3]int
+	for _, d := range r1 {
+		if d < -1 || d > 1 {
+			t.Fatalf("noise %d, want -1, 0 or +1", d)
+		}
+		count[d+1]++
+	}
+	for k, n := range count {
+		if share := float64(n) / float64(len(r1)); share < 0.3 || share > 0.37 {
+			t.Errorf("noise %+d in %.3f of the pixels, want about a third", k-1, share)
+		}
+	}
+	// 16x16 blocks of frame 41 against every shift up to ±16 in frame 40:
+	// equal noise in about a third of the pixels is chance.
+	const bs, r = 16, 16
+	for _, blk := range [][2]int{{40, 30}, {300, 100}, {500, 250}} {
+		best := 0.0
+		for dy := -r; dy <= r; dy++ {
+			for dx := -r; dx <= r; dx++ {
+				same := 0
+				for y := blk[1]; y < blk[1]+bs; y++ {
+					for x := blk[0]; x < blk[0]+bs; x++ {
+						if r1[y*640+x] == r0[(y+dy)*640+x+dx] {
+							same++
+						}
+					}
+				}
+				best = max(best, float64(same)/(bs*bs))
+			}
+		}
+		if best > 0.5 {
+			t.Errorf("block at %v: the previous frame's noise matches %.2f of it at some shift; want chance (about a third)", blk, best)
+		}
+	}
+}

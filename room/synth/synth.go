@@ -129,6 +129,9 @@ func (r *Room) speak(in *compositor.Input, i int, start time.Time) {
 	cfg := r.cfg
 	frameDur := time.Second / time.Duration(cfg.FPS)
 	var sample int64 // next audio sample frame
+	// One second of the tone, loud and murmured: every Tone is a whole
+	// number of hertz, so the second repeats exactly.
+	loud, quiet := toneTable(Tone(i), 0.4), toneTable(Tone(i), 0.02)
 	var cam *camera
 	if cfg.Camera {
 		cam = newCamera(cfg.Width, cfg.Height, Palette[i%len(Palette)], uint64(i)+1)
@@ -167,19 +170,28 @@ func (r *Room) speak(in *compositor.Input, i int, start time.Time) {
 		in.PushVideo(img, t)
 		// Sound up to the end of this frame.
 		end := int64(time.Duration(f+1)*frameDur) * media.SampleRate / int64(time.Second)
-		amp := 0.02
+		tone := quiet
 		if r.Talking(t) == i {
-			amp = 0.4
+			tone = loud
 		}
 		a := make(media.Audio, (end-sample)*media.Channels)
-		w := 2 * math.Pi * Tone(i) / media.SampleRate
 		for k := int64(0); k < end-sample; k++ {
-			v := float32(amp * math.Sin(w*float64(sample+k)))
+			v := tone[(sample+k)%media.SampleRate]
 			a[2*k], a[2*k+1] = v, v
 		}
 		in.PushAudio(a, time.Duration(sample)*time.Second/media.SampleRate)
 		sample = end
 	}
+}
+
+// toneTable is one second of amp·sin at hz, which must be whole.
+func toneTable(hz, amp float64) []float32 {
+	t := make([]float32, media.SampleRate)
+	w := 2 * math.Pi * hz / media.SampleRate
+	for k := range t {
+		t[k] = float32(amp * math.Sin(w*float64(k)))
+	}
+	return t
 }
 
 // Pattern draws frame f of a speaker's camera: a solid colour field (tests
