@@ -422,7 +422,7 @@ func (c *conn) queueMedia(typeID byte, ts uint32, body []byte) {
 // goroutine and flush after each). csMedia carries nothing else, so its
 // header state is ours alone.
 func (c *conn) flushMedia() error {
-	if len(c.pending) == 0 {
+	if len(c.pending) == 0 && !c.mw.hasRest() {
 		return nil
 	}
 	select {
@@ -442,6 +442,31 @@ func (c *conn) flushMedia() error {
 		return c.classifyWrite(err)
 	}
 	return nil
+}
+
+// tryFlushMedia writes the queued media messages without waiting (see
+// meteredConn.tryWrite). done is false when some of them could not be
+// written yet: flushMedia must follow, from a goroutine that may wait.
+func (c *conn) tryFlushMedia() (done bool, err error) {
+	select {
+	case <-c.cs.Done():
+		c.pending = c.pending[:0]
+		return true, c.writeErr()
+	default:
+	}
+	busy, done, err := c.mw.tryWrite(c.pending)
+	if busy {
+		return false, nil // c.pending waits for flushMedia
+	}
+	if cap(c.pending) > 256<<10 {
+		c.pending = nil
+	} else {
+		c.pending = c.pending[:0]
+	}
+	if err != nil {
+		return true, c.classifyWrite(err)
+	}
+	return done, nil
 }
 
 // writeErr is why the streamer's goroutine stopped.
@@ -577,7 +602,8 @@ func (c *conn) close() {
 // the streamer makes. Refreshing at most every 250 ms keeps the syscall
 // count down; a stalled write still fails within writeTimeout+250ms.
 // Writes come from go-rtmp's streamer goroutine (one whole chunk each) and
-// from the publisher's (flushMedia); mu keeps each write whole on the wire.
+// from the publisher's (flushMedia, tryWrite); mu keeps each write whole on
+// the wire: the rest of a partial tryWrite goes out before any other write.
 type meteredConn struct {
 	net.Conn
 	timeout time.Duration
@@ -586,15 +612,36 @@ type meteredConn struct {
 	raw     *rawWriter // plain TCP on Linux: writes without the runtime's syscall entry
 	mu      sync.Mutex
 	last    time.Time // guarded by mu
+	rest    []byte    // guarded by mu: what tryWrite could not write yet
+	hasMore atomic.Bool
 }
 
 func (m *meteredConn) Write(b []byte) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	m.refreshDeadline()
+	if len(m.rest) > 0 {
+		if _, err := m.write(m.rest); err != nil {
+			return 0, err
+		}
+		m.dropRest()
+	}
+	if len(b) == 0 {
+		return 0, nil
+	}
+	return m.write(b)
+}
+
+// refreshDeadline moves the write deadline on, at most every 250 ms. The
+// caller holds mu.
+func (m *meteredConn) refreshDeadline() {
 	if now := time.Now(); now.Sub(m.last) > 250*time.Millisecond {
 		_ = m.Conn.SetWriteDeadline(now.Add(m.timeout))
 		m.last = now
 	}
+}
+
+func (m *meteredConn) write(b []byte) (int, error) {
 	var n int
 	var err error
 	if m.raw != nil {
@@ -602,13 +649,60 @@ func (m *meteredConn) Write(b []byte) (int, error) {
 	} else {
 		n, err = m.Conn.Write(b)
 	}
+	m.count(n, err)
+	return n, err
+}
+
+func (m *meteredConn) count(n int, err error) {
 	if m.counter != nil {
 		m.counter.Add(uint64(n))
 	}
 	if err != nil {
 		m.ioErr.CompareAndSwap(nil, &err)
 	}
-	return n, err
+}
+
+func (m *meteredConn) dropRest() {
+	if cap(m.rest) > 1<<20 {
+		m.rest = nil
+	} else {
+		m.rest = m.rest[:0]
+	}
+	m.hasMore.Store(false)
+}
+
+// hasRest reports whether a tryWrite left bytes to write.
+func (m *meteredConn) hasRest() bool { return m.hasMore.Load() }
+
+// canTryWrite reports whether tryWrite may be used: a plain TCP socket
+// with nothing left over from the previous one.
+func (m *meteredConn) canTryWrite() bool { return m.raw != nil && !m.hasMore.Load() }
+
+// tryWrite writes b without waiting. busy: another write is under way and
+// nothing was written. Otherwise, when the socket's send buffer fills, what
+// is left is kept (copied) and goes out first on the next Write, and done
+// is false. A Write must follow a busy or a false done, from a goroutine
+// that may wait.
+func (m *meteredConn) tryWrite(b []byte) (busy, done bool, err error) {
+	if !m.mu.TryLock() {
+		return true, false, nil
+	}
+	defer m.mu.Unlock()
+	if len(m.rest) > 0 || m.raw == nil {
+		return true, false, nil
+	}
+	m.refreshDeadline() // the poller fails even a non-blocking write past it
+	n, err := m.raw.tryWrite(b)
+	m.count(n, err)
+	if err != nil {
+		return false, true, err
+	}
+	if n < len(b) {
+		m.rest = append(m.rest, b[n:]...)
+		m.hasMore.Store(true)
+		return false, false, nil
+	}
+	return false, true, nil
 }
 
 // errReader records socket read errors so the read loop can tell them from

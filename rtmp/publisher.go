@@ -167,12 +167,27 @@ type Publisher struct {
 	fmsVer                     atomic.Pointer[string]
 	connectDur                 atomic.Int64
 
-	// Owned by the run goroutine.
+	// The sending state, guarded by wmu: the run goroutine holds it while
+	// it sends, and WritePacket takes it (TryLock, never waiting) to send
+	// a packet itself when the connection is idle (sendInline).
+	wmu        sync.Mutex
+	live       *conn // the connection streaming media; nil between connections
+	inlineErr  error // a write error met by sendInline, for the run goroutine
 	il         interleaver
+	tl         timeline
+	batch      []stamped
 	avcRecord  []byte // the current AVCDecoderConfigurationRecord
 	scratch    []byte
 	lastKeyReq time.Time
 	now        func() time.Time
+
+	// queued counts packets put on the queue and not yet sent or dropped
+	// by the run goroutine: WritePacket sends inline only when it is 0,
+	// so that packets keep their order.
+	queued atomic.Int64
+	// kick asks the run goroutine to finish what sendInline could not
+	// write without waiting, or to handle its write error.
+	kick chan struct{}
 }
 
 func (p *Publisher) init() error {
@@ -255,6 +270,7 @@ func (p *Publisher) init() error {
 	p.done = make(chan struct{})
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	p.startResult = make(chan error, 1)
+	p.kick = make(chan struct{}, 1)
 	return nil
 }
 
@@ -326,13 +342,17 @@ func (p *Publisher) fail(err error) {
 	}
 }
 
-// WritePacket queues a packet for sending and returns at once. It never
-// blocks: when the queue is full the packet is dropped and counted, and
-// video is then dropped up to the next keyframe, since frames that refer to
-// a lost one cannot be decoded. Packets written before Start, after Close
-// or after the Publisher failed are dropped. The Publisher keeps p.Data
-// until it is sent and never modifies it; the caller must not modify it
-// either. Safe for concurrent use.
+// WritePacket sends or queues a packet and returns at once. It never
+// blocks: when the connection is idle (nothing queued, no write under way,
+// the socket has room) the packet is written from the caller's goroutine
+// with a non-blocking write, and whatever the socket does not take at once
+// is left to the Publisher's goroutine; otherwise the packet is queued for
+// that goroutine. When the queue is full the packet is dropped and
+// counted, and video is then dropped up to the next keyframe, since frames
+// that refer to a lost one cannot be decoded. Packets written before
+// Start, after Close or after the Publisher failed are dropped. The
+// Publisher keeps p.Data until it is sent and never modifies it; the
+// caller must not modify it either. Safe for concurrent use.
 func (p *Publisher) WritePacket(pkt media.Packet) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -348,12 +368,71 @@ func (p *Publisher) WritePacket(pkt media.Packet) {
 		}
 		p.waitKey = false
 	}
+	// Sending inline saves two goroutine hand-offs per packet (to the
+	// run goroutine and back), each of which wakes an idle CPU.
+	if !p.closed.Load() && p.queued.Load() == 0 && p.wmu.TryLock() {
+		sent := p.sendInline(pkt)
+		p.wmu.Unlock()
+		if sent {
+			return
+		}
+	}
+	p.queued.Add(1)
 	select {
 	case p.queue <- pkt:
 	default:
+		p.queued.Add(-1)
 		p.countDrop(pkt.Kind)
 		if pkt.Kind == media.KindVideo {
 			p.waitKey = true
+		}
+	}
+}
+
+// sendInline sends pkt from WritePacket's goroutine, under wmu, if the
+// connection is streaming and idle. The socket write does not wait: what
+// the send buffer cannot take now stays with the connection, to be written
+// first by the next write, and the run goroutine is asked to write it (and
+// blocks, with the write timeout, if the link is slow). It reports false
+// when it sent nothing: the packet must be queued.
+func (p *Publisher) sendInline(pkt media.Packet) bool {
+	c := p.live
+	if c == nil || p.inlineErr != nil || len(c.pending) > 0 || !c.mw.canTryWrite() || p.queued.Load() != 0 {
+		return false
+	}
+	p.process(c, pkt)
+	if len(c.pending) == 0 {
+		return true // held by the interleaver, or dropped
+	}
+	done, err := c.tryFlushMedia()
+	if err != nil {
+		p.inlineErr = err
+	}
+	if !done || err != nil {
+		select {
+		case p.kick <- struct{}{}:
+		default:
+		}
+	}
+	return true
+}
+
+// process passes one packet through the interleaver and the timeline and
+// encodes whatever that releases on c's pending media; the caller holds
+// wmu and flushes.
+func (p *Publisher) process(c *conn, pkt media.Packet) {
+	p.il.push(pkt)
+	for {
+		q, ok := p.il.pop(false)
+		if !ok {
+			return
+		}
+		p.batch = p.tl.next(q, p.batch[:0])
+		if !p.tl.started && q.Kind == media.KindVideo {
+			p.requestKeyframe(false)
+		}
+		for i := range p.batch {
+			p.send(c, &p.batch[i])
 		}
 	}
 }
@@ -547,6 +626,7 @@ func (p *Publisher) sleepDraining(d time.Duration) bool {
 	for {
 		select {
 		case pkt := <-p.queue:
+			p.queued.Add(-1)
 			p.countDrop(pkt.Kind)
 		case <-t.C:
 			return true
@@ -572,6 +652,7 @@ func (p *Publisher) dialDraining() (*conn, error) {
 	for {
 		select {
 		case pkt := <-p.queue:
+			p.queued.Add(-1)
 			p.countDrop(pkt.Kind)
 		case r := <-res:
 			if r.err != nil && p.closed.Load() {
@@ -589,40 +670,58 @@ func (p *Publisher) dialDraining() (*conn, error) {
 // Close. settled reports whether the connection outlived AcceptWindow. It
 // returns a nil error only for Close.
 func (p *Publisher) stream(c *conn, first bool, out *outage) (settled bool, err error) {
+	p.wmu.Lock()
 	if err := p.sendHeaders(c); err != nil {
+		p.wmu.Unlock()
 		return false, err
 	}
-	tl := timeline{hasVideo: p.il.hasVideo}
+	p.tl = timeline{hasVideo: p.il.hasVideo}
 	p.il.reset()
+	p.inlineErr = nil
+	select {
+	case <-p.kick: // left by the previous connection
+	default:
+	}
 	if !first && p.il.hasVideo {
 		p.requestKeyframe(true)
 	}
+	p.live = c
+	p.wmu.Unlock()
 	settle := time.NewTimer(max(p.AcceptWindow-p.now().Sub(c.publishedAt), 0))
 	defer settle.Stop()
-	var batch []stamped
 	defer func() {
-		p.droppedVideo.Add(tl.droppedVideo)
-		p.droppedAudio.Add(tl.droppedAudio)
+		p.wmu.Lock()
+		p.live = nil
+		p.droppedVideo.Add(p.tl.droppedVideo)
+		p.droppedAudio.Add(p.tl.droppedAudio)
+		p.tl.droppedVideo, p.tl.droppedAudio = 0, 0
+		p.wmu.Unlock()
 	}()
 	for {
 		select {
 		case pkt := <-p.queue:
-			p.il.push(pkt)
+			p.wmu.Lock()
+			p.queued.Add(-1)
 			// Everything the packet releases goes out in one write.
-			for {
-				q, ok := p.il.pop(false)
-				if !ok {
-					break
-				}
-				batch = tl.next(q, batch[:0])
-				if !tl.started && q.Kind == media.KindVideo {
-					p.requestKeyframe(false)
-				}
-				for i := range batch {
-					p.send(c, &batch[i])
-				}
+			p.process(c, pkt)
+			err := p.inlineErr
+			if err == nil {
+				err = c.flushMedia()
 			}
-			if err := c.flushMedia(); err != nil {
+			p.wmu.Unlock()
+			if err != nil {
+				return settled, p.lost(c, err)
+			}
+		case <-p.kick:
+			// sendInline left bytes the socket could not take at once,
+			// or met an error.
+			p.wmu.Lock()
+			err := p.inlineErr
+			if err == nil {
+				err = c.flushMedia()
+			}
+			p.wmu.Unlock()
+			if err != nil {
 				return settled, p.lost(c, err)
 			}
 		case ev := <-c.events:
@@ -657,7 +756,9 @@ func (p *Publisher) stream(c *conn, first bool, out *outage) (settled bool, err 
 				p.log.Info().Int64("outage", out.n).Dur("duration", d).Msg("reconnected")
 			}
 		case <-p.closing:
-			p.drain(c, &tl, batch)
+			p.wmu.Lock()
+			p.drain(c)
+			p.wmu.Unlock()
 			return settled, nil
 		}
 	}
@@ -688,24 +789,28 @@ func (p *Publisher) lost(c *conn, err error) error {
 }
 
 // drain sends what is queued at Close, for at most CloseTimeout, then
-// unpublishes.
-func (p *Publisher) drain(c *conn, tl *timeline, batch []stamped) {
+// unpublishes. The caller holds wmu.
+func (p *Publisher) drain(c *conn) {
 	deadline := p.now().Add(p.CloseTimeout)
 	for more := true; more; {
 		select {
 		case pkt := <-p.queue:
+			p.queued.Add(-1)
 			p.il.push(pkt)
 		default:
 			more = false
 		}
+	}
+	if p.inlineErr != nil {
+		return
 	}
 	for p.now().Before(deadline) {
 		q, ok := p.il.pop(true)
 		if !ok {
 			break
 		}
-		batch = tl.next(q, batch[:0])
-		if err := p.sendAll(c, batch); err != nil {
+		p.batch = p.tl.next(q, p.batch[:0])
+		if err := p.sendAll(c, p.batch); err != nil {
 			return
 		}
 	}

@@ -88,3 +88,33 @@ func (w *rawWriter) Write(b []byte) (int, error) {
 	}
 	return n, nil
 }
+
+// tryWrite writes as much of b as the socket takes now, without waiting
+// for room: n < len(b) with a nil error means the send buffer is full.
+func (w *rawWriter) tryWrite(b []byte) (int, error) {
+	var n int
+	var werr error
+	err := w.rc.Write(func(fd uintptr) bool {
+		for n < len(b) {
+			k, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&b[n])), uintptr(len(b)-n))
+			switch errno {
+			case 0:
+				n += int(k)
+			case syscall.EINTR:
+			case syscall.EAGAIN:
+				return true // full: the caller hands the rest on
+			default:
+				werr = &net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", errno)}
+				return true
+			}
+		}
+		return true
+	})
+	if werr != nil {
+		return n, werr
+	}
+	if err != nil {
+		return n, &net.OpError{Op: "write", Net: "tcp", Err: err}
+	}
+	return n, nil
+}

@@ -20,3 +20,5 @@ type rawWriter struct{}
 func newRawWriter(net.Conn) *rawWriter { return nil }
 
 func (*rawWriter) Write([]byte) (int, error) { panic("unreachable") }
+
+func (*rawWriter) tryWrite([]byte) (int, error) { panic("unreachable") }

@@ -18,14 +18,17 @@ func Play(ctx context.Context, pkts []media.Packet, speed float64, write func(me
 	start := time.Now()
 	t0 := DecodeTime(pkts[0])
 	var played time.Duration
+	// One timer for the whole run, as a live clock would: a new timer per
+	// packet costs an allocation and more scheduler work per wake-up.
+	t := time.NewTimer(time.Hour)
+	defer t.Stop()
 	for _, p := range pkts {
 		at := time.Duration(float64(DecodeTime(p)-t0) / speed)
 		if wait := time.Until(start.Add(at)); wait > 0 {
-			t := time.NewTimer(wait)
+			t.Reset(wait)
 			select {
 			case <-t.C:
 			case <-ctx.Done():
-				t.Stop()
 				return played
 			}
 		}
