@@ -206,6 +206,50 @@ func TestNginxPublish(t *testing.T) {
 	checkRecording(t, recs[0], wantFor(m, played))
 }
 
+// TestNginxPublishInlineWrites: on an idle connection WritePacket writes
+// the packet itself; with a send buffer smaller than a keyframe, the
+// socket takes only part of some writes and the Publisher's goroutine
+// finishes them, before anything else reaches the wire. The stream must
+// still arrive whole and in order.
+func TestNginxPublishInlineWrites(t *testing.T) {
+	t.Parallel()
+	m := testClip(t)
+	srv := rtmptest.StartNginx(t, rtmptest.NginxOptions{})
+	key := "inline-" + fmt.Sprint(time.Now().UnixNano())
+	p, _ := newPublisher(t, srv.URL(key), key, m)
+	p.SendBuffer = 8 << 10 // the kernel doubles it; keyframes are larger
+	if err := p.Start(context.Background()); err != nil {
+		t.Fatalf("Start: %v\n%s", err, srv.ErrorLog())
+	}
+	pkts := upTo(m, 6*time.Second)
+	played, slowest := play(t, p, pkts)
+	if err := p.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	st := p.Stats()
+	sent, partial := rtmp.InlineCounts(p)
+	t.Logf("stats: %+v, slowest WritePacket %v, %d of %d packets sent inline, %d partially", st, slowest, sent, len(pkts), partial)
+	if st.DroppedVideo+st.DroppedAudio != 0 || st.Connects != 1 || st.Outages != 0 {
+		t.Errorf("unexpected stats %+v", st)
+	}
+	if slowest > maxWriteLatency {
+		t.Errorf("WritePacket took %v", slowest)
+	}
+	// Paced in real time to a local server, the connection is idle when
+	// most packets arrive; under load some go through the queue.
+	if sent < uint64(len(pkts))/2 {
+		t.Errorf("only %d of %d packets were sent inline", sent, len(pkts))
+	}
+	if partial == 0 {
+		t.Errorf("no inline write was partial: the hand-over of the rest was not exercised")
+	}
+	recs := srv.Recordings(key)
+	if len(recs) != 1 {
+		t.Fatalf("recordings %v\n%s", recs, srv.ErrorLog())
+	}
+	checkRecording(t, recs[0], wantFor(m, played))
+}
+
 func TestNginxRejections(t *testing.T) {
 	t.Parallel()
 	m := testClip(t)

@@ -188,6 +188,9 @@ type Publisher struct {
 	// kick asks the run goroutine to finish what sendInline could not
 	// write without waiting, or to handle its write error.
 	kick chan struct{}
+	// Packets sendInline took, and its writes the socket did not take
+	// whole (for tests).
+	inlineSent, inlinePartial atomic.Uint64
 }
 
 func (p *Publisher) init() error {
@@ -404,9 +407,13 @@ func (p *Publisher) sendInline(pkt media.Packet) bool {
 	if len(c.pending) == 0 {
 		return true // held by the interleaver, or dropped
 	}
+	p.inlineSent.Add(1)
 	done, err := c.tryFlushMedia()
 	if err != nil {
 		p.inlineErr = err
+	}
+	if !done {
+		p.inlinePartial.Add(1)
 	}
 	if !done || err != nil {
 		select {

@@ -82,6 +82,10 @@ func main() {
 	dur := m.Duration()
 	srv := rtmptest.StartNginx(t, rtmptest.NginxOptions{NoRecord: true})
 	var ours, theirs, oursUser, theirsUser []time.Duration
+	// Context switches (voluntary + involuntary, all threads): each is a
+	// thread going to sleep or being woken, which on a VM can cost more than
+	// the work around it; unlike CPU time they hardly depend on the load.
+	var oursCS, theirsCS []time.Duration
 	var bytes uint64
 	for i := 0; i < *runs; i++ {
 		// roomcast: a Publisher fed in real time.
@@ -114,6 +118,7 @@ func main() {
 		bytes = st.Bytes
 		ours = append(ours, cpu(&after)-cpu(&before))
 		oursUser = append(oursUser, time.Duration(after.Utime.Nano()-before.Utime.Nano()))
+		oursCS = append(oursCS, time.Duration(after.Nvcsw+after.Nivcsw-before.Nvcsw-before.Nivcsw))
 
 		// ffmpeg: the same clip, stream copy, real time.
 		cmd := exec.Command("ffmpeg", "-v", "error", "-re", "-i", *mp4, "-c", "copy", "-f", "flv",
@@ -124,6 +129,9 @@ func main() {
 		}
 		theirs = append(theirs, cmd.ProcessState.UserTime()+cmd.ProcessState.SystemTime())
 		theirsUser = append(theirsUser, cmd.ProcessState.UserTime())
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			theirsCS = append(theirsCS, time.Duration(ru.Nvcsw+ru.Nivcsw))
+		}
 	}
 	o, f := median(ours), median(theirs)
 	perMin := func(d time.Duration) float64 { return d.Seconds() * float64(time.Minute) / float64(dur) }
@@ -134,6 +142,11 @@ func main() {
 	fmt.Printf("ffmpeg -re -c copy -f flv: %6.3f s CPU per minute of stream (user %.3f), median of %d\n",
 		perMin(f), perMin(median(theirsUser)), len(theirs))
 	fmt.Printf("ratio roomcast/ffmpeg:     %6.2f\n", o.Seconds()/f.Seconds())
+	if len(theirsCS) > 0 {
+		csPerMin := func(d time.Duration) float64 { return float64(d) * float64(time.Minute) / float64(dur) }
+		fmt.Printf("context switches per minute: roomcast %.0f, ffmpeg %.0f (medians)\n",
+			csPerMin(median(oursCS)), csPerMin(median(theirsCS)))
+	}
 }
 
 func median(d []time.Duration) time.Duration {
