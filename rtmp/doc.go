@@ -10,12 +10,18 @@
 // Every step here is bounded and every rejection becomes an error that names
 // its cause (see the Err* values).
 //
-// Threading: each Publisher has one goroutine that owns its connection and
-// makes every Write on it (during set-up, the dialing goroutine does, then
-// hands the connection over); go-rtmp's chunk streamer turns those writes
-// into socket writes on its own single goroutine, and a read loop per
-// connection only reads. Metadata, audio and video share one chunk stream
-// so that the server receives them in exactly the order sent.
+// Threading: each Publisher has one goroutine that owns its connection: it
+// dials, reconnects, answers the server and sends whatever is queued.
+// Media is encoded into chunks by this package and written in one write
+// per batch; when the connection is idle (nothing queued, no write under
+// way), WritePacket does that itself, with a non-blocking write, and leaves
+// only what the socket could not take at once to the Publisher's goroutine,
+// which is written before anything else. So in the steady state a packet
+// costs no goroutine hand-off, and a slow link still never blocks the
+// caller. Commands go through go-rtmp's chunk streamer (its own goroutine);
+// a read loop per connection only reads. Metadata, audio and video share
+// one chunk stream so that the server receives them in exactly the order
+// sent.
 //
 // The pieces:
 //   - flv.go: pure FLV/AVC packaging (Annex B to AVCC, the decoder
