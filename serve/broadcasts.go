@@ -398,8 +398,21 @@ func (s *Server) launch(row broadcastRow, dests []Destination) error {
 			return err
 		}
 	}
+	// Start-ups take turns: a broadcast's first second (joining, opening
+	// x264, its first keyframe and lookahead) costs several times its
+	// steady state, and several at the same instant can put the running
+	// broadcasts behind the wall clock (repeated pictures, a preset step
+	// down) although the machine holds them all once started.
+	select {
+	case s.startGate <- struct{}{}:
+	case <-s.ctx.Done():
+		return errors.New("the server is shutting down")
+	}
+	var once sync.Once
+	release := func() { once.Do(func() { <-s.startGate }) }
 	b, err := s.cfg.Runner.Start(s.ctx, spec, log)
 	if err != nil {
+		release()
 		msg := s.friendly(err, dests)
 		if l.recID != "" {
 			_ = s.st.deleteRecording(l.recID)
@@ -422,9 +435,44 @@ func (s *Server) launch(row broadcastRow, dests []Destination) error {
 	s.mu.Unlock()
 	log.Info().Str("room", row.Room).Bool("record", row.Record).Int("destinations", len(dests)).Msg("broadcast started")
 	s.hooks.send(EventStarted, map[string]any{"id": row.ID, "room": row.Room})
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.watch(l)
+	go func() {
+		defer s.wg.Done()
+		defer release()
+		s.settleStart(l)
+	}()
 	return nil
+}
+
+// Start-up settling: the next broadcast may start once this one has sent
+// startSettleFrames output frames, has ended, or startSettleMax has passed
+// (a room still waiting for its first speaker composes nothing).
+const (
+	startSettleFrames = 30
+	startSettleMax    = 3 * time.Second
+)
+
+// settleStart returns when l's start-up is over (see startSettleFrames).
+func (s *Server) settleStart(l *live) {
+	deadline := time.NewTimer(startSettleMax)
+	defer deadline.Stop()
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-deadline.C:
+			return
+		case <-l.done:
+			return
+		case <-s.ctx.Done():
+			return
+		case <-tick.C:
+			if l.b.Status().FramesOut >= startSettleFrames {
+				return
+			}
+		}
+	}
 }
 
 // friendly turns a runner error into a sentence for the host, with every

@@ -139,11 +139,13 @@ type Server struct {
 	pages   map[string]*template.Template
 	viewers *watch.Handler // the watch pages of HLS broadcasts
 
-	mu       sync.Mutex
-	running  map[string]*live // by broadcast id
-	closing  bool
-	startMu  sync.Mutex // admission decisions one at a time
-	counters counters
+	mu      sync.Mutex
+	running map[string]*live // by broadcast id
+	// startGate lets one broadcast start at a time (see launch).
+	startGate chan struct{}
+	closing   bool
+	startMu   sync.Mutex // admission decisions one at a time
+	counters  counters
 
 	dummyOnce sync.Once
 	dummy     []byte
@@ -184,7 +186,8 @@ func Open(cfg Config) (*Server, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Log.With().Str("component", "serve").Logger(), running: map[string]*live{}}
+	s := &Server{cfg: cfg, log: cfg.Log.With().Str("component", "serve").Logger(), running: map[string]*live{},
+		startGate: make(chan struct{}, 1)}
 	s.recDir = filepath.Join(cfg.Data, "recordings")
 	if err := os.MkdirAll(s.recDir, 0o700); err != nil {
 		return nil, err
