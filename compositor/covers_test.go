@@ -7,7 +7,9 @@ import (
 )
 
 func TestCovers(t *testing.T) {
-	tile := func(x, y, w, h int) layout.Tile { return layout.Tile{ID: "t", Rect: layout.Rect{X: x, Y: y, W: w, H: h}} }
+	tile := func(x, y, w, h int) layout.Tile {
+		return layout.Tile{ID: "t", Rect: layout.Rect{X: x, Y: y, W: w, H: h}}
+	}
 	for _, tc := range []struct {
 		name  string
 		tiles []layout.Tile

@@ -61,37 +61,16 @@ func newRawWriter(c net.Conn) *rawWriter {
 	return &rawWriter{rc: rc}
 }
 
-func (w *rawWriter) Write(b []byte) (int, error) {
-	var n int
-	var werr error
-	err := w.rc.Write(func(fd uintptr) bool {
-		for n < len(b) {
-			k, _, errno := syscall.RawSyscall(syscall.SYS_WRITE, fd, uintptr(unsafe.Pointer(&b[n])), uintptr(len(b)-n))
-			switch errno {
-			case 0:
-				n += int(k)
-			case syscall.EINTR:
-			case syscall.EAGAIN:
-				return false // wait until writable (or the deadline)
-			default:
-				werr = &net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", errno)}
-				return true
-			}
-		}
-		return true
-	})
-	if werr != nil {
-		return n, werr
-	}
-	if err != nil {
-		return n, &net.OpError{Op: "write", Net: "tcp", Err: err}
-	}
-	return n, nil
-}
+func (w *rawWriter) Write(b []byte) (int, error) { return w.write(b, true) }
 
 // tryWrite writes as much of b as the socket takes now, without waiting
 // for room: n < len(b) with a nil error means the send buffer is full.
-func (w *rawWriter) tryWrite(b []byte) (int, error) {
+func (w *rawWriter) tryWrite(b []byte) (int, error) { return w.write(b, false) }
+
+// write writes b with write(2); when the send buffer is full it waits on
+// the poller for room (honouring the deadline) if wait, else returns what
+// was written.
+func (w *rawWriter) write(b []byte, wait bool) (int, error) {
 	var n int
 	var werr error
 	err := w.rc.Write(func(fd uintptr) bool {
@@ -102,7 +81,7 @@ func (w *rawWriter) tryWrite(b []byte) (int, error) {
 				n += int(k)
 			case syscall.EINTR:
 			case syscall.EAGAIN:
-				return true // full: the caller hands the rest on
+				return !wait // false: wait until writable (or the deadline)
 			default:
 				werr = &net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", errno)}
 				return true
