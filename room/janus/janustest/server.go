@@ -25,7 +25,9 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -115,13 +117,10 @@ func StartWith(t testing.TB, o Options) *Server {
 		t:        t,
 		opts:     o,
 		dir:      t.TempDir(),
-		WSPort:   freePort(t),
-		HTTPPort: freePort(t),
 		AdminKey: randHex(8),
 	}
 	s.logPath = filepath.Join(s.dir, "janus.log")
 	s.events = startPairCollector(t)
-	s.writeConfig()
 	t.Cleanup(func() {
 		s.Stop()
 		s.events.close()
@@ -130,8 +129,24 @@ func StartWith(t testing.TB, o Options) *Server {
 			s.dumpLog()
 		}
 	})
-	s.Start()
-	return s
+	// The ports were free when picked, but another process (a parallel
+	// test's server) may bind one before janus does; janus then runs
+	// without that transport, and the port answers for someone else.
+	// Such a start is retried on fresh ports.
+	var err error
+	for attempt := 1; attempt <= 3; attempt++ {
+		ports := freePorts(t, 2)
+		s.WSPort, s.HTTPPort = ports[0], ports[1]
+		s.writeConfig()
+		if err = s.start(); err == nil {
+			return s
+		}
+		t.Logf("janustest: start attempt %d on ports %d/%d: %v", attempt, s.WSPort, s.HTTPPort, err)
+		s.Stop()
+	}
+	s.dumpLog()
+	t.Fatalf("janustest: janus did not start: %v", err)
+	return nil
 }
 
 func (s *Server) writeConfig() {
@@ -177,7 +192,7 @@ func (s *Server) writeConfig() {
 	debug_timestamps = true
 	admin_secret = %q
 	session_timeout = %d
-	server_name = "roomcast-test"
+	server_name = %q
 %s}
 certificates: {
 }
@@ -202,7 +217,7 @@ events: {
 	broadcast = true
 	disable = %q
 }
-`, s.dir, LibDir, LibDir, LibDir, LibDir, randHex(8), int(s.opts.SessionTimeout/time.Second), auth.String(), ICEAddress,
+`, s.dir, LibDir, LibDir, LibDir, LibDir, randHex(8), int(s.opts.SessionTimeout/time.Second), serverName, auth.String(), ICEAddress,
 			disable("plugins", "libjanus_videoroom.so"),
 			disable("transports", "libjanus_http.so", "libjanus_websockets.so"),
 			disable("loggers"), disable("events", "libjanus_sampleevh.so")),
@@ -257,15 +272,23 @@ admin: {
 // to 15 s for its transports.
 func (s *Server) Start() {
 	s.t.Helper()
+	if err := s.start(); err != nil {
+		s.dumpLog()
+		s.t.Fatalf("janustest: %v", err)
+	}
+}
+
+func (s *Server) start() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cmd != nil {
-		s.t.Fatal("janustest: janus already running")
+		return errors.New("janus already running")
 	}
 	logf, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		s.t.Fatal(err)
+		return err
 	}
+	logStart, _ := logf.Seek(0, io.SeekEnd)
 	cmd := exec.Command(Binary, "--config", filepath.Join(s.dir, "janus.jcfg"),
 		"--configs-folder", s.dir, "--disable-colors")
 	cmd.Dir = s.dir
@@ -274,7 +297,7 @@ func (s *Server) Start() {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
-		s.t.Fatalf("janustest: start janus: %v", err)
+		return fmt.Errorf("start janus: %w", err)
 	}
 	exited := make(chan struct{})
 	go func() {
@@ -289,37 +312,66 @@ func (s *Server) Start() {
 		select {
 		case <-exited:
 			s.cmd = nil
-			s.dumpLog()
-			s.t.Fatal("janustest: janus exited during start-up")
+			return errors.New("janus exited during start-up")
 		default:
+		}
+		if msg := s.transportFailure(logStart); msg != "" {
+			return fmt.Errorf("a transport did not start: %s", msg)
 		}
 		err := s.ready()
 		if err == nil {
-			return
+			return nil
 		}
 		if time.Now().After(deadline) {
-			s.dumpLog()
-			s.t.Fatalf("janustest: janus not ready after 15 s: %v", err)
+			return fmt.Errorf("janus not ready after 15 s: %w", err)
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
 }
 
+// transportFailure returns janus's log line saying a transport could not
+// listen (its port taken), looking only at this start's part of the log.
+func (s *Server) transportFailure(from int64) string {
+	b, err := os.ReadFile(s.logPath)
+	if err != nil || int64(len(b)) < from {
+		return ""
+	}
+	for _, line := range strings.Split(string(b[from:]), "\n") {
+		if strings.Contains(line, "No WebSockets server started") ||
+			strings.Contains(line, "Error creating vhost") ||
+			strings.Contains(line, "Couldn't start webserver") {
+			return strings.TrimSpace(line)
+		}
+	}
+	return ""
+}
+
+// ready is true once both transports answer as this janus: the HTTP info
+// names our server, and a session can be created over the WebSocket.
 func (s *Server) ready() error {
 	resp, err := http.Get(s.HTTPURL() + "/info")
 	if err != nil {
 		return err
 	}
+	var info struct {
+		Janus string `json:"janus"`
+		Name  string `json:"server-name"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&info)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("info: HTTP %s", resp.Status)
 	}
-	c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", s.WSPort), time.Second)
-	if err != nil {
-		return err
+	if err != nil || info.Janus != "server_info" || info.Name != serverName {
+		return fmt.Errorf("info: HTTP port %d answers as something else than this janus", s.HTTPPort)
 	}
-	c.Close()
-	return nil
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	c, err := janusapi.Dial(ctx, s.WSURL(), s.Credentials())
+	if err != nil {
+		return fmt.Errorf("websocket: %w", err)
+	}
+	return c.Close()
 }
 
 // Stop kills janus and waits for it. Safe when already stopped.
@@ -457,15 +509,24 @@ func (s *Server) dumpLog() {
 // ICEAddress is the only address janus gathers ICE candidates on.
 const ICEAddress = "127.0.0.1"
 
-func freePort(t testing.TB) int {
+// freePorts returns n distinct TCP ports of 127.0.0.1 that were free a
+// moment ago (all held open together, so they differ).
+func freePorts(t testing.TB, n int) []int {
 	t.Helper()
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	var ports []int
+	for i := 0; i < n; i++ {
+		l, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return ports
 }
+
+// serverName identifies our janus in its info answer.
+const serverName = "roomcast-test"
 
 func randHex(n int) string {
 	b := make([]byte, n)
