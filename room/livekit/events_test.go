@@ -5,12 +5,15 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"maps"
 	"net"
+	"net/url"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -696,4 +699,30 @@ func TestParticipantAttributes(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// A refused dial is a network failure even when the SDK reports it as a
+// failed token validation; a 401 stays unauthorized.
+func TestClassifyJoinError(t *testing.T) {
+	r := &Room{red: redactor{Secrets: []string{"s3cret-api-key"}}}
+	refused := &url.Error{Op: "Get", URL: "http://127.0.0.1:1/rtc/validate",
+		Err: &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}}
+	for _, c := range []struct {
+		err  error
+		want error
+	}{
+		{fmt.Errorf("unauthorized: %w", refused), ErrConnect},
+		{errors.New(`unauthorized: Get "http://127.0.0.1:35401/rtc/validate": dial tcp 127.0.0.1:35401: connect: connection refused`), ErrConnect},
+		{errors.New("unauthorized: invalid token: s3cret-api-key"), ErrUnauthorized},
+		{errors.New("websocket: bad handshake (HTTP 401)"), ErrUnauthorized},
+		{errors.New("could not find room: 404"), ErrRoomNotFound},
+	} {
+		got := r.classifyJoinError(c.err)
+		if !errors.Is(got, c.want) {
+			t.Errorf("%q classified as %v, want %v", c.err, got, c.want)
+		}
+		if strings.Contains(got.Error(), "s3cret-api-key") {
+			t.Errorf("secret in %q", got)
+		}
+	}
 }

@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/livekit/protocol/livekit"
@@ -318,7 +320,15 @@ func (r *Room) classifyJoinError(err error) error {
 	msg := r.red.String(err.Error())
 	msg = strings.TrimPrefix(msg, "unauthorized: ")
 	low := strings.ToLower(err.Error())
+	var opErr *net.OpError
 	switch {
+	// A refused or failed dial says nothing of the token, even when the
+	// SDK reports it as a failed validation ("unauthorized: Get …:
+	// connection refused"), so the network is checked first.
+	case errors.As(err, &opErr), errors.Is(err, syscall.ECONNREFUSED),
+		strings.Contains(low, "connection refused"), strings.Contains(low, "no such host"),
+		strings.Contains(low, "network is unreachable"), strings.Contains(low, "connection reset"):
+		return fmt.Errorf("%w: %s", ErrConnect, msg)
 	case strings.Contains(low, "unauthorized"), strings.Contains(low, "401"),
 		strings.Contains(low, "invalid token"), strings.Contains(low, "permission"):
 		return fmt.Errorf("%w: %s", ErrUnauthorized, msg)
