@@ -156,6 +156,16 @@ func TestRecordConsent(t *testing.T) {
 			firstGone = ts
 		}
 	}
+	if t.Failed() {
+		// What roomcast reported: its warnings, the tracks and the
+		// compositor's counts tell a stalled track from a layout fault.
+		for _, l := range strings.Split(se, "\n") {
+			if strings.Contains(l, `"level":"warn"`) || strings.Contains(l, `"level":"error"`) ||
+				strings.Contains(l, `"component":"compositor"`) || strings.Contains(l, `"component":"live"`) {
+				t.Log(l)
+			}
+		}
+	}
 	t.Logf("dave last seen at %.2f s, gone from %.2f s (opt-out sent at %.2f s)", lastDave, firstGone, optAt)
 	if lastDave < optAt-1.5 {
 		t.Errorf("dave was not seen before his opt-out (last %.2f s)", lastDave)
