@@ -376,3 +376,26 @@ func (q *outputQueue) health() Health {
 	}
 	return h
 }
+
+// OutputQueue is one output fed as a live Recorder feeds each of its
+// outputs: Push never waits (Policy decides what a full queue does) and the
+// output is written by the queue's own goroutine. It is for code that
+// produces encoded packets itself, e.g. a benchmark of an output's cost as
+// a broadcast drives it.
+type OutputQueue struct{ q *outputQueue }
+
+// NewOutputQueue starts the queue's goroutine. keyframe (may be nil) is
+// called when a PolicyStream queue dropped video and needs a keyframe.
+func NewOutputQueue(name string, o Output, opt OutputOptions, keyframe func(), log zerolog.Logger) *OutputQueue {
+	return &OutputQueue{newOutputQueue(name, o, opt, false, keyframe, log)}
+}
+
+// Push enqueues p; it returns the output's failure once it has failed.
+func (q *OutputQueue) Push(p media.Packet) error { return q.q.push(p) }
+
+// Close writes what is queued, stops the goroutine and returns the output's
+// failure. It does not close the output.
+func (q *OutputQueue) Close() error { return q.q.close() }
+
+// Health is the queue's and the output's state.
+func (q *OutputQueue) Health() Health { return q.q.health() }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# CPU cost of roomcast's RTMP path per minute of a 3 Mb/s stream, next to
+# CPU cost of roomcast's RTMP path per minute of a 3 Mb/s stream (fed as a
+# broadcast feeds it, and packet by packet), next to
 # `ffmpeg -re -i same.mp4 -c copy -f flv rtmp://...` pushing the same clip
 # to the same nginx-rtmp server (on 127.0.0.1) in the same run. Prints both
 # and the ratio. See rtmp/internal/rtmpbench for what each side includes.
@@ -16,7 +17,9 @@ GO=${GO:-go}
 export ROOMCAST_CACHE=${ROOMCAST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/roomcast}
 FF=$(scripts/ffmpeg.sh prefix)
 if [[ $FF != system ]]; then
-  export PATH="$FF/bin:$PATH"
+  # rtmpbench feeds the Publisher through recorder's output queue, whose
+  # package links FFmpeg.
+  export PKG_CONFIG_PATH="$FF/lib/pkgconfig" PATH="$FF/bin:$PATH" CGO_LDFLAGS="-Wl,-rpath,$FF/lib"
 fi
 
 mkdir -p "$ROOMCAST_CACHE/bench"

@@ -4,10 +4,16 @@
 // runs it.
 //
 // roomcast's side is this process: the clip's packets are parsed before the
-// measurement, then a Publisher sends them paced in real time; its CPU is
-// getrusage(RUSAGE_SELF) over the publish (FLV packaging, go-rtmp chunking,
-// socket writes, pacing, GC). ffmpeg's side is the child's user+system
-// time, demuxing the MP4 included, since that is what it costs to run.
+// measurement, then a Publisher sends them in real time, fed as a broadcast
+// feeds it: once per output frame, the compositor's clock hands over what
+// its encoders produced in that frame (one picture, one or two AAC frames)
+// to the stream's output queue (recorder.OutputQueue), whose goroutine
+// writes them to the Publisher. Its CPU is getrusage(RUSAGE_SELF) over the
+// publish (queue hand-off, FLV packaging, chunking, socket writes, pacing,
+// GC). A second figure feeds the Publisher directly, packet by packet at
+// each packet's own time (as ffmpeg -re does), which costs a Go process one
+// wake-up per packet. ffmpeg's side is the child's user+system time,
+// demuxing the MP4 included, since that is what it costs to run.
 package main
 
 import (
@@ -23,6 +29,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rs/zerolog"
+
+	"github.com/roomcast/roomcast/media"
+	"github.com/roomcast/roomcast/recorder"
 	"github.com/roomcast/roomcast/rtmp"
 	"github.com/roomcast/roomcast/rtmp/internal/rtmptest"
 )
@@ -81,44 +91,70 @@ func main() {
 	}
 	dur := m.Duration()
 	srv := rtmptest.StartNginx(t, rtmptest.NginxOptions{NoRecord: true})
-	var ours, theirs, oursUser, theirsUser []time.Duration
+	fps := probeSpec(*mp4).FPS
+	var ours, direct, theirs, oursUser, theirsUser []time.Duration
 	// Context switches (voluntary + involuntary, all threads): each is a
 	// thread going to sleep or being woken, which on a VM can cost more than
 	// the work around it; unlike CPU time they hardly depend on the load.
-	var oursCS, theirsCS []time.Duration
+	var oursCS, directCS, theirsCS []time.Duration
 	var bytes uint64
 	for i := 0; i < *runs; i++ {
-		// roomcast: a Publisher fed in real time.
-		p := &rtmp.Publisher{URL: srv.URL(fmt.Sprintf("roomcast-%d", i)), Info: m.Info, ChunkSize: uint32(*chunk)}
-		if err := p.Start(context.Background()); err != nil {
-			t.Fatalf("publish: %v", err)
-		}
-		var before, after syscall.Rusage
-		if *cpuProfile != "" && i == 0 {
-			f, err := os.Create(*cpuProfile)
-			if err != nil {
-				t.Fatalf("%v", err)
+		// roomcast, as a broadcast feeds it; then fed packet by packet.
+		for _, byFrame := range []bool{true, false} {
+			name := fmt.Sprintf("roomcast-%d-%v", i, byFrame)
+			p := &rtmp.Publisher{URL: srv.URL(name), Info: m.Info, ChunkSize: uint32(*chunk)}
+			if err := p.Start(context.Background()); err != nil {
+				t.Fatalf("publish: %v", err)
 			}
-			_ = pprof.StartCPUProfile(f)
-			defer f.Close()
+			var before, after syscall.Rusage
+			profile := *cpuProfile != "" && i == 0 && byFrame
+			if profile {
+				f, err := os.Create(*cpuProfile)
+				if err != nil {
+					t.Fatalf("%v", err)
+				}
+				_ = pprof.StartCPUProfile(f)
+				defer f.Close()
+			}
+			_ = syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+			if byFrame {
+				q := recorder.NewOutputQueue(name, output{p}, recorder.OutputOptions{Policy: recorder.PolicyStream}, nil, zerolog.Nop())
+				playFrames(m.Packets, fps, func(pkt media.Packet) {
+					if err := q.Push(pkt); err != nil {
+						t.Fatalf("output: %v", err)
+					}
+				})
+				if err := q.Close(); err != nil {
+					t.Fatalf("output: %v", err)
+				}
+				if h := q.Health(); h.Dropped > 0 {
+					t.Fatalf("the output queue dropped %d packets", h.Dropped)
+				}
+			} else {
+				rtmptest.Play(context.Background(), m.Packets, 1, p.WritePacket)
+			}
+			if err := p.Close(); err != nil {
+				t.Fatalf("close: %v", err)
+			}
+			_ = syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+			if profile {
+				pprof.StopCPUProfile()
+			}
+			st := p.Stats()
+			if st.DroppedVideo+st.DroppedAudio > 0 || st.Outages > 0 {
+				t.Fatalf("roomcast run was not clean: %+v", st)
+			}
+			bytes = st.Bytes
+			cs := time.Duration(after.Nvcsw + after.Nivcsw - before.Nvcsw - before.Nivcsw)
+			if byFrame {
+				ours = append(ours, cpu(&after)-cpu(&before))
+				oursUser = append(oursUser, time.Duration(after.Utime.Nano()-before.Utime.Nano()))
+				oursCS = append(oursCS, cs)
+			} else {
+				direct = append(direct, cpu(&after)-cpu(&before))
+				directCS = append(directCS, cs)
+			}
 		}
-		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &before)
-		rtmptest.Play(context.Background(), m.Packets, 1, p.WritePacket)
-		if err := p.Close(); err != nil {
-			t.Fatalf("close: %v", err)
-		}
-		_ = syscall.Getrusage(syscall.RUSAGE_SELF, &after)
-		if *cpuProfile != "" && i == 0 {
-			pprof.StopCPUProfile()
-		}
-		st := p.Stats()
-		if st.DroppedVideo+st.DroppedAudio > 0 || st.Outages > 0 {
-			t.Fatalf("roomcast run was not clean: %+v", st)
-		}
-		bytes = st.Bytes
-		ours = append(ours, cpu(&after)-cpu(&before))
-		oursUser = append(oursUser, time.Duration(after.Utime.Nano()-before.Utime.Nano()))
-		oursCS = append(oursCS, time.Duration(after.Nvcsw+after.Nivcsw-before.Nvcsw-before.Nivcsw))
 
 		// ffmpeg: the same clip, stream copy, real time.
 		cmd := exec.Command("ffmpeg", "-v", "error", "-re", "-i", *mp4, "-c", "copy", "-f", "flv",
@@ -142,10 +178,48 @@ func main() {
 	fmt.Printf("ffmpeg -re -c copy -f flv: %6.3f s CPU per minute of stream (user %.3f), median of %d\n",
 		perMin(f), perMin(median(theirsUser)), len(theirs))
 	fmt.Printf("ratio roomcast/ffmpeg:     %6.2f\n", o.Seconds()/f.Seconds())
+	d := median(direct)
+	fmt.Printf("roomcast fed per packet:   %6.3f s CPU per minute of stream (ratio %.2f), median of %d\n",
+		perMin(d), d.Seconds()/f.Seconds(), len(direct))
 	if len(theirsCS) > 0 {
 		csPerMin := func(d time.Duration) float64 { return float64(d) * float64(time.Minute) / float64(dur) }
-		fmt.Printf("context switches per minute: roomcast %.0f, ffmpeg %.0f (medians)\n",
-			csPerMin(median(oursCS)), csPerMin(median(theirsCS)))
+		fmt.Printf("context switches per minute: roomcast %.0f (per packet %.0f), ffmpeg %.0f (medians)\n",
+			csPerMin(median(oursCS)), csPerMin(median(directCS)), csPerMin(median(theirsCS)))
+	}
+}
+
+// output is the Publisher as a recorder output (what the session attaches).
+type output struct{ p *rtmp.Publisher }
+
+func (o output) WritePacket(pkt media.Packet) error {
+	select {
+	case <-o.p.Done():
+		return fmt.Errorf("publisher ended: %v", o.p.Err())
+	default:
+	}
+	o.p.WritePacket(pkt)
+	return nil
+}
+
+func (o output) Close() error { return nil }
+
+// playFrames releases the packets as a broadcast's clock does: at each
+// output frame's instant, every packet whose time has come, in order.
+func playFrames(pkts []media.Packet, fps int, write func(media.Packet)) {
+	if len(pkts) == 0 || fps <= 0 {
+		return
+	}
+	start := time.Now()
+	t0 := rtmptest.DecodeTime(pkts[0])
+	period := time.Second / time.Duration(fps)
+	tick := time.NewTicker(period)
+	defer tick.Stop()
+	for i := 0; i < len(pkts); {
+		<-tick.C
+		now := time.Since(start)
+		for ; i < len(pkts) && rtmptest.DecodeTime(pkts[i])-t0 <= now; i++ {
+			write(pkts[i])
+		}
 	}
 }
 
