@@ -481,7 +481,7 @@ func (c *Compositor) run() {
 			}
 			frame++
 		} else {
-			err = c.mixAudio(ta)
+			err = c.mixAudio(ta, block*blk)
 			block++
 		}
 		if err != nil {

@@ -340,3 +340,51 @@ func TestOfflineNoVideoNoAudio(t *testing.T) {
 		t.Fatal("NoVideo and NoAudio together accepted")
 	}
 }
+
+// TestMixEverySampleOnce: sound arriving in AAC-sized chunks (1024 samples,
+// timestamps rounded down to the nanosecond as a decoder's are) leaves the
+// mixer sample for sample: each once, in order, no sample repeated or
+// skipped at a block boundary (the block instants are rounded down too).
+func TestMixEverySampleOnce(t *testing.T) {
+	for _, fps := range []int{30, 25} {
+		cap := &capture{keep: func(int) bool { return false }}
+		c, err := New(Config{Width: 320, Height: 180, FPS: fps, Offline: true, Scaler: nearest{}, NoLabels: true, Log: zerolog.Nop()}, cap)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := c.AddInput("a", "A", InputOptions{NoVideo: true})
+		c.Start()
+		const chunk, total = 1024, 3 * media.SampleRate
+		// A ramp whose value names its sample: i/2^17 is exact in float32.
+		value := func(i int) float32 { return float32(i%65536) / (1 << 17) }
+		go func() {
+			for k := 0; k*chunk < total; k++ {
+				a := make(media.Audio, chunk*media.Channels)
+				for i := range chunk {
+					a[2*i], a[2*i+1] = value(k*chunk+i), value(k*chunk+i)
+				}
+				in.PushAudio(a, time.Duration(k*chunk)*time.Second/media.SampleRate)
+			}
+			in.EndOfStream()
+		}()
+		if err := c.Wait(); err != nil {
+			t.Fatal(err)
+		}
+		n := cap.audio.Frames()
+		if n < total-2048 {
+			t.Fatalf("%d fps: %d samples mixed, want about %d", fps, n, total)
+		}
+		bad := 0
+		for i := 0; i < min(n, total); i++ {
+			if got := cap.audio[2*i]; got != value(i) {
+				if bad < 5 {
+					t.Errorf("%d fps: sample %d is %v (sample %.0f of the input), want %v", fps, i, got, float64(got)*(1<<17), value(i))
+				}
+				bad++
+			}
+		}
+		if bad > 0 {
+			t.Errorf("%d fps: %d of %d samples out of place", fps, bad, n)
+		}
+	}
+}

@@ -30,10 +30,13 @@ func newMixer(block int) *mixer {
 	return &mixer{block: block, sum: make([]float32, block*media.Channels), tmp: make([]float32, block*media.Channels), gain: 1, levels: map[string]float64{}}
 }
 
-// mixAudio produces the block starting at t.
-func (c *Compositor) mixAudio(t time.Duration) error {
+// mixAudio produces the block starting at sample idx, whose instant is t.
+// The caller counts samples: an index derived from t would be one short
+// whenever t was rounded down to the nanosecond (two blocks in three at
+// 1024 samples), so blocks would overlap or leave a gap by a sample, a
+// click that also makes the AAC encoder work twice as hard.
+func (c *Compositor) mixAudio(t time.Duration, idx int64) error {
 	m := c.mixer
-	idx := int64(t) * media.SampleRate / int64(time.Second)
 	clear(m.sum)
 	levels := m.levels
 	clear(levels)
