@@ -251,6 +251,19 @@ func (d *AudioDecoder) Decode(data []byte, pts time.Duration) (media.Audio, erro
 	}
 }
 
+// opusLookahead is libopus's encoder delay at 48 kHz for the VOIP and
+// AUDIO applications, the ones WebRTC senders use (2.5 ms of CELT overlap
+// plus 4 ms of look-ahead, 312 samples): an Ogg or WebM file states it as
+// pre-skip and players drop it; RTP does not carry it, so a decoded
+// packet's sound is that much later than its timestamp (the capture time
+// of the first sample the encoder was given).
+const opusLookahead = 312 * time.Second / media.SampleRate
+
+// Delay is how much later than a packet's timestamp the sound decoded from
+// it was captured: subtract it from the timestamp to place the sound at its
+// capture time.
+func (d *AudioDecoder) Delay() time.Duration { return opusLookahead }
+
 // Close frees the decoder; it is idempotent.
 func (d *AudioDecoder) Close() error {
 	if d.closed {

@@ -246,6 +246,10 @@ type Stats struct {
 	// pictures an input sent faster than the output frame rate.
 	LostVideo    int64
 	DroppedAudio int64 // sample frames that arrived too late or overflowed
+	// SyncAdjusted (live) are the sample frames of sound added (stretched)
+	// or removed (squeezed) to keep each input's sound with its pictures
+	// as they are shown (Input.PushAudio).
+	SyncAdjusted int64
 	Layouts      int64 // layout changes
 	// Overload (live): output frames that repeated the previous canvas
 	// (RepeatAfter) or were skipped (MaxLag), and the largest lag of the
@@ -493,6 +497,7 @@ func (c *Compositor) run() {
 	st := c.Stats()
 	c.log.Info().Int64("frames", st.VideoFrames).Int64("audio_blocks", st.AudioBlocks).
 		Int64("dropped_video", st.DroppedVideo).Int64("lost_video", st.LostVideo).Int64("dropped_audio_samples", st.DroppedAudio).
+		Int64("sync_adjusted_samples", st.SyncAdjusted).
 		Int64("repeated_video", st.RepeatedVideo).Int64("skipped_video", st.SkippedVideo).
 		Dur("max_lag", st.MaxLag).Msg("compositor stopped")
 }

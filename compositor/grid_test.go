@@ -56,3 +56,100 @@ func TestGridShift(t *testing.T) {
 		}
 	}
 }
+
+// TestLiveSoundFollowsPictures: a live 30 fps input whose pictures are
+// stamped 12 ms after the output's frame instants is shown 12 ms early
+// (nearest picture); its sound, stamped on the same clock, is moved 12 ms
+// earlier too, without a gap or an overlap (the chunks are squeezed by at
+// most 5 %), so picture and sound stay together. When the pictures' stamps
+// then step back a frame (now shown 21 ms late), the sound follows them.
+func TestLiveSoundFollowsPictures(t *testing.T) {
+	c, err := New(Config{Width: 64, Height: 36, FPS: 30, Scaler: nearest{}, Log: zerolog.Nop()}, &capture{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := c.AddInput("a", "A", InputOptions{})
+	const phase = 12 * time.Millisecond
+	frame := time.Second / 30
+	chunk := 20 * time.Millisecond
+	var nextAudio time.Duration // pts of the next 20 ms chunk
+	shift := time.Duration(0)   // added to the pictures' stamps (a mapping step)
+	run := func(from, to int) {
+		for n := from; n < to; n++ {
+			at := time.Duration(n) * frame
+			in.PushVideo(media.NewImage(16, 16), at+phase+shift)
+			for nextAudio < at+frame {
+				in.PushAudio(make(media.Audio, 960*media.Channels), nextAudio)
+				nextAudio += chunk
+			}
+			in.takeVideo(at)
+		}
+	}
+	contiguous := func() {
+		t.Helper()
+		in.mu.Lock()
+		defer in.mu.Unlock()
+		for i := 1; i < len(in.audio); i++ {
+			if prev := in.audio[i-1]; prev.idx+int64(prev.a.Frames()) != in.audio[i].idx {
+				t.Fatalf("chunk %d starts at sample %d, the previous one ends at %d: a gap or an overlap", i, in.audio[i].idx, prev.idx+int64(prev.a.Frames()))
+			}
+			if n := in.audio[i].a.Frames(); n < 912 || n > 1008 {
+				t.Fatalf("chunk %d holds %d sample frames: stretched by more than 5 %%", i, n)
+			}
+		}
+	}
+	// where is how much later than its stamp the latest chunk is queued.
+	where := func() time.Duration {
+		in.mu.Lock()
+		defer in.mu.Unlock()
+		last := in.audio[len(in.audio)-1]
+		end := time.Duration((last.idx + int64(last.a.Frames())) * int64(time.Second) / media.SampleRate)
+		return end - nextAudio
+	}
+	run(0, 60)
+	contiguous()
+	if d := where(); d > -phase+time.Millisecond || d < -phase-time.Millisecond {
+		t.Fatalf("after 2 s the sound is %v from its stamps, want %v (where its pictures are shown) ±1 ms", d, -phase)
+	}
+	if got := c.Stats().SyncAdjusted; got < 500 || got > 700 {
+		t.Errorf("%d sample frames adjusted, want about 576 (12 ms)", got)
+	}
+	// The pictures' stamps step back by a whole frame (a sender report):
+	// each is now shown at the frame instant 21 ms after its own, and the
+	// sound moves with them.
+	in.mu.Lock()
+	in.audio, in.queued = nil, 0
+	in.mu.Unlock()
+	shift = -frame
+	run(60, 120)
+	in.mu.Lock()
+	in.audio, in.queued = nil, 0 // only the latest second is checked
+	in.mu.Unlock()
+	run(120, 150)
+	contiguous()
+	lag := in.lag
+	if d := where(); (d - lag).Abs() > time.Millisecond {
+		t.Fatalf("the sound is %v from its stamps, the pictures are shown %v late: want the same ±1 ms", d, lag)
+	}
+	t.Logf("after the step the pictures are shown %v late; the sound follows", lag)
+}
+
+// TestStretch: a chunk resampled to another length keeps its first and last
+// samples and stays a ramp.
+func TestStretch(t *testing.T) {
+	a := make(media.Audio, 960*media.Channels)
+	for i := range 960 {
+		a[2*i], a[2*i+1] = float32(i), -float32(i)
+	}
+	for _, m := range []int{912, 959, 961, 1008} {
+		b := stretch(a, m)
+		if b.Frames() != m || b[0] != 0 || b[2*(m-1)] != 959 || b[2*(m-1)+1] != -959 {
+			t.Fatalf("stretch to %d: %d frames, ends %v…%v", m, b.Frames(), b[:2], b[len(b)-2:])
+		}
+		for j := 1; j < m; j++ {
+			if b[2*j] <= b[2*(j-1)] || b[2*j+1] != -b[2*j] {
+				t.Fatalf("stretch to %d: sample %d is %v after %v", m, j, b[2*j], b[2*(j-1)])
+			}
+		}
+	}
+}

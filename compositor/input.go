@@ -12,7 +12,20 @@ import (
 const (
 	liveVideoQueue = 15                    // pictures
 	liveAudioQueue = 2 * media.SampleRate  // sample frames (2 s)
-	audioSnap      = media.SampleRate / 50 // 20 ms: closer than this to contiguous is contiguous
+	audioSnap      = media.SampleRate / 50 // offline, 20 ms: closer than this to contiguous is contiguous
+)
+
+// Live lip sync (see PushAudio): a live input's sound is placed where its
+// pictures are shown, not only where its timestamps say. Pictures are
+// shown at output frame instants (up to half a frame from their own, and
+// later when takeVideo slips), so the sound follows the pictures' mean
+// presentation lag; it moves there by stretching or squeezing chunks by at
+// most syncStretch, so the sound stays continuous.
+const (
+	syncDeadband = media.SampleRate / 1000   // 1 ms: nearer than this is in place
+	syncJump     = media.SampleRate * 2 / 10 // 200 ms: further than this jumps (gap or overlap)
+	syncStretch  = 20                        // a chunk changes by at most 1/20 (5 %) of its length
+	lagWindow    = 30                        // output frames: the presentation lag's moving mean
 )
 
 type vframe struct {
@@ -51,6 +64,15 @@ type Input struct {
 	muted    bool
 	removed  bool
 	lastPush time.Time // wall clock of the latest picture (live stall detection)
+	// lag (live) is the moving mean of how long after their own instant
+	// the input's pictures are shown (takeVideo); its sound is placed that
+	// much later too (PushAudio).
+	lag     time.Duration
+	lags    [lagWindow]time.Duration // the latest output frames' lags (a ring)
+	nLagged int64                    // output frames whose lag was taken
+	lagSum  time.Duration
+	syncOff int64         // live: where the latest sound chunk was queued against its place (sample frames)
+	syncLog time.Duration // owned by the compositor goroutine: the output instant of the latest lip-sync log
 
 	// Owned by the compositor goroutine.
 	cur      *media.Image
@@ -142,8 +164,18 @@ func (in *Input) PushVideo(img *media.Image, pts time.Duration) bool {
 }
 
 // PushAudio hands sound starting at pts (media clock) to the compositor,
-// which takes ownership of a. Chunks within 20 ms of the previous chunk's end
-// are treated as contiguous, so timestamp jitter does not click.
+// which takes ownership of a.
+//
+// Offline, chunks within 20 ms of the previous chunk's end are treated as
+// contiguous, so timestamp jitter does not click.
+//
+// Live, the sound is placed at pts plus the pictures' presentation lag
+// (lip sync: a picture stamped p is shown at the output frame nearest to
+// p, or a frame or two later when the input slipped, and its sound must be
+// heard then too). Chunks stay contiguous while that place is within 1 ms;
+// beyond, each chunk is stretched or squeezed by up to 5 % until the
+// sound is back in place (a mapping step after a sender report, the lag
+// changing); beyond 200 ms it jumps.
 func (in *Input) PushAudio(a media.Audio, pts time.Duration) bool {
 	n := a.Frames()
 	if n == 0 {
@@ -152,16 +184,40 @@ func (in *Input) PushAudio(a media.Audio, pts time.Duration) bool {
 	if in.c.cfg.Offline && !in.throttle(pts) {
 		return false
 	}
-	idx := int64(pts) * media.SampleRate / int64(time.Second)
 	in.mu.Lock()
 	defer in.c.poke()
 	defer in.mu.Unlock()
 	if in.removed {
 		return false
 	}
-	if in.haveIdx && idx != in.nextIdx && abs64(idx-in.nextIdx) < audioSnap {
-		idx = in.nextIdx
+	if in.c.cfg.Offline {
+		idx := int64(pts) * media.SampleRate / int64(time.Second)
+		if in.haveIdx && idx != in.nextIdx && abs64(idx-in.nextIdx) < audioSnap {
+			idx = in.nextIdx
+		}
+		return in.queueAudio(a, idx)
 	}
+	idx := int64(pts+in.lag) * media.SampleRate / int64(time.Second)
+	if in.haveIdx {
+		in.syncOff = in.nextIdx - idx
+		switch d := idx - in.nextIdx; {
+		case abs64(d) <= syncDeadband:
+			idx = in.nextIdx
+		case abs64(d) < syncJump:
+			c := max(min(d, int64(n/syncStretch)), -int64(n/syncStretch))
+			if c != 0 {
+				a = stretch(a, n+int(c))
+				in.c.count(func(s *Stats) { s.SyncAdjusted += abs64(c) })
+			}
+			idx = in.nextIdx
+		}
+	}
+	return in.queueAudio(a, idx)
+}
+
+// queueAudio queues a at sample frame idx. Called with in.mu held.
+func (in *Input) queueAudio(a media.Audio, idx int64) bool {
+	n := a.Frames()
 	in.haveIdx, in.nextIdx = true, idx+int64(n)
 	if in.c.cfg.NoAudio && in.c.cfg.ExternalSpeaker {
 		// Video-only, no mixer: the sound is never taken; only its time
@@ -183,6 +239,31 @@ func (in *Input) PushAudio(a media.Audio, pts time.Duration) bool {
 	in.audioWM = max(in.audioWM, time.Duration(in.nextIdx*int64(time.Second)/media.SampleRate))
 	in.pushed, in.hadAudio = true, true
 	return ok
+}
+
+// stretch resamples a (interleaved, media.Channels) to m sample frames by
+// linear interpolation, its first and last samples kept: a pitch change of
+// (m-n)/n for the chunk's duration, inaudible in speech at a few percent.
+func stretch(a media.Audio, m int) media.Audio {
+	n := a.Frames()
+	if m == n || n < 2 || m < 2 {
+		return a
+	}
+	out := make(media.Audio, m*media.Channels)
+	step := float64(n-1) / float64(m-1)
+	for j := range m {
+		x := float64(j) * step
+		i := int(x)
+		if i >= n-1 {
+			i = n - 2
+		}
+		f := float32(x - float64(i))
+		for ch := range media.Channels {
+			s0, s1 := a[i*media.Channels+ch], a[(i+1)*media.Channels+ch]
+			out[j*media.Channels+ch] = s0 + (s1-s0)*f
+		}
+	}
+	return out
 }
 
 // EndOfStream says no more data will come (offline inputs; a live input
@@ -352,8 +433,35 @@ func (in *Input) takeVideo(t time.Duration) {
 		clear(in.video[:n])
 		in.video = in.video[n:]
 	}
+	if !in.c.cfg.Offline && (f.img != nil || in.cur != nil && len(in.video) > 0) {
+		// How late the picture on show is (negative: early), the mean of
+		// the latest second's output frames: the sound follows it
+		// (PushAudio). A picture held because the input's rate is lower
+		// than the output's counts again (a viewer sees it longer); one held
+		// because the next has not come (late, stalled) does not. A whole
+		// number of the rate conversion's patterns (25 or 24 fps on a
+		// 30 fps grid: 6 and 5 frames) fits in the second.
+		l := t - in.curPTS
+		if f.img != nil {
+			l = t - f.pts
+		}
+		k := in.nLagged % lagWindow
+		if in.nLagged >= lagWindow {
+			in.lagSum -= in.lags[k]
+		}
+		in.nLagged++
+		in.lags[k] = l
+		in.lagSum += l
+		in.lag = in.lagSum / time.Duration(min(in.nLagged, lagWindow))
+	}
 	wall := in.lastPush
+	lag, off := in.lag, in.syncOff
 	in.mu.Unlock()
+	if !in.c.cfg.Offline && f.img != nil && t-in.syncLog >= 2*time.Second {
+		in.syncLog = t
+		in.c.log.Debug().Str("input", in.id).Dur("t", t).Dur("shown_late", t-f.pts).Dur("lag", lag).
+			Dur("sound_off", time.Duration(off*int64(time.Second)/media.SampleRate)).Msg("lip sync")
+	}
 	if f.img != nil {
 		media.PutImage(in.cur)
 		in.cur, in.curPTS, in.curWall = f.img, f.pts, wall

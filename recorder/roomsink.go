@@ -436,6 +436,9 @@ func (s *trackSink) live(kind string) bool {
 func (s *trackSink) WriteFrame(f room.Frame) {
 	pts := s.l.pts(f.PTS)
 	if s.adec != nil {
+		// The sound at its capture time, not the packet's (the encoder's
+		// look-ahead; av.AudioDecoder.Delay).
+		pts -= s.adec.Delay()
 		a, err := s.adec.Decode(f.Data, pts)
 		if err != nil {
 			s.fail(err)

@@ -12,15 +12,18 @@ package main
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/roomcast/roomcast/layout"
 	"github.com/roomcast/roomcast/media"
+	"github.com/roomcast/roomcast/room/livekit/lktest"
 )
 
 // The sweeping bar: its left edge is at barX0 + barSpeed·(t mod barPeriod)
@@ -44,6 +47,9 @@ type tlInput struct {
 	vcodec string
 	acodec string
 	offset float64
+	// gop, when set, is the keyframe interval in pictures (VP8 without
+	// alt-ref frames: one IVF frame per picture, for a live publisher).
+	gop int
 }
 
 // beepAt are the instants (input time) of the beeps, 0.1 s each.
@@ -62,6 +68,9 @@ func (in tlInput) generate(t *testing.T, path string) {
 		args = append(args, "-c:v", "libx264", "-preset", "veryfast")
 	case "vp8":
 		args = append(args, "-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "800k")
+		if in.gop > 0 {
+			args = append(args, "-g", fmt.Sprint(in.gop), "-keyint_min", fmt.Sprint(in.gop), "-auto-alt-ref", "0", "-lag-in-frames", "0")
+		}
 	case "vp9":
 		args = append(args, "-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-b:v", "600k")
 	}
@@ -80,11 +89,17 @@ type placement struct {
 	name   string
 	rect   layout.Rect
 	offset float64
+	// loop: the input is its clip looped (a live publisher), so its
+	// offset is only known modulo barPeriod, with which both the bar and
+	// the beeps repeat; frames before its first picture are skipped and
+	// only the beeps between lo and hi count.
+	loop bool
 }
 
 // tlMeasure is where one input's picture and sound were found.
 type tlMeasure struct {
 	frames   int     // frames in which the bar was read
+	skipped  int     // loop: frames before the first bar
 	video    float64 // mean of (file time − offset − the input time the picture shows), s
 	videoMin float64
 	videoMax float64
@@ -101,15 +116,27 @@ func (m tlMeasure) String() string {
 		m.video*1000, m.videoMin*1000, m.videoMax*1000, m.frames, m.audio*1000, m.beeps, m.av()*1000)
 }
 
+// wrapNear is d moved by whole bar periods to within half a period of ref.
+func wrapNear(d, ref float64) float64 {
+	return d - barPeriod*math.Round((d-ref)/barPeriod)
+}
+
 // measureTimeline reads, for each placement, the bar in every frame between
 // file times lo and hi (by the frame's presentation time) and the beep
 // onsets (by the decoded sound's presentation time) of the file at path.
 func measureTimeline(t *testing.T, path string, ps []placement, lo, hi float64) []tlMeasure {
 	t.Helper()
+	out := measurePictures(t, path, ps, lo, hi)
+	measureBeeps(t, path, ps, lo, hi, out)
+	return out
+}
+
+// measurePictures is measureTimeline's picture half.
+func measurePictures(t *testing.T, path string, ps []placement, lo, hi float64) []tlMeasure {
+	t.Helper()
 	frames := probeFrames(t, path, "v", 0)
-	af := probeFrames(t, path, "a", 5)
-	if len(frames) == 0 || len(af) == 0 {
-		t.Fatalf("%s: %d video and %d audio frames", path, len(frames), len(af))
+	if len(frames) == 0 {
+		t.Fatalf("%s: no video frames", path)
 	}
 	out := make([]tlMeasure, len(ps))
 	for i, p := range ps {
@@ -121,10 +148,11 @@ func measureTimeline(t *testing.T, path string, ps []placement, lo, hi float64) 
 		}
 		m := tlMeasure{videoMin: math.Inf(1), videoMax: math.Inf(-1)}
 		scale := 640 / float64(p.rect.W)
+		ref := math.NaN()
 		for k, row := range rows {
 			row = row[:p.rect.W]
 			in := frames[k].PTS - p.offset // the input time this frame should show
-			if in < 0.2 || in > tlDur-0.2 || frames[k].PTS < lo || frames[k].PTS > hi {
+			if frames[k].PTS < lo || frames[k].PTS > hi || !p.loop && (in < 0.2 || in > tlDur-0.2) {
 				continue
 			}
 			// Centre of the bright pixels, away from the tile's edges (the
@@ -136,15 +164,25 @@ func measureTimeline(t *testing.T, path string, ps []placement, lo, hi float64) 
 					n++
 				}
 			}
+			if p.loop && m.frames == 0 && (n == 0 || n > 3*barW/scale) {
+				m.skipped++ // not on stage yet, or the placeholder
+				continue
+			}
 			if n == 0 || n > 3*barW/scale {
 				t.Fatalf("%s: %s: no bar (%g bright pixels) in frame %d at %.4f s", path, p.name, n, k, frames[k].PTS)
 			}
 			// The bar's centre in the 640-wide picture (pixel centres map as
 			// (x+0.5)·scale−0.5), back to its left edge, to input time.
 			shown := ((sum/n+0.5)*scale - 0.5 - (barW-1)/2.0 - barX0) / barSpeed // input time mod barPeriod
-			d := in - shown
-			d -= barPeriod * math.Round(d/barPeriod)
-			if os.Getenv("TL_DEBUG") != "" && math.Abs(d) > 0.04 {
+			d := wrapNear(in-shown, 0)
+			if p.loop {
+				// Only known modulo the period: near the first reading.
+				if math.IsNaN(ref) {
+					ref = d
+				}
+				d = wrapNear(d, ref)
+			}
+			if os.Getenv("TL_DEBUG") != "" && (p.loop || math.Abs(d) > 0.04) {
 				t.Logf("%s %s frame %d at %.4f: shows %.4f, off %+.1f ms", path, p.name, k, frames[k].PTS, shown, d*1000)
 			}
 			m.frames++
@@ -157,10 +195,22 @@ func measureTimeline(t *testing.T, path string, ps []placement, lo, hi float64) 
 		m.video /= float64(m.frames)
 		out[i] = m
 	}
+	return out
+}
+
+// measureBeeps is measureTimeline's sound half: it fills in the beeps of
+// out.
+func measureBeeps(t *testing.T, path string, ps []placement, lo, hi float64, out []tlMeasure) {
+	t.Helper()
+	af := probeFrames(t, path, "a", 5)
+	if len(af) == 0 {
+		t.Fatalf("%s: no audio frames", path)
+	}
 	// Beeps: the first loud sample after 300 ms of quiet, on the sound's own
 	// presentation time; each belongs to the input whose beep is nearest.
 	x := audioMono(t, path)
 	a0, quiet := af[0].PTS, media.SampleRate
+	want := make([]int, len(ps))
 	for k, v := range x {
 		if math.Abs(float64(v)) <= 0.1 {
 			quiet++
@@ -170,11 +220,22 @@ func measureTimeline(t *testing.T, path string, ps []placement, lo, hi float64) 
 			at := a0 + float64(k)/media.SampleRate
 			best, bd := -1, 0.2
 			for i, p := range ps {
+				if p.loop && (at < lo || at > hi) {
+					continue
+				}
 				for _, b := range beepAt {
-					if d := at - p.offset - b; math.Abs(d) < math.Abs(bd) {
+					d := at - p.offset - b
+					if p.loop {
+						d = wrapNear(d, 0)
+					}
+					if math.Abs(d) < math.Abs(bd) {
 						best, bd = i, d
 					}
 				}
+			}
+			if best < 0 && (ps[0].loop && (at < lo || at > hi)) {
+				quiet = 0
+				continue
 			}
 			if best < 0 {
 				t.Fatalf("%s: a beep at %.4f s belongs to no input", path, at)
@@ -184,13 +245,16 @@ func measureTimeline(t *testing.T, path string, ps []placement, lo, hi float64) 
 		}
 		quiet = 0
 	}
-	for i := range out {
-		if out[i].beeps != len(beepAt) {
-			t.Fatalf("%s: %s: found %d beeps, want %d", path, ps[i].name, out[i].beeps, len(beepAt))
+	for i, p := range ps {
+		want[i] = len(beepAt)
+		if p.loop {
+			want[i] = int((hi-lo)/barPeriod) - 1 // at least
+		}
+		if out[i].beeps != want[i] && (!p.loop || out[i].beeps < want[i]) {
+			t.Fatalf("%s: %s: found %d beeps, want %d", path, ps[i].name, out[i].beeps, want[i])
 		}
 		out[i].audio /= float64(out[i].beeps)
 	}
-	return out
 }
 
 // editList is one track's edit list (ISO/IEC 14496-12 §8.6.6): segment
@@ -387,4 +451,179 @@ func TestDemoTimeline(t *testing.T) {
 			checkStartsAtZero(t, out)
 		})
 	}
+}
+
+// TestLiveTimeline: two publishers in a LiveKit room send the timeline
+// test's clip (the sweeping bar, VP8, and the beeps, Opus), looped on their
+// capture clocks, one at 30 fps and stereo, one at 25 fps and mono and one
+// second later. roomcast records the room at 30 fps. Measured as a player
+// shows the file, each publisher's A/V relation must be kept within 10 ms
+// of the clip's own, each picture within one frame of the publisher's mean
+// (no slips, no steps), and the two publishers one second apart within one
+// frame, as they captured. The ffmpeg CLI composing the same clips is the
+// reference, in the same run.
+func TestLiveTimeline(t *testing.T) {
+	e2e(t)
+	lktest.SkipIfShort(t)
+	t.Parallel()
+	dir := t.TempDir()
+	type pub struct {
+		tlInput
+		id, name string
+		shift    float64 // s after the first publisher's capture epoch
+		// Sent this long after capture: the sound, and the pictures (a
+		// browser's video encoder and pacer take longer than its audio
+		// encoder), so arrival times are not capture times.
+		audioDelay, videoDelay time.Duration
+	}
+	pubs := []pub{
+		{tlInput{file: "ann.webm", fps: 30, rate: 48000, layout: "stereo", vcodec: "vp8", acodec: "opus", gop: 30}, "ann", "Ann", 0,
+			20 * time.Millisecond, 80 * time.Millisecond},
+		{tlInput{file: "ben.webm", fps: 25, rate: 48000, layout: "mono", vcodec: "vp8", acodec: "opus", gop: 25}, "ben", "Ben", 1,
+			40 * time.Millisecond, 70 * time.Millisecond},
+	}
+	srv := lktest.StartServer(t)
+	epoch := time.Now().Add(1500 * time.Millisecond)
+	tiles := gridTiles()
+	var own, out, ref []placement
+	refArgs := []string{"-y"}
+	graph := []string{fmt.Sprintf("color=c=black:s=1280x720:r=30:d=%g[bg0]", tlDur+1)}
+	var amix string
+	for i, p := range pubs {
+		path := filepath.Join(dir, p.file)
+		p.generate(t, path)
+		ivf, ogg := filepath.Join(dir, p.id+".ivf"), filepath.Join(dir, p.id+".ogg")
+		ffmpeg(t, "-y", "-i", path, "-an", "-c:v", "copy", "-f", "ivf", ivf)
+		ffmpeg(t, "-y", "-i", path, "-vn", "-c:a", "copy", "-page_duration", "20000", "-f", "ogg", ogg)
+		video, audio := lktest.ReadIVF(t, ivf), lktest.ReadOgg(t, ogg)
+		if len(video) != int(tlDur)*p.fps || len(audio) < int(tlDur)*50 {
+			t.Fatalf("%s: %d pictures and %d Opus packets, want %d and %d", p.file, len(video), len(audio), int(tlDur)*p.fps, int(tlDur)*50)
+		}
+		lktest.StartPublisher(t, srv, "timeline", lktest.PublisherOptions{
+			Identity: p.id, Name: p.name, Video: "vp8", Width: 640, Height: 360, FPS: p.fps, Audio: true,
+			VideoSamples: video, AudioSamples: audio[:int(tlDur)*50], KeepCaptureClock: true,
+			CaptureDelay: p.audioDelay, VideoDelay: p.videoDelay - p.audioDelay,
+			Epoch: epoch.Add(time.Duration(p.shift * float64(time.Second))),
+		})
+		_, dst := layout.Place(640, 360, tiles[i].Rect, layout.Letterbox)
+		own = append(own, placement{name: p.file, rect: layout.Rect{W: 640, H: 360}})
+		out = append(out, placement{name: p.id, rect: dst, loop: true})
+		ref = append(ref, placement{name: p.id, rect: dst, offset: p.shift})
+		refArgs = append(refArgs, "-i", path)
+		graph = append(graph,
+			fmt.Sprintf("[%d:v]setpts=PTS-STARTPTS+%g/TB,scale=%d:%d[v%d]", i, p.shift, dst.W, dst.H, i),
+			fmt.Sprintf("[bg%d][v%d]overlay=x=%d:y=%d:eof_action=pass[bg%d]", i, i, dst.X, dst.Y, i+1),
+			fmt.Sprintf("[%d:a]aresample=48000,aformat=channel_layouts=stereo,adelay=%d:all=1[a%d]", i, int(math.Round(p.shift*1000)), i))
+		amix += fmt.Sprintf("[a%d]", i)
+	}
+	graph = append(graph, fmt.Sprintf("[bg%d]fps=30[vout]", len(pubs)),
+		fmt.Sprintf("%samix=inputs=%d:normalize=0:duration=longest[aout]", amix, len(pubs)))
+	refOut := filepath.Join(dir, "ffmpeg.mp4")
+	ffmpeg(t, append(refArgs, "-filter_complex", strings.Join(graph, ";"), "-map", "[vout]", "-map", "[aout]",
+		"-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", "-t", fmt.Sprint(tlDur+1), refOut)...)
+
+	got := filepath.Join(dir, "roomcast.mp4")
+	if d := os.Getenv("ROOMCAST_KEEP_DIR"); d != "" {
+		got = filepath.Join(d, "live-timeline.mp4")
+	}
+	secret := writeSecret(t, dir, "secret", srv.APISecret)
+	const total = 17.0
+	p := startRecord(t, nil, "--log-format", "json", "--log-level", logLevel(), "record", "--room", srv.URL+"/timeline",
+		"--api-key", srv.APIKey, "--api-secret-file", secret, "--layout", "grid", "--no-labels",
+		"--duration", fmt.Sprintf("%gs", total), "-y", "-o", got)
+	if code := p.wait(t, 60*time.Second); code != 0 {
+		t.Fatalf("exit %d\n%s", code, tail(p.stderr(), 30))
+	}
+	if os.Getenv("ROOMCAST_KEEP_DIR") != "" {
+		_ = os.WriteFile(got+".log", []byte(p.stderr()), 0o644)
+	}
+	finalised(t, got)
+	checkStartsAtZero(t, got)
+
+	frame := 1.0 / 30
+	// Where each publisher's pictures are (its offset, modulo the clip's
+	// period), then its sound against them; the reference's offsets are
+	// known.
+	// Until a track's first sender report (LiveKit sends the first about
+	// 3 s after subscribing) its mapping is by arrival; the step to the
+	// capture clock is then slewed (rtprecv), and the sound follows the
+	// pictures (compositor). The judged part starts 3 s after the last
+	// track's first report, and a second after the last publisher's first
+	// picture.
+	var started, mapped time.Time
+	for _, line := range strings.Split(p.stderr(), "\n") {
+		var e struct {
+			Message string    `json:"message"`
+			Time    time.Time `json:"time"`
+		}
+		if json.Unmarshal([]byte(line), &e) != nil {
+			continue
+		}
+		switch e.Message {
+		case "recording started":
+			started = e.Time
+		case "mapped to the sender's clock":
+			mapped = e.Time
+		}
+	}
+	if started.IsZero() || mapped.IsZero() {
+		t.Fatalf("no \"recording started\" or \"mapped to the sender's clock\" in the log")
+	}
+	lo, hi := 0.0, total-0.3
+	rcPic := measurePictures(t, got, out, lo, hi)
+	for i := range out {
+		out[i].offset = rcPic[i].video
+		lo = max(lo, float64(rcPic[i].skipped)*frame+1)
+	}
+	lo = max(lo, mapped.Sub(started).Seconds()+3)
+	t.Logf("first sender reports mapped by %.1f s; judged from %.1f s", mapped.Sub(started).Seconds(), lo)
+	if hi-lo < 6 {
+		t.Fatalf("only %.1f s to judge", hi-lo)
+	}
+	rc := measureTimeline(t, got, out, lo, hi)
+	// Before: the arrival mapping and the move to the sender's clock.
+	if early := float64(rcPic[0].skipped)*frame + 0.5; lo-early > 2.5 {
+		pre := measureTimeline(t, got, out, early, lo)
+		for i := range pubs {
+			t.Logf("%s before %.1f s: %v", pubs[i].id, lo, pre[i])
+		}
+	}
+	ff := measureTimeline(t, refOut, ref, 0, tlDur+1)
+	for i, p := range pubs {
+		src := measureTimeline(t, filepath.Join(dir, p.file), own[i:i+1], 0, tlDur)[0]
+		t.Logf("%s (%d fps, %s; offset in the recording %.4f s mod %g)\n  input:    %v\n  roomcast: %v\n  ffmpeg:   %v",
+			p.id, p.fps, p.layout, out[i].offset, barPeriod, src, rc[i], ff[i])
+		if math.Abs(src.video) > 0.002 || math.Abs(src.audio) > 0.002 {
+			t.Fatalf("%s: the input itself measures picture %+.1f ms, sound %+.1f ms: the measurement is off", p.file, src.video*1000, src.audio*1000)
+		}
+		// Each picture where the publisher's mean puts it (± one frame):
+		// no slip, no step of the clock mapping in the judged part.
+		if rc[i].videoMin-rc[i].video < -frame || rc[i].videoMax-rc[i].video > frame {
+			t.Errorf("%s: pictures land %+.1f…%+.1f ms from the publisher's mean, want within one frame (%.1f ms)",
+				p.id, (rc[i].videoMin-rc[i].video)*1000, (rc[i].videoMax-rc[i].video)*1000, frame*1000)
+		}
+		if d := rc[i].av() - src.av(); math.Abs(d) > 0.010 {
+			t.Errorf("%s: A/V relation moved by %+.1f ms (input %+.1f, output %+.1f; ffmpeg moved it by %+.1f), want within 10 ms",
+				p.id, d*1000, src.av()*1000, rc[i].av()*1000, (ff[i].av()-src.av())*1000)
+		}
+	}
+	// The two publishers as they captured: ben one second after ann, within
+	// a frame, and up to two more where a publisher's pictures slipped
+	// (compositor: when the first sender report moves a 30 fps input's
+	// pictures back by more than a frame, they are shown up to two frames
+	// late rather than dropped; its sound follows them).
+	d := wrapNear(rc[1].video+out[1].offset-rc[0].video-out[0].offset-(pubs[1].shift-pubs[0].shift), 0)
+	t.Logf("ben's pictures are %+.1f ms from where ann's put them", d*1000)
+	if math.Abs(d) > 3*frame {
+		t.Errorf("ben's pictures are %+.1f ms from where ann's put them, want within three frames", d*1000)
+	}
+}
+
+// logLevel is debug, or ROOMCAST_LOG_LEVEL when set (trace shows every
+// frame's timestamps).
+func logLevel() string {
+	if l := os.Getenv("ROOMCAST_LOG_LEVEL"); l != "" {
+		return l
+	}
+	return "debug"
 }

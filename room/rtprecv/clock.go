@@ -89,6 +89,10 @@ type trackClock struct {
 	lastExt   int64
 	corr      time.Duration // still to absorb from a backward step
 	usingSR   bool
+	// firstSR is set by pts when the mapping first moved to the sender's
+	// clock: step is how far the frame's mapping moved (negative: back).
+	firstSR bool
+	step    time.Duration
 }
 
 func newTrackClock(room Clock, rate uint32, part *ParticipantClock, maxSkew time.Duration) *trackClock {
@@ -150,7 +154,11 @@ func (c *trackClock) pts(ts uint32, arrival time.Time) time.Duration {
 		srExt := ext + int64(int32(sr.rtp-uint32(ext)))
 		capture := c.room.wall(sr.ntp) + c.ticks(ext-srExt)
 		arrivalPTS := c.room.since(arrival)
+		byArrival := raw
 		raw = capture + c.part.offsetFor(arrivalPTS-capture, c.maxSkew)
+		if !c.usingSR {
+			c.firstSR, c.step = true, raw-byArrival
+		}
 		c.usingSR = true
 	}
 	if !c.haveLast {

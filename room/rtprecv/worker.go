@@ -435,6 +435,10 @@ func (w *Worker) popReady(now time.Time, emit func(rawFrame)) {
 
 func (w *Worker) deliver(f rawFrame) {
 	pts := w.clock.pts(f.ts, f.arrival)
+	if w.clock.firstSR {
+		w.clock.firstSR = false
+		w.log.Debug().Dur("step", w.clock.step).Dur("arrival", w.clock.room.since(f.arrival)).Msg("mapped to the sender's clock")
+	}
 	w.log.Trace().Uint32("ts", f.ts).Dur("pts", pts).Dur("arrival", w.clock.room.since(f.arrival)).Bool("key", f.info.keyframe).Int("size", len(f.data)).Msg("frame")
 	if w.sink == nil {
 		return

@@ -49,6 +49,11 @@ type PublisherOptions struct {
 	// reports still state the capture clock, as a real sender with encoder
 	// latency does.
 	CaptureDelay time.Duration
+	// VideoDelay is how much later than the sound the pictures are sent on
+	// top of CaptureDelay (a video encoder's and pacer's latency), so the
+	// tracks' arrival times disagree with their capture times by different
+	// amounts, as a browser's do.
+	VideoDelay time.Duration
 	// VideoRTPBase and AudioRTPBase are the RTP timestamps of sample 0;
 	// default random.
 	VideoRTPBase, AudioRTPBase uint32
@@ -300,12 +305,17 @@ func nonZero(v uint32) uint32 {
 }
 
 // send writes sample k (looping over the generated ones) at
-// Epoch + k*dur + CaptureDelay with RTP timestamp base + k*dur*rate.
+// Epoch + k*dur + CaptureDelay (+ VideoDelay for video) with RTP
+// timestamp base + k*dur*rate.
 func (p *Publisher) send(pt *pubTrack) {
 	defer p.wg.Done()
 	// Start at the first sample not yet due, so late starters do not burst.
 	k := 0
-	if d := time.Since(pt.epoch) - p.opts.CaptureDelay; d > 0 {
+	delay := p.opts.CaptureDelay
+	if pt.kind == "video" {
+		delay += p.opts.VideoDelay
+	}
+	if d := time.Since(pt.epoch) - delay; d > 0 {
 		k = int(d / pt.dur)
 		if pt.kind == "video" {
 			// Begin at a keyframe: the generated video has one every FPS
@@ -318,7 +328,7 @@ func (p *Publisher) send(pt *pubTrack) {
 	defer timer.Stop()
 	shift := 0 // sample index = k + shift: moved forward to serve keyframe requests
 	for {
-		due := pt.epoch.Add(time.Duration(k)*pt.dur + p.opts.CaptureDelay)
+		due := pt.epoch.Add(time.Duration(k)*pt.dur + delay)
 		timer.Reset(time.Until(due))
 		select {
 		case <-p.stop:
