@@ -453,6 +453,162 @@ func TestDemoTimeline(t *testing.T) {
 	}
 }
 
+// The synthetic speakers (room/synth): picture f of each shows a 40 px white
+// bar along the top eighth at x = ⌊f·640/60⌋ mod 600 of its 640x360 picture,
+// and speaker i's tone (synth.Tone) is loud while it talks (turns of --turn),
+// murmured otherwise, on the same clock from 0.
+const synthBarW = 40
+
+// synthFrameAt is the picture number whose bar starts at x (picture pixels)
+// nearest to near, and how far its bar is from x.
+func synthFrameAt(x float64, near int) (int, float64) {
+	best, bd := -1, math.Inf(1)
+	for f := max(near-8, 0); f <= near+8; f++ {
+		if d := math.Abs(float64(f*640/60%(640-synthBarW)) - x); d < bd {
+			best, bd = f, d
+		}
+	}
+	return best, bd
+}
+
+// toneOnsets finds where the tone at hz steps from quiet to loud near each
+// of the instants at (file time): the amplitude at hz over a sliding 0.1 s
+// window (a whole number of periods of every synth tone, so the others do
+// not leak in) ramps linearly across a step, and crosses half-way at it.
+func toneOnsets(t *testing.T, x []float32, a0, hz float64, at []float64) []float64 {
+	t.Helper()
+	const win = media.SampleRate / 10
+	w := 2 * math.Pi * hz / media.SampleRate
+	c := make([]float64, len(x)+1)
+	s := make([]float64, len(x)+1)
+	for n, v := range x {
+		c[n+1] = c[n] + float64(v)*math.Cos(w*float64(n))
+		s[n+1] = s[n] + float64(v)*math.Sin(w*float64(n))
+	}
+	amp := func(centre int) float64 {
+		lo, hi := centre-win/2, centre+win/2
+		if lo < 0 || hi > len(x) {
+			return math.NaN()
+		}
+		return 2 / float64(win) * math.Hypot(c[hi]-c[lo], s[hi]-s[lo])
+	}
+	var out []float64
+	for _, T := range at {
+		n0 := int(math.Round((T - a0) * media.SampleRate))
+		quiet, loud := amp(n0-win), amp(n0+win)
+		if !(loud > 5*quiet) {
+			t.Fatalf("tone %g Hz at %.3f s: amplitude %.3f before, %.3f after: no onset", hz, T, quiet, loud)
+		}
+		mid := (quiet + loud) / 2
+		found := math.NaN()
+		for n := n0 - win*3/4; n < n0+win*3/4; n++ {
+			if a, b := amp(n), amp(n+1); a < mid && b >= mid {
+				found = a0 + (float64(n)+(mid-a)/(b-a))/media.SampleRate
+				break
+			}
+		}
+		if math.IsNaN(found) {
+			t.Fatalf("tone %g Hz: no onset within 75 ms of %.3f s", hz, T)
+		}
+		out = append(out, found)
+	}
+	return out
+}
+
+// TestDemoAVTimeline: the synthetic room's speakers, composed live on the
+// wall clock and on the virtual clock (--fast), keep their A/V relation
+// (exactly 0 in the synthetic room) within 10 ms, measured on the file as a
+// player shows it: the picture each frame shows (the bar) and the instants
+// each speaker's tone turns loud, both at 0 on the file's timeline within
+// a frame. The tone method is checked on an ffmpeg-made AAC file first.
+func TestDemoAVTimeline(t *testing.T) {
+	e2e(t)
+	t.Parallel()
+	// The method, on a file with a known step: 440 Hz quiet, loud from 1 s,
+	// 330 Hz murmured throughout, through AAC.
+	ref := filepath.Join(t.TempDir(), "steps.mp4")
+	ffmpeg(t, "-y", "-f", "lavfi", "-i", "aevalsrc='(0.02+0.38*gte(t\\,1))*sin(2*PI*440*t)+0.02*sin(2*PI*330*t)':s=48000:d=2,aformat=sample_fmts=flt",
+		"-c:a", "aac", "-b:a", "128k", ref)
+	af := probeFrames(t, ref, "a", 5)
+	if on := toneOnsets(t, audioMono(t, ref), af[0].PTS, 440, []float64{1})[0]; math.Abs(on-1) > 0.001 {
+		t.Fatalf("the tone method finds the step of an ffmpeg-made file at %.4f s, want 1.000 ±1 ms", on)
+	}
+	for _, mode := range []string{"fast", "live"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			const speakers, turn, dur = 2, 1.0, 7.0
+			out := filepath.Join(t.TempDir(), "demo.mp4")
+			args := []string{"demo", "--speakers", fmt.Sprint(speakers), "--turn", fmt.Sprintf("%gs", turn), "--duration", fmt.Sprintf("%gs", dur),
+				"--no-labels", "-y", "-o", out}
+			if mode == "fast" {
+				args = append(args, "--fast")
+			}
+			mustCLI(t, args...)
+			checkStartsAtZero(t, out)
+			frames := probeFrames(t, out, "v", 0)
+			af := probeFrames(t, out, "a", 5)
+			x := audioMono(t, out)
+			tiles := layout.Compute(layout.Params{Kind: layout.Grid, Width: 1280, Height: 720, Sources: sources(speakers)})
+			for i, tl := range tiles {
+				_, dst := layout.Place(camW, camH, tl.Rect, layout.Letterbox)
+				scale := float64(camW) / float64(dst.W)
+				y := (dst.Y + int(math.Round(22/scale))) &^ 1
+				rows := lumaFrames(t, out, fmt.Sprintf("crop=%d:2:%d:%d", dst.W, dst.X, y), dst.W, 2)
+				if len(rows) != len(frames) {
+					t.Fatalf("ffprobe lists %d frames, ffmpeg decoded %d", len(frames), len(rows))
+				}
+				var video, vmin, vmax float64
+				vmin, vmax = math.Inf(1), math.Inf(-1)
+				for k, row := range rows {
+					var sum, n float64
+					for px, v := range row[:dst.W] {
+						if v > 200 {
+							sum += float64(px)
+							n++
+						}
+					}
+					if n == 0 || n > 1.5*synthBarW/scale {
+						t.Fatalf("speaker %d: no bar (%g bright pixels) in frame %d", i, n, k)
+					}
+					left := (sum/n+0.5)*scale - 0.5 - (synthBarW-1)/2.0
+					f, off := synthFrameAt(left, int(math.Round(frames[k].PTS*30)))
+					if off > 3 {
+						t.Fatalf("speaker %d: frame %d's bar at %.1f px is no picture's (nearest %d, %.1f px away)", i, k, left, f, off)
+					}
+					d := frames[k].PTS - float64(f)/30
+					video += d
+					vmin, vmax = min(vmin, d), max(vmax, d)
+				}
+				video /= float64(len(rows))
+				// The instants speaker i starts to talk.
+				var at []float64
+				for k := 1; float64(k)*turn < dur-0.3; k++ {
+					if k%speakers == i {
+						at = append(at, float64(k)*turn)
+					}
+				}
+				var audio float64
+				onsets := toneOnsets(t, x, af[0].PTS, 330+110*float64(i), at)
+				for j, on := range onsets {
+					audio += on - at[j]
+				}
+				audio /= float64(len(onsets))
+				t.Logf("speaker %d: picture %+.1f ms (per frame %+.1f…%+.1f, %d frames), sound %+.1f ms (%d onsets %.4f), A/V %+.1f ms",
+					i, video*1000, vmin*1000, vmax*1000, len(rows), audio*1000, len(onsets), onsets, (audio-video)*1000)
+				if math.Abs(video) > 1.0/30 || vmin < -1.0/30 || vmax > 1.0/30 {
+					t.Errorf("speaker %d: pictures land %+.1f ms (per frame %+.1f…%+.1f) from their instants, want within one frame", i, video*1000, vmin*1000, vmax*1000)
+				}
+				if math.Abs(audio) > 1.0/30 {
+					t.Errorf("speaker %d: sound lands %+.1f ms from its instants, want within one frame", i, audio*1000)
+				}
+				if d := audio - video; math.Abs(d) > 0.010 {
+					t.Errorf("speaker %d: A/V relation %+.1f ms, want 0 ±10 ms", i, d*1000)
+				}
+			}
+		})
+	}
+}
+
 // TestLiveTimeline: two publishers in a LiveKit room send the timeline
 // test's clip (the sweeping bar, VP8, and the beeps, Opus), looped on their
 // capture clocks, one at 30 fps and stereo, one at 25 fps and mono and one

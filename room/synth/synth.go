@@ -127,7 +127,6 @@ func (r *Room) speak(in *compositor.Input, i int, start time.Time) {
 	defer r.wg.Done()
 	defer in.EndOfStream()
 	cfg := r.cfg
-	frameDur := time.Second / time.Duration(cfg.FPS)
 	var sample int64 // next audio sample frame
 	// One second of the tone, loud and murmured: every Tone is a whole
 	// number of hertz, so the second repeats exactly.
@@ -137,7 +136,10 @@ func (r *Room) speak(in *compositor.Input, i int, start time.Time) {
 		cam = newCamera(cfg.Width, cfg.Height, Palette[i%len(Palette)], uint64(i)+1)
 	}
 	for f := int64(0); ; f++ {
-		t := time.Duration(f) * frameDur
+		// Exact instants (f/FPS, not f times a rounded frame duration):
+		// a turn that starts on a frame starts on that frame, for the
+		// pictures and the sound.
+		t := time.Duration(f) * time.Second / time.Duration(cfg.FPS)
 		if cfg.Duration > 0 && t >= cfg.Duration {
 			return
 		}
@@ -169,7 +171,7 @@ func (r *Room) speak(in *compositor.Input, i int, start time.Time) {
 		}
 		in.PushVideo(img, t)
 		// Sound up to the end of this frame.
-		end := int64(time.Duration(f+1)*frameDur) * media.SampleRate / int64(time.Second)
+		end := (f + 1) * media.SampleRate / int64(cfg.FPS)
 		tone := quiet
 		if r.Talking(t) == i {
 			tone = loud
