@@ -83,6 +83,36 @@ func (in tlInput) generate(t *testing.T, path string) {
 	ffmpeg(t, append(args, path)...)
 }
 
+// refInput is one input of the ffmpeg CLI reference: where its picture
+// goes, and its offset.
+type refInput struct {
+	path   string
+	dst    layout.Rect
+	offset float64
+}
+
+// ffmpegReference composes ins with the ffmpeg CLI as a user of it would
+// (overlay on a black canvas, amix, libx264 and AAC) into out: the bar the
+// timeline tests hold roomcast to.
+func ffmpegReference(t *testing.T, out string, w, h, fps int, dur float64, ins []refInput) {
+	t.Helper()
+	args := []string{"-y"}
+	graph := []string{fmt.Sprintf("color=c=black:s=%dx%d:r=%d:d=%g[bg0]", w, h, fps, dur)}
+	var amix string
+	for i, in := range ins {
+		args = append(args, "-i", in.path)
+		graph = append(graph,
+			fmt.Sprintf("[%d:v]setpts=PTS-STARTPTS+%g/TB,scale=%d:%d[v%d]", i, in.offset, in.dst.W, in.dst.H, i),
+			fmt.Sprintf("[bg%d][v%d]overlay=x=%d:y=%d:eof_action=pass[bg%d]", i, i, in.dst.X, in.dst.Y, i+1),
+			fmt.Sprintf("[%d:a]aresample=48000,aformat=channel_layouts=stereo,adelay=%d:all=1[a%d]", i, int(math.Round(in.offset*1000)), i))
+		amix += fmt.Sprintf("[a%d]", i)
+	}
+	graph = append(graph, fmt.Sprintf("[bg%d]fps=%d[vout]", len(ins), fps),
+		fmt.Sprintf("%samix=inputs=%d:normalize=0:duration=longest[aout]", amix, len(ins)))
+	ffmpeg(t, append(args, "-filter_complex", strings.Join(graph, ";"), "-map", "[vout]", "-map", "[aout]",
+		"-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", "-t", fmt.Sprint(dur), out)...)
+}
+
 // placement is where an input's picture is in a file: the picture
 // rectangle (its 640x360 scaled into it) and the input's offset.
 type placement struct {
@@ -377,11 +407,8 @@ func TestComposeTimeline(t *testing.T) {
 	const W, H, fps = 1280, 720, 30
 	tiles := layout.Compute(layout.Params{Kind: layout.Grid, Width: W, Height: H, Sources: sources(len(inputs))})
 	var own, out []placement
+	var refs []refInput
 	args := []string{"compose", "-o", filepath.Join(dir, "roomcast.mp4"), "--no-labels", "--size", fmt.Sprintf("%dx%d", W, H), "--fps", fmt.Sprint(fps)}
-	ref := []string{"-y"}
-	var graph []string
-	graph = append(graph, fmt.Sprintf("color=c=black:s=%dx%d:r=%d:d=%g[bg0]", W, H, fps, tlDur+1.5))
-	var amix string
 	for i, in := range inputs {
 		path := filepath.Join(dir, in.file)
 		in.generate(t, path)
@@ -389,19 +416,10 @@ func TestComposeTimeline(t *testing.T) {
 		_, dst := layout.Place(640, 360, tiles[i].Rect, layout.Letterbox)
 		out = append(out, placement{name: in.file, rect: dst, offset: in.offset})
 		args = append(args, "--input", fmt.Sprintf("file=%s,name=%c,offset=%gs", path, 'A'+i, in.offset))
-		ref = append(ref, "-i", path)
-		graph = append(graph,
-			fmt.Sprintf("[%d:v]setpts=PTS-STARTPTS+%g/TB,scale=%d:%d[v%d]", i, in.offset, dst.W, dst.H, i),
-			fmt.Sprintf("[bg%d][v%d]overlay=x=%d:y=%d:eof_action=pass[bg%d]", i, i, dst.X, dst.Y, i+1),
-			fmt.Sprintf("[%d:a]aresample=48000,aformat=channel_layouts=stereo,adelay=%d:all=1[a%d]", i, int(math.Round(in.offset*1000)), i))
-		amix += fmt.Sprintf("[a%d]", i)
+		refs = append(refs, refInput{path, dst, in.offset})
 	}
-	graph = append(graph, fmt.Sprintf("[bg%d]fps=%d[vout]", len(inputs), fps),
-		fmt.Sprintf("%samix=inputs=%d:normalize=0:duration=longest[aout]", amix, len(inputs)))
 	refOut := filepath.Join(dir, "ffmpeg.mp4")
-	ref = append(ref, "-filter_complex", strings.Join(graph, ";"), "-map", "[vout]", "-map", "[aout]",
-		"-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", "-t", fmt.Sprint(tlDur+1.5), refOut)
-	ffmpeg(t, ref...)
+	ffmpegReference(t, refOut, W, H, fps, tlDur+1.5, refs)
 	mustCLI(t, args...)
 	got := filepath.Join(dir, "roomcast.mp4")
 	checkStartsAtZero(t, got)
@@ -642,9 +660,7 @@ func TestLiveTimeline(t *testing.T) {
 	epoch := time.Now().Add(1500 * time.Millisecond)
 	tiles := gridTiles()
 	var own, out, ref []placement
-	refArgs := []string{"-y"}
-	graph := []string{fmt.Sprintf("color=c=black:s=1280x720:r=30:d=%g[bg0]", tlDur+1)}
-	var amix string
+	var refs []refInput
 	for i, p := range pubs {
 		path := filepath.Join(dir, p.file)
 		p.generate(t, path)
@@ -665,18 +681,10 @@ func TestLiveTimeline(t *testing.T) {
 		own = append(own, placement{name: p.file, rect: layout.Rect{W: 640, H: 360}})
 		out = append(out, placement{name: p.id, rect: dst, loop: true})
 		ref = append(ref, placement{name: p.id, rect: dst, offset: p.shift})
-		refArgs = append(refArgs, "-i", path)
-		graph = append(graph,
-			fmt.Sprintf("[%d:v]setpts=PTS-STARTPTS+%g/TB,scale=%d:%d[v%d]", i, p.shift, dst.W, dst.H, i),
-			fmt.Sprintf("[bg%d][v%d]overlay=x=%d:y=%d:eof_action=pass[bg%d]", i, i, dst.X, dst.Y, i+1),
-			fmt.Sprintf("[%d:a]aresample=48000,aformat=channel_layouts=stereo,adelay=%d:all=1[a%d]", i, int(math.Round(p.shift*1000)), i))
-		amix += fmt.Sprintf("[a%d]", i)
+		refs = append(refs, refInput{path, dst, p.shift})
 	}
-	graph = append(graph, fmt.Sprintf("[bg%d]fps=30[vout]", len(pubs)),
-		fmt.Sprintf("%samix=inputs=%d:normalize=0:duration=longest[aout]", amix, len(pubs)))
 	refOut := filepath.Join(dir, "ffmpeg.mp4")
-	ffmpeg(t, append(refArgs, "-filter_complex", strings.Join(graph, ";"), "-map", "[vout]", "-map", "[aout]",
-		"-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k", "-t", fmt.Sprint(tlDur+1), refOut)...)
+	ffmpegReference(t, refOut, 1280, 720, 30, tlDur+1, refs)
 
 	got := filepath.Join(dir, "roomcast.mp4")
 	if d := os.Getenv("ROOMCAST_KEEP_DIR"); d != "" {
