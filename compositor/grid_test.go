@@ -127,7 +127,9 @@ func TestLiveSoundFollowsPictures(t *testing.T) {
 	in.mu.Unlock()
 	run(120, 150)
 	contiguous()
-	lag := in.lag
+	in.mu.Lock()
+	lag := in.lag()
+	in.mu.Unlock()
 	if d := where(); (d - lag).Abs() > time.Millisecond {
 		t.Fatalf("the sound is %v from its stamps, the pictures are shown %v late: want the same ±1 ms", d, lag)
 	}

@@ -64,11 +64,10 @@ type Input struct {
 	muted    bool
 	removed  bool
 	lastPush time.Time // wall clock of the latest picture (live stall detection)
-	// lag (live) is the moving mean of how long after their own instant
-	// the input's pictures are shown (takeVideo); its sound is placed that
-	// much later too (PushAudio).
-	lag     time.Duration
-	lags    [lagWindow]time.Duration // the latest output frames' lags (a ring)
+	// The latest output frames' presentation lags (live, takeVideo): how
+	// long after its own instant the picture on show was shown. Their
+	// mean (lag) is how much later the sound is placed too (PushAudio).
+	lags    [lagWindow]time.Duration // a ring
 	nLagged int64                    // output frames whose lag was taken
 	lagSum  time.Duration
 	syncOff int64         // live: where the latest sound chunk was queued against its place (sample frames)
@@ -197,7 +196,7 @@ func (in *Input) PushAudio(a media.Audio, pts time.Duration) bool {
 		}
 		return in.queueAudio(a, idx)
 	}
-	idx := int64(pts+in.lag) * media.SampleRate / int64(time.Second)
+	idx := int64(pts+in.lag()) * media.SampleRate / int64(time.Second)
 	if in.haveIdx {
 		in.syncOff = in.nextIdx - idx
 		switch d := idx - in.nextIdx; {
@@ -216,6 +215,15 @@ func (in *Input) PushAudio(a media.Audio, pts time.Duration) bool {
 		}
 	}
 	return in.queueAudio(a, idx)
+}
+
+// lag is the mean presentation lag of the latest output frames (0 before
+// the first picture). Called with in.mu held.
+func (in *Input) lag() time.Duration {
+	if in.nLagged == 0 {
+		return 0
+	}
+	return in.lagSum / time.Duration(min(in.nLagged, lagWindow))
 }
 
 // queueAudio queues a at sample frame idx. Called with in.mu held.
@@ -455,10 +463,9 @@ func (in *Input) takeVideo(t time.Duration) {
 		in.nLagged++
 		in.lags[k] = l
 		in.lagSum += l
-		in.lag = in.lagSum / time.Duration(min(in.nLagged, lagWindow))
 	}
 	wall := in.lastPush
-	lag, off := in.lag, in.syncOff
+	lag, off := in.lag(), in.syncOff
 	in.mu.Unlock()
 	if !in.c.cfg.Offline && f.img != nil && t-in.syncLog >= 2*time.Second {
 		in.syncLog = t

@@ -240,7 +240,6 @@ func measureBeeps(t *testing.T, path string, ps []placement, lo, hi float64, out
 	// presentation time; each belongs to the input whose beep is nearest.
 	x := audioMono(t, path)
 	a0, quiet := af[0].PTS, media.SampleRate
-	want := make([]int, len(ps))
 	for k, v := range x {
 		if math.Abs(float64(v)) <= 0.1 {
 			quiet++
@@ -248,9 +247,10 @@ func measureBeeps(t *testing.T, path string, ps []placement, lo, hi float64, out
 		}
 		if quiet >= media.SampleRate*3/10 {
 			at := a0 + float64(k)/media.SampleRate
-			best, bd := -1, 0.2
+			best, bd, outside := -1, 0.2, false
 			for i, p := range ps {
 				if p.loop && (at < lo || at > hi) {
+					outside = true // not judged
 					continue
 				}
 				for _, b := range beepAt {
@@ -263,25 +263,23 @@ func measureBeeps(t *testing.T, path string, ps []placement, lo, hi float64, out
 					}
 				}
 			}
-			if best < 0 && (ps[0].loop && (at < lo || at > hi)) {
-				quiet = 0
-				continue
-			}
-			if best < 0 {
+			if best < 0 && !outside {
 				t.Fatalf("%s: a beep at %.4f s belongs to no input", path, at)
 			}
-			out[best].beeps++
-			out[best].audio += bd
+			if best >= 0 {
+				out[best].beeps++
+				out[best].audio += bd
+			}
 		}
 		quiet = 0
 	}
 	for i, p := range ps {
-		want[i] = len(beepAt)
+		want := len(beepAt)
 		if p.loop {
-			want[i] = int((hi-lo)/barPeriod) - 1 // at least
+			want = int((hi-lo)/barPeriod) - 1 // at least
 		}
-		if out[i].beeps != want[i] && (!p.loop || out[i].beeps < want[i]) {
-			t.Fatalf("%s: %s: found %d beeps, want %d", path, ps[i].name, out[i].beeps, want[i])
+		if out[i].beeps != want && (!p.loop || out[i].beeps < want) {
+			t.Fatalf("%s: %s: found %d beeps, want %d", path, ps[i].name, out[i].beeps, want)
 		}
 		out[i].audio /= float64(out[i].beeps)
 	}
