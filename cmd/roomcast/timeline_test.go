@@ -17,6 +17,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -133,6 +134,7 @@ type tlMeasure struct {
 	video    float64 // mean of (file time − offset − the input time the picture shows), s
 	videoMin float64
 	videoMax float64
+	ds       []float64 // per frame, what video is the mean of
 	beeps    int
 	audio    float64 // mean of (file time − offset − input time) of the beep onsets, s
 }
@@ -144,6 +146,28 @@ func (m tlMeasure) av() float64 { return m.audio - m.video }
 func (m tlMeasure) String() string {
 	return fmt.Sprintf("picture %+.1f ms (per frame %+.1f…%+.1f, %d frames), sound %+.1f ms (%d beeps), A/V %+.1f ms",
 		m.video*1000, m.videoMin*1000, m.videoMax*1000, m.frames, m.audio*1000, m.beeps, m.av()*1000)
+}
+
+// excuseHeld takes out of m's picture figures the frames that show a picture
+// more than limit later than the median frame does: a picture held on
+// screen because the next one came too late (a stall of the sender, the
+// network or a starved machine: a freeze, which other tests judge, not a
+// timeline). It returns how many.
+func (m *tlMeasure) excuseHeld(limit float64) int {
+	sorted := slices.Sorted(slices.Values(m.ds))
+	med := sorted[len(sorted)/2]
+	m.video, m.videoMin, m.videoMax = 0, math.Inf(1), math.Inf(-1)
+	kept := 0
+	for _, d := range m.ds {
+		if d-med > limit {
+			continue
+		}
+		kept++
+		m.video += d
+		m.videoMin, m.videoMax = min(m.videoMin, d), max(m.videoMax, d)
+	}
+	m.video /= float64(kept)
+	return len(m.ds) - kept
 }
 
 // wrapNear is d moved by whole bar periods to within half a period of ref.
@@ -218,6 +242,7 @@ func measurePictures(t *testing.T, path string, ps []placement, lo, hi float64) 
 			m.frames++
 			m.video += d
 			m.videoMin, m.videoMax = min(m.videoMin, d), max(m.videoMax, d)
+			m.ds = append(m.ds, d)
 		}
 		if m.frames < 80 {
 			t.Fatalf("%s: %s: the bar was read in %d frames only", path, p.name, m.frames)
@@ -796,7 +821,16 @@ func TestLiveTimeline(t *testing.T) {
 			t.Fatalf("%s: the input itself measures picture %+.1f ms, sound %+.1f ms: the measurement is off", p.file, src.video*1000, src.audio*1000)
 		}
 		// Each picture where the publisher's mean puts it (± one frame):
-		// no slip, no step of the clock mapping in the judged part.
+		// no slip, no step of the clock mapping in the judged part. A
+		// loaded CI machine may starve the publishers or roomcast for a few
+		// hundred milliseconds: the pictures held meanwhile are excused, up
+		// to 5 % of the frames.
+		if held := rc[i].excuseHeld(frame); held > 0 {
+			t.Logf("%s: %d frames held a picture more than a frame late (a stall); judged without them: %v", p.id, held, rc[i])
+			if held > len(rc[i].ds)/20 {
+				t.Errorf("%s: %d of %d frames held a picture more than a frame late, want at most 5 %%", p.id, held, len(rc[i].ds))
+			}
+		}
 		if rc[i].videoMin-rc[i].video < -frame || rc[i].videoMax-rc[i].video > frame {
 			t.Errorf("%s: pictures land %+.1f…%+.1f ms from the publisher's mean, want within one frame (%.1f ms)",
 				p.id, (rc[i].videoMin-rc[i].video)*1000, (rc[i].videoMax-rc[i].video)*1000, frame*1000)
