@@ -111,22 +111,39 @@ func absInt(x int) int {
 // ---------------------------------------------------------------------------
 // The recorder under test.
 
-// syncBuf collects roomcast's log lines (printed when a test fails).
+// syncBuf collects roomcast's log lines (printed when a test fails) in a
+// file, not in the test's memory: a buffer doubling under a long churn
+// would add megabytes to the resident memory TestLiveChurn measures.
 type syncBuf struct {
 	mu sync.Mutex
-	b  bytes.Buffer
+	f  *os.File
+}
+
+func newSyncBuf(t *testing.T) *syncBuf {
+	f, err := os.Create(filepath.Join(t.TempDir(), "roomcast.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Runs after the session's own cleanups (registered later), which
+	// write the log's last lines.
+	t.Cleanup(func() { f.Close() })
+	return &syncBuf{f: f}
 }
 
 func (s *syncBuf) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.b.Write(p)
+	return s.f.Write(p)
 }
 
 func (s *syncBuf) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.b.String()
+	b, err := os.ReadFile(s.f.Name())
+	if err != nil {
+		return fmt.Sprintf("(log unreadable: %v)", err)
+	}
+	return string(b)
 }
 
 // session is roomcast recording one room, wired as `roomcast record` wires
@@ -194,7 +211,7 @@ func startSession(t *testing.T, srv *lktest.Server, roomName string, cc composit
 	if cc.MaxLag == 0 {
 		cc.MaxLag = -1
 	}
-	s := &session{t: t, logs: &syncBuf{}, out: filepath.Join(t.TempDir(), "live.mp4")}
+	s := &session{t: t, logs: newSyncBuf(t), out: filepath.Join(t.TempDir(), "live.mp4")}
 	lvl := zerolog.InfoLevel
 	if os.Getenv("ROOMCAST_TEST_LOG") != "" {
 		lvl = zerolog.DebugLevel

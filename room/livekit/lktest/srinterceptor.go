@@ -129,9 +129,12 @@ func toNTP(t time.Time) uint64 {
 
 // publisherInterceptors replaces the SDK's defaults for lktest publishers:
 // NACK responses (so the server can repair loss) and capture-clock sender
-// reports.
+// reports. The NACK history is 256 packets (seconds of a test clip, far
+// more than a repair on loopback needs): pion's default of 1024 fills for
+// half a minute and would show as growth in the memory of a test that
+// measures its own process (TestLiveChurn).
 func publisherInterceptors(clock captureClock) ([]interceptor.Factory, error) {
-	resp, err := nack.NewResponderInterceptor()
+	resp, err := nack.NewResponderInterceptor(nack.ResponderSize(256))
 	if err != nil {
 		return nil, err
 	}
