@@ -89,10 +89,9 @@ type trackClock struct {
 	lastExt   int64
 	corr      time.Duration // still to absorb from a backward step
 	usingSR   bool
-	// firstSR is set by pts when the mapping first moved to the sender's
-	// clock: step is how far the frame's mapping moved (negative: back).
-	firstSR bool
-	step    time.Duration
+	// step is how far a frame's mapping moved when it first went to the
+	// sender's clock (negative: back); logged by the worker.
+	step time.Duration
 }
 
 func newTrackClock(room Clock, rate uint32, part *ParticipantClock, maxSkew time.Duration) *trackClock {
@@ -157,7 +156,7 @@ func (c *trackClock) pts(ts uint32, arrival time.Time) time.Duration {
 		byArrival := raw
 		raw = capture + c.part.offsetFor(arrivalPTS-capture, c.maxSkew)
 		if !c.usingSR {
-			c.firstSR, c.step = true, raw-byArrival
+			c.step = raw - byArrival
 		}
 		c.usingSR = true
 	}

@@ -434,9 +434,9 @@ func (w *Worker) popReady(now time.Time, emit func(rawFrame)) {
 }
 
 func (w *Worker) deliver(f rawFrame) {
+	wasSR := w.clock.usingSR
 	pts := w.clock.pts(f.ts, f.arrival)
-	if w.clock.firstSR {
-		w.clock.firstSR = false
+	if !wasSR && w.clock.usingSR {
 		w.log.Debug().Dur("step", w.clock.step).Dur("arrival", w.clock.room.since(f.arrival)).Msg("mapped to the sender's clock")
 	}
 	w.log.Trace().Uint32("ts", f.ts).Dur("pts", pts).Dur("arrival", w.clock.room.since(f.arrival)).Bool("key", f.info.keyframe).Int("size", len(f.data)).Msg("frame")
