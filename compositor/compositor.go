@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -151,6 +152,9 @@ const (
 	DefaultRepeatAfter  = 250 * time.Millisecond
 )
 
+// drainMax bounds what a live output still makes after Close.
+const drainMax = 2 * time.Second
+
 // offlineMargin: an offline input counts as caught up to t once it has
 // delivered data past t+offlineMargin (or ended); it covers decoder reorder
 // delay and imperfect interleaving in files.
@@ -250,7 +254,13 @@ type Stats struct {
 	// or removed (squeezed) to keep each input's sound with its pictures
 	// as they are shown (Input.PushAudio).
 	SyncAdjusted int64
-	Layouts      int64 // layout changes
+	// LateAudio (live) are the sound chunks that came after their place
+	// had been mixed (a sender whose audio clock runs slow, a network or
+	// CPU stall longer than the Latency): each is moved later, to just
+	// ahead of the mixer, instead of being lost, and the input's sound
+	// stays that much later (Input.PushAudio).
+	LateAudio int64
+	Layouts   int64 // layout changes
 	// Overload (live): output frames that repeated the previous canvas
 	// (RepeatAfter) or were skipped (MaxLag), and the largest lag of the
 	// clock behind real time seen at a frame.
@@ -281,11 +291,16 @@ type Compositor struct {
 	wake     chan struct{} // inputs poke the offline loop when data arrives
 	started  bool
 	closed   bool
+	closedAt time.Time // when Close was called (live: the output catches up to it)
 	seq      int
 	stats    Stats
 	autoSpk  speakerDetector
 	renderer *renderer
 	mixer    *mixer
+	// mixed is the first sample frame not yet mixed (live: a chunk
+	// queued before it would never be heard). Written by the compositor
+	// goroutine, read by pushers.
+	mixed atomic.Int64
 }
 
 // New checks cfg and builds a compositor that writes to sink.
@@ -383,11 +398,15 @@ func (c *Compositor) Start() {
 }
 
 // Close stops the output and waits for the loop to end. It is idempotent and
-// returns the error that ended the run, if any.
+// returns the error that ended the run, if any. A live output behind real
+// time first makes the frames and sound that were due before the Close
+// (up to drainMax), as fast as it can; offline, Close stops at once.
 func (c *Compositor) Close() error {
 	c.mu.Lock()
 	started := c.started
-	c.closed = true
+	if !c.closed {
+		c.closed, c.closedAt = true, c.cfg.now()
+	}
 	c.mu.Unlock()
 	c.cancel()
 	if !started {
@@ -432,6 +451,7 @@ func (c *Compositor) run() {
 		start        = c.cfg.now()
 		fps          = int64(c.cfg.FPS)
 		blk          = int64(c.cfg.AudioBlock)
+		drainFrom    = time.Duration(-1) // live: the output instant when Close came
 	)
 	c.log.Info().Int("width", c.cfg.Width).Int("height", c.cfg.Height).Int("fps", c.cfg.FPS).
 		Bool("offline", c.cfg.Offline).Str("layout", string(c.kind)).Msg("compositor started")
@@ -464,7 +484,18 @@ func (c *Compositor) run() {
 				c.cfg.sleep(c.ctx, d)
 			}
 			if c.ctx.Err() != nil {
-				break
+				// Closed. A loop behind real time still makes what was
+				// due before the Close (at most drainMax of it): a stop
+				// keeps everything that came in time.
+				c.mu.Lock()
+				closedAt := c.closedAt
+				c.mu.Unlock()
+				if drainFrom < 0 {
+					drainFrom = t
+				}
+				if closedAt.IsZero() || due.After(closedAt) || t-drainFrom >= drainMax {
+					break
+				}
 			}
 			lag = c.cfg.now().Sub(due)
 		}
@@ -487,6 +518,7 @@ func (c *Compositor) run() {
 		} else {
 			err = c.mixAudio(ta, block*blk)
 			block++
+			c.mixed.Store(block * blk)
 		}
 		if err != nil {
 			c.setErr(err)
@@ -497,7 +529,7 @@ func (c *Compositor) run() {
 	st := c.Stats()
 	c.log.Info().Int64("frames", st.VideoFrames).Int64("audio_blocks", st.AudioBlocks).
 		Int64("dropped_video", st.DroppedVideo).Int64("lost_video", st.LostVideo).Int64("dropped_audio_samples", st.DroppedAudio).
-		Int64("sync_adjusted_samples", st.SyncAdjusted).
+		Int64("sync_adjusted_samples", st.SyncAdjusted).Int64("late_audio_chunks", st.LateAudio).
 		Int64("repeated_video", st.RepeatedVideo).Int64("skipped_video", st.SkippedVideo).
 		Dur("max_lag", st.MaxLag).Msg("compositor stopped")
 }

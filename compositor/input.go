@@ -71,6 +71,7 @@ type Input struct {
 	nLagged int64                    // output frames whose lag was taken
 	lagSum  time.Duration
 	syncOff int64         // live: where the latest sound chunk was queued against its place (sample frames)
+	late    int64         // live: how much later than their place the chunks are queued, as they came late (sample frames)
 	syncLog time.Duration // owned by the compositor goroutine: the output instant of the latest lip-sync log
 
 	// Owned by the compositor goroutine.
@@ -175,6 +176,8 @@ func (in *Input) PushVideo(img *media.Image, pts time.Duration) bool {
 // beyond, each chunk is stretched or squeezed by a quarter of the distance,
 // at most 5 % of its length, until the sound is back in place (a mapping
 // step after a sender report, the lag changing); beyond 200 ms it jumps.
+// Sound that comes too late for that place is not dropped: it is heard as
+// soon as the mixer can take it (Stats.LateAudio).
 func (in *Input) PushAudio(a media.Audio, pts time.Duration) bool {
 	n := a.Frames()
 	if n == 0 {
@@ -197,9 +200,35 @@ func (in *Input) PushAudio(a media.Audio, pts time.Duration) bool {
 		return in.queueAudio(a, idx)
 	}
 	idx := int64(pts+in.lag()) * media.SampleRate / int64(time.Second)
+	// A chunk must land ahead of the mixer to be heard at all. One that
+	// comes after its place was mixed moves later, to a quarter of the
+	// Latency ahead of the mixer, and the input's sound with it: a gap,
+	// not a stretch, so a sender whose audio clock runs slow (a starved
+	// browser's does) is heard at its own pitch with a short gap now and
+	// then. in.late holds that delay until chunks come early enough again
+	// (half the Latency ahead), then the sound slides back to its place.
+	floor := in.c.mixed.Load()
+	margin := int64(in.c.cfg.Latency/4) * media.SampleRate / int64(time.Second)
+	if in.late > 0 && idx+in.late > floor+2*margin {
+		in.late = max(floor+margin-idx, 0)
+	}
+	idx += in.late
+	d := idx - in.nextIdx
 	if in.haveIdx {
-		in.syncOff = in.nextIdx - idx
-		switch d := idx - in.nextIdx; {
+		in.syncOff = -d
+	}
+	if idx < floor || (in.haveIdx && abs64(d) < syncJump && in.nextIdx < floor) {
+		// Here or contiguous, it would never be heard: a gap, and later
+		// if need be.
+		if idx < floor+margin {
+			in.late += floor + margin - idx
+			idx = floor + margin
+		}
+		in.c.count(func(s *Stats) { s.LateAudio++ })
+		return in.queueAudio(a, idx)
+	}
+	if in.haveIdx {
+		switch {
 		case abs64(d) <= syncDeadband:
 			idx = in.nextIdx
 		case abs64(d) < syncJump:

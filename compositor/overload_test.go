@@ -3,6 +3,7 @@ package compositor
 import (
 	"bytes"
 	"context"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -270,5 +271,150 @@ func TestLiveEveryPictureOfAnEqualRate(t *testing.T) {
 				t.Errorf("dropped %d pictures (%d lost), want none", st.DroppedVideo, st.LostVideo)
 			}
 		})
+	}
+}
+
+// TestLiveLateSoundIsHeard: a sender whose audio clock runs 8 % slow (a
+// starved browser's fake microphone does: its chunks are stamped 20 ms
+// apart but come 21.6 ms apart) falls behind its stamps until its chunks
+// come after their place was mixed. The sound is still heard, all of it:
+// nothing is dropped, the late chunks go just ahead of the mixer and the
+// input's sound stays that much later, moved in steps with a gap before
+// each rather than stretched (the pitch stays). When the sender's stamps
+// move forward to its arrival again (a sender report), the delay goes.
+func TestLiveLateSoundIsHeard(t *testing.T) {
+	const fps = 30
+	const dur = 12 * time.Second
+	const chunk = 20 * time.Millisecond
+	const level = 0.25
+	const resync = 300 // the chunk from which the stamps follow arrival again
+	transit := 10 * time.Millisecond
+	arrival := func(k int) time.Duration { return transit + time.Duration(float64(k)*float64(chunk)*1.08) }
+	vc := &vclock{t: time.Unix(1_700_000_000, 0)}
+	var start time.Time
+	sink := &capture{keep: func(int) bool { return false }}
+	var in *Input
+	var c *Compositor
+	k, delivered := 0, 0
+	var lateAtResync, adjustedAtResync int64
+	cfg := Config{Width: 64, Height: 36, FPS: fps, Duration: dur, Scaler: nearest{}, NoLabels: true, Log: zerolog.Nop(),
+		OnFrame: func(time.Duration) {
+			for w := vc.now().Sub(start); arrival(k) <= w; k++ {
+				pts := time.Duration(k) * chunk
+				if k >= resync {
+					pts = arrival(k) - transit
+				}
+				if k == resync {
+					in.mu.Lock()
+					lateAtResync = in.late
+					in.mu.Unlock()
+					adjustedAtResync = c.Stats().SyncAdjusted
+				}
+				a := make(media.Audio, 960*media.Channels)
+				for i := range a {
+					a[i] = level
+				}
+				in.PushAudio(a, pts)
+				delivered += 960
+			}
+		}}
+	cfg.now = vc.now
+	cfg.sleep = func(_ context.Context, d time.Duration) { vc.add(d) }
+	var err error
+	c, err = New(cfg, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in = c.AddInput("a", "Alice", InputOptions{NoVideo: true})
+	start = vc.now()
+	c.Start()
+	if err := c.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	st := c.Stats()
+	heard := 0
+	for i := 0; i < len(sink.audio); i += media.Channels {
+		if math.Abs(float64(sink.audio[i])-level) < 1e-4 {
+			heard++
+		}
+	}
+	in.mu.Lock()
+	late, queued := in.late, in.queued
+	in.mu.Unlock()
+	t.Logf("delivered %d sample frames, heard %d, still queued %d; late chunks %d, dropped %d, stretched %d; delay at the resync %v, at the end %v",
+		delivered, heard, queued, st.LateAudio, st.DroppedAudio, st.SyncAdjusted,
+		time.Duration(lateAtResync*int64(time.Second)/media.SampleRate), time.Duration(late*int64(time.Second)/media.SampleRate))
+	if st.LateAudio == 0 {
+		t.Fatalf("no chunk came late: the test does not test lateness")
+	}
+	if st.DroppedAudio != 0 {
+		t.Errorf("%d sample frames dropped, want none", st.DroppedAudio)
+	}
+	// Everything delivered is heard, less what is still queued at the end
+	// and the stretching's interpolation at the jumps.
+	if want := delivered - queued; heard < want*99/100 {
+		t.Errorf("heard %d sample frames of %d delivered (%d still queued)", heard, delivered, queued)
+	}
+	// Heard at its own pitch: the late chunks are moved whole, a gap
+	// before each, never stretched to catch up (pitch would drop 5 %).
+	if adjustedAtResync > int64(delivered)/200 {
+		t.Errorf("%d sample frames stretched while the sender fell behind, want under 0.5 %%", adjustedAtResync)
+	}
+	if lateAtResync < int64(media.SampleRate)/10 {
+		t.Errorf("the sound was only %d sample frames late before the resync: the sender did not fall behind", lateAtResync)
+	}
+	if late != 0 {
+		t.Errorf("the sound is still %d sample frames later than its place after the sender's stamps came back", late)
+	}
+}
+
+// TestLiveCloseCatchesUp: a live output that fell behind real time (an
+// encoder too slow, overload degradation off) still makes, when closed,
+// the frames and sound that were due before the Close: a stop loses
+// nothing that came in time.
+func TestLiveCloseCatchesUp(t *testing.T) {
+	const fps = 30
+	period := time.Second / fps
+	vc := &vclock{t: time.Unix(1_700_000_000, 0)}
+	sink := &slowSink{capture: capture{keep: func(int) bool { return false }}, clock: vc, fresh: 50 * time.Millisecond, repeat: 50 * time.Millisecond}
+	var c *Compositor
+	var start time.Time
+	closed := make(chan error, 1)
+	var behind time.Duration
+	cfg := Config{Width: 64, Height: 36, FPS: fps, Scaler: nearest{}, NoLabels: true, Log: zerolog.Nop(),
+		RepeatAfter: -1, MaxLag: -1,
+		OnFrame: func(pt time.Duration) {
+			if w := vc.now().Sub(start); w >= 3*time.Second && behind == 0 {
+				behind = w - DefaultLatency - pt
+				go func() { closed <- c.Close() }()
+			}
+		}}
+	cfg.now = vc.now
+	cfg.sleep = func(_ context.Context, d time.Duration) { vc.add(d) }
+	var err error
+	c, err = New(cfg, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.AddInput("a", "Alice", InputOptions{})
+	start = vc.now()
+	c.Start()
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	due := c.closedAt.Sub(start) - DefaultLatency // the output instant due at the Close
+	c.mu.Unlock()
+	last := sink.frames[len(sink.frames)-1].pts
+	audio := time.Duration(len(sink.audio)/media.Channels) * time.Second / media.SampleRate
+	t.Logf("%v behind real time at 3 s; closed when %v was due; the last frame is at %v, the sound ends at %v", behind, due, last, audio)
+	if behind < 500*time.Millisecond {
+		t.Fatalf("the output was only %v behind: the test does not test catching up", behind)
+	}
+	if last < due-period || last > due {
+		t.Errorf("the last frame is at %v, want the one due at the Close (%v)", last, due)
+	}
+	if audio < due-50*time.Millisecond {
+		t.Errorf("the sound ends at %v, want up to the Close (%v)", audio, due)
 	}
 }
