@@ -249,7 +249,7 @@ type Stats struct {
 	// Latency), or overflowed a live queue. DroppedVideo - LostVideo are
 	// pictures an input sent faster than the output frame rate.
 	LostVideo    int64
-	DroppedAudio int64 // sample frames that arrived too late or overflowed
+	DroppedAudio int64 // sample frames never mixed: overflowed a live queue, or past when taken
 	// SyncAdjusted (live) are the sample frames of sound added (stretched)
 	// or removed (squeezed) to keep each input's sound with its pictures
 	// as they are shown (Input.PushAudio).
