@@ -225,16 +225,6 @@ func toneAmp(x []float32, f float64) float64 {
 func ftoa(f float64) string { return strconv.FormatFloat(f, 'f', 3, 64) }
 func itoa(i int) string     { return strconv.Itoa(i) }
 
-// listenFree returns a free loopback TCP port.
-func listenFree() (int, error) {
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // waitPort waits until something accepts on 127.0.0.1:port.
 func waitPort(t *testing.T, port int) {
 	t.Helper()

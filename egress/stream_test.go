@@ -16,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/roomcast/roomcast/internal/mediatest"
+	"github.com/roomcast/roomcast/internal/testnet"
 	"github.com/roomcast/roomcast/room/livekit/lktest"
 )
 
@@ -37,11 +38,7 @@ func startNginx(t *testing.T) *nginxRTMP {
 	if err := os.MkdirAll(n.recDir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	l, err := listenFree()
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.port = l
+	n.port = testnet.Port(t)
 	conf := fmt.Sprintf(`load_module %s;
 daemon off;
 master_process off;

@@ -25,6 +25,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/roomcast/roomcast/internal/testnet"
 	"github.com/roomcast/roomcast/media"
 	"github.com/roomcast/roomcast/rtmp"
 	"github.com/roomcast/roomcast/rtmp/internal/rtmptest"
@@ -301,7 +302,7 @@ func TestNginxRejections(t *testing.T) {
 func TestUnreachable(t *testing.T) {
 	t.Parallel()
 	m := testClip(t)
-	closed := rtmptest.FreePort(t)
+	closed := testnet.Port(t)
 	hole := rtmptest.StartBlackhole(t)
 	for _, tc := range []struct {
 		name  string
@@ -445,7 +446,7 @@ func TestFanoutOneDestinationDown(t *testing.T) {
 	pa := &rtmp.Publisher{URL: a.URL(key), Info: m.Info, Logger: log}
 	pb := &rtmp.Publisher{URL: b.URL(key), Info: m.Info, Logger: log,
 		Backoff: rtmp.Backoff{Initial: 200 * time.Millisecond, Max: 500 * time.Millisecond}}
-	closedURL := fmt.Sprintf("rtmp://127.0.0.1:%d/live/%s", rtmptest.FreePort(t), key)
+	closedURL := fmt.Sprintf("rtmp://127.0.0.1:%d/live/%s", testnet.Port(t), key)
 	pc := &rtmp.Publisher{URL: closedURL, Info: m.Info, Logger: log}
 	f := rtmp.NewFanout(pa, pb, pc)
 	defer f.Close()
@@ -621,7 +622,7 @@ func TestCheckIngest(t *testing.T) {
 		t.Error("report shows the key")
 	}
 
-	bad := rtmptest.FreePort(t)
+	bad := testnet.Port(t)
 	p2 := &rtmp.Publisher{URL: fmt.Sprintf("rtmp://127.0.0.1:%d/live/%s", bad, key), Info: m.Info, Logger: log}
 	rep, err = rtmp.CheckIngest(context.Background(), p2, &rtmptest.Source{Pkts: m.Packets}, 4*time.Second)
 	if rep.Accepted || !errors.Is(err, rtmp.ErrUnreachable) {

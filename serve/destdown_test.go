@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/roomcast/roomcast/internal/testnet"
 )
 
 // startNginxRTMP runs nginx with Debian's RTMP module on a free loopback
@@ -26,12 +28,7 @@ func startNginxRTMP(t *testing.T) (port int, kill func()) {
 	if _, err := os.Stat(mod); err != nil {
 		t.Fatalf("nginx RTMP module missing (make peers installs libnginx-mod-rtmp): %v", err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port = l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	port = testnet.Port(t)
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(conf, []byte(fmt.Sprintf(`load_module %s;

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/roomcast/roomcast/compositor"
 	"github.com/roomcast/roomcast/internal/mediatest"
+	"github.com/roomcast/roomcast/internal/testnet"
 	"github.com/roomcast/roomcast/recorder"
 	"github.com/roomcast/roomcast/room"
 	"github.com/roomcast/roomcast/room/janus/janustest"
@@ -315,12 +315,7 @@ func TestDemoSessionStopRules(t *testing.T) {
 // A destination that cannot be reached fails the session with ErrStream
 // (and rtmp's own reason), before anything is recorded.
 func TestSessionStreamErrorClassified(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close() // nobody listens there now
+	addr := fmt.Sprintf("127.0.0.1:%d", testnet.Port(t)) // nobody listens there now
 	s, err := New(Config{Room: "demo:", Pipeline: smallPipeline(),
 		Outputs: Outputs{Streams: []Stream{{URL: "rtmp://" + addr + "/live/key"}}, StreamStartTimeout: 5 * time.Second}})
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/livekit/protocol/auth"
 
 	"github.com/roomcast/roomcast/internal/mediatest"
+	"github.com/roomcast/roomcast/internal/testnet"
 	"github.com/roomcast/roomcast/layout"
 	"github.com/roomcast/roomcast/media"
 	"github.com/roomcast/roomcast/room/janus/janustest"
@@ -301,7 +302,7 @@ func TestRecordJanusJoinErrors(t *testing.T) {
 			"--janus-api-secret-file", writeSecret(t, dir, "bad", "x"+apiSecret)}, "secret"},
 		{"wrong api secret over http", []string{"--room", fmt.Sprintf("janus+http://127.0.0.1:%d/janus/%d", srv.HTTPPort, id),
 			"--janus-api-secret-file", filepath.Join(dir, "bad")}, "secret"},
-		{"no server", []string{"--room", fmt.Sprintf("janus+ws://127.0.0.1:%d/%d", freePort(t), id), "--janus-api-secret-file", good}, "connect"},
+		{"no server", []string{"--room", fmt.Sprintf("janus+ws://127.0.0.1:%d/%d", testnet.Port(t), id), "--janus-api-secret-file", good}, "connect"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

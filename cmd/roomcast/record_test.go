@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/roomcast/roomcast/internal/testnet"
 	"github.com/roomcast/roomcast/layout"
 	"github.com/roomcast/roomcast/media"
 	"github.com/roomcast/roomcast/room/livekit/lktest"
@@ -315,7 +316,7 @@ func TestRecordJoinErrors(t *testing.T) {
 		}
 		return tok
 	}
-	closed := fmt.Sprintf("ws://127.0.0.1:%d", freePort(t))
+	closed := fmt.Sprintf("ws://127.0.0.1:%d", testnet.Port(t))
 	cases := []struct {
 		name   string
 		secret string // must not be printed

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/roomcast/roomcast/internal/testnet"
 )
 
 // nginxRTMP is nginx with Debian's RTMP module, recording every publish to
@@ -21,23 +23,13 @@ type nginxRTMP struct {
 	cmd       *exec.Cmd
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 func startNginx(t *testing.T, extra string) *nginxRTMP {
 	t.Helper()
 	mod := "/usr/lib/nginx/modules/ngx_rtmp_module.so"
 	if _, err := os.Stat(mod); err != nil {
 		t.Fatalf("nginx RTMP module missing (make peers installs libnginx-mod-rtmp): %v", err)
 	}
-	n := &nginxRTMP{dir: t.TempDir(), port: freePort(t)}
+	n := &nginxRTMP{dir: t.TempDir(), port: testnet.Port(t)}
 	rec := filepath.Join(n.dir, "rec")
 	if err := os.MkdirAll(rec, 0o777); err != nil {
 		t.Fatal(err)
@@ -255,7 +247,7 @@ func TestCheckIngest(t *testing.T) {
 		t.Fatalf("refused publish: exit %d after %s\n%s%s", r.code, r.elapsed, r.stdout, r.stderr)
 	}
 	// Nobody listening: exit 6 at once.
-	r = runCLI(t, "check-ingest", "--duration", "3s", fmt.Sprintf("rtmp://127.0.0.1:%d/live/k", freePort(t)))
+	r = runCLI(t, "check-ingest", "--duration", "3s", fmt.Sprintf("rtmp://127.0.0.1:%d/live/k", testnet.Port(t)))
 	if r.code != exitStream || r.elapsed > 5*time.Second {
 		t.Fatalf("unreachable: exit %d after %s\n%s", r.code, r.elapsed, r.stderr)
 	}

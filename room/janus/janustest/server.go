@@ -28,7 +28,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -39,6 +38,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/roomcast/roomcast/internal/testnet"
 	"github.com/roomcast/roomcast/room/janus/janusapi"
 )
 
@@ -135,7 +135,7 @@ func StartWith(t testing.TB, o Options) *Server {
 	// Such a start is retried on fresh ports.
 	var err error
 	for attempt := 1; attempt <= 3; attempt++ {
-		ports := freePorts(t, 2)
+		ports := testnet.Ports(t, "tcp", 2)
 		s.WSPort, s.HTTPPort = ports[0], ports[1]
 		s.writeConfig()
 		if err = s.start(); err == nil {
@@ -508,22 +508,6 @@ func (s *Server) dumpLog() {
 
 // ICEAddress is the only address janus gathers ICE candidates on.
 const ICEAddress = "127.0.0.1"
-
-// freePorts returns n distinct TCP ports of 127.0.0.1 that were free a
-// moment ago (all held open together, so they differ).
-func freePorts(t testing.TB, n int) []int {
-	t.Helper()
-	var ports []int
-	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports
-}
 
 // serverName identifies our janus in its info answer.
 const serverName = "roomcast-test"

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/roomcast/roomcast/internal/testnet"
 )
 
 // Redis is a redis-server process on 127.0.0.1 (Debian's, installed by
@@ -29,7 +31,7 @@ func StartRedis(t testing.TB) *Redis {
 		t.Fatalf("lktest: redis-server not installed (run scripts/peers.sh as root): %v", err)
 	}
 	dir := t.TempDir()
-	port := freePort(t, "tcp")
+	port := testnet.Port(t)
 	logPath := filepath.Join(dir, "redis.log")
 	logf, err := os.Create(logPath)
 	if err != nil {

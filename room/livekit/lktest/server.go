@@ -10,7 +10,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -27,6 +26,7 @@ import (
 	lksdk "github.com/livekit/server-sdk-go/v2"
 	"github.com/rs/zerolog"
 
+	"github.com/roomcast/roomcast/internal/testnet"
 	"github.com/roomcast/roomcast/room/livekit/sdklog"
 )
 
@@ -125,15 +125,16 @@ func StartServerWith(t testing.TB, o ServerOptions) *Server {
 	}
 	// Keep the SDK's (and pion's) process-wide log out of test output.
 	sdklog.Install(zerolog.Nop())
+	tcp := testnet.Ports(t, "tcp", 2)
 	s := &Server{
 		t:         t,
 		bin:       bin,
 		dir:       t.TempDir(),
 		APIKey:    "APIroomcast" + randHex(4),
 		APISecret: randHex(32),
-		HTTPPort:  freePort(t, "tcp"),
-		UDPPort:   freePort(t, "udp"),
-		TCPPort:   freePort(t, "tcp"),
+		HTTPPort:  tcp[0],
+		UDPPort:   testnet.Ports(t, "udp", 1)[0],
+		TCPPort:   tcp[1],
 		opts:      o,
 	}
 	s.URL = fmt.Sprintf("ws://127.0.0.1:%d", s.HTTPPort)
@@ -431,28 +432,6 @@ func (s *Server) dumpLog() {
 		b = b[len(b)-max:]
 	}
 	s.t.Logf("livekit-server log (tail):\n%s", b)
-}
-
-// freePort asks the kernel for a free loopback port. The port is released
-// before the server binds it; on a test machine the window is harmless.
-func freePort(t testing.TB, network string) int {
-	t.Helper()
-	switch network {
-	case "udp":
-		c, err := net.ListenPacket("udp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		return c.LocalAddr().(*net.UDPAddr).Port
-	default:
-		l, err := net.Listen("tcp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		return l.Addr().(*net.TCPAddr).Port
-	}
 }
 
 func randHex(n int) string {

@@ -20,6 +20,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/roomcast/roomcast/internal/testnet"
 )
 
 // TB is the part of testing.TB the helpers need (the bench tool has its
@@ -54,17 +56,6 @@ func EnsureFFmpeg() {
 	if len(dirs) > 0 {
 		os.Setenv("PATH", dirs[len(dirs)-1]+string(os.PathListSeparator)+os.Getenv("PATH"))
 	}
-}
-
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func FreePort(t TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // Proc is a child process in its own process group, killed at cleanup.
@@ -195,7 +186,7 @@ func StartNginx(t TB, o NginxOptions) *Nginx {
 	if o.ChunkSize == 0 {
 		o.ChunkSize = 4000
 	}
-	n := &Nginx{Port: FreePort(t), Dir: t.TempDir(), t: t}
+	n := &Nginx{Port: testnet.Port(t), Dir: t.TempDir(), t: t}
 	n.RecordDir = filepath.Join(n.Dir, "rec")
 	if err := os.MkdirAll(n.RecordDir, 0o755); err != nil {
 		t.Fatalf("%v", err)
@@ -298,7 +289,7 @@ func StartNMS2(t TB, scriptPath, key string) *NMS2 {
 	if _, err := os.Stat(mod); err != nil {
 		t.Fatalf("node-media-server 2.7.4 missing (run scripts/peers.sh): %v", err)
 	}
-	s := &NMS2{Port: FreePort(t), Dir: t.TempDir(), Key: key}
+	s := &NMS2{Port: testnet.Port(t), Dir: t.TempDir(), Key: key}
 	s.PullDir = filepath.Join(s.Dir, "pull")
 	if err := os.MkdirAll(s.PullDir, 0o755); err != nil {
 		t.Fatalf("%v", err)
@@ -355,7 +346,8 @@ func StartNMS4(t TB) *NMS4 {
 	if _, err := os.Stat(filepath.Join(root, "bin", "app.js")); err != nil {
 		t.Fatalf("node-media-server 4 missing (run scripts/peers.sh): %v", err)
 	}
-	s := &NMS4{Port: FreePort(t), TLSPort: FreePort(t), Dir: t.TempDir()}
+	ports := testnet.Ports(t, "tcp", 3)
+	s := &NMS4{Port: ports[0], TLSPort: ports[1], Dir: t.TempDir()}
 	s.RecordDir = filepath.Join(s.Dir, "record")
 	certPEM, keyPEM, err := SelfSigned()
 	if err != nil {
@@ -373,7 +365,7 @@ func StartNMS4(t TB) *NMS4 {
 		"auth":     map[string]any{"play": false, "publish": false, "secret": ""},
 		"rtmp":     map[string]any{"port": s.Port},
 		"rtmps":    map[string]any{"port": s.TLSPort, "key": keyPath, "cert": certPath},
-		"http":     map[string]any{"port": FreePort(t)},
+		"http":     map[string]any{"port": ports[2]},
 		"webadmin": map[string]any{"enable": false},
 		"record":   map[string]any{"auto": true, "path": s.RecordDir},
 	}
