@@ -301,6 +301,9 @@ type Compositor struct {
 	// queued before it would never be heard). Written by the compositor
 	// goroutine, read by pushers.
 	mixed atomic.Int64
+	// startNano is the wall clock (cfg.now) when the live loop started,
+	// in Unix nanoseconds; 0 before.
+	startNano atomic.Int64
 }
 
 // New checks cfg and builds a compositor that writes to sink.
@@ -453,6 +456,7 @@ func (c *Compositor) run() {
 		blk          = int64(c.cfg.AudioBlock)
 		drainFrom    = time.Duration(-1) // live: the output instant when Close came
 	)
+	c.startNano.Store(start.UnixNano())
 	c.log.Info().Int("width", c.cfg.Width).Int("height", c.cfg.Height).Int("fps", c.cfg.FPS).
 		Bool("offline", c.cfg.Offline).Str("layout", string(c.kind)).Msg("compositor started")
 	for {

@@ -70,9 +70,14 @@ type Input struct {
 	lags    [lagWindow]time.Duration // a ring
 	nLagged int64                    // output frames whose lag was taken
 	lagSum  time.Duration
-	syncOff int64         // live: where the latest sound chunk was queued against its place (sample frames)
-	late    int64         // live: how much later than their place the chunks are queued, as they came late (sample frames)
-	syncLog time.Duration // owned by the compositor goroutine: the output instant of the latest lip-sync log
+	syncOff int64 // live: where the latest sound chunk was queued against its place (sample frames)
+	late    int64 // live: how much later than their place the chunks are queued, as they came late (sample frames)
+	// Live: the latest chunk's slack (how long before the mixer needed
+	// it) and, after a sudden drop of it, when the stall is over.
+	slack      time.Duration
+	haveSlack  bool
+	stallUntil time.Time
+	syncLog    time.Duration // owned by the compositor goroutine: the output instant of the latest lip-sync log
 
 	// Owned by the compositor goroutine.
 	cur      *media.Image
@@ -204,11 +209,28 @@ func (in *Input) PushAudio(a media.Audio, pts time.Duration) bool {
 	// comes after its place was mixed moves later, to a quarter of the
 	// Latency ahead of the mixer, and the input's sound with it: a gap,
 	// not a stretch, so a sender whose audio clock runs slow (a starved
-	// browser's does) is heard at its own pitch with a short gap now and
-	// then. in.late holds that delay until chunks come early enough again
-	// (half the Latency ahead), then the sound slides back to its place.
+	// browser's does: each chunk a little later than the one before) is
+	// heard at its own pitch with a short gap now and then. in.late holds
+	// that delay until chunks come early enough again (half the Latency
+	// ahead), then the sound slides back to its place.
+	//
+	// A stall is different: the sender or the network stops, then what
+	// was held back comes all at once, the sound's pictures lost meanwhile
+	// too. Its chunks that come too late are left out as before, so the
+	// sound stays with its pictures: a chunk whose slack (how long before
+	// the mixer needs it) is more than half the Latency below the previous
+	// one's starts a stall that lasts as long as that drop.
 	floor := in.c.mixed.Load()
 	margin := int64(in.c.cfg.Latency/4) * media.SampleRate / int64(time.Second)
+	now := in.c.cfg.now()
+	if st := in.c.startNano.Load(); st != 0 {
+		due := time.Duration(now.UnixNano()-st) - in.c.cfg.Latency // the instant the mixer is due at now
+		slack := time.Duration(idx*int64(time.Second)/media.SampleRate) - due
+		if drop := in.slack - slack; in.haveSlack && drop > in.c.cfg.Latency/2 {
+			in.stallUntil = now.Add(drop)
+		}
+		in.slack, in.haveSlack = slack, true
+	}
 	if in.late > 0 && idx+in.late > floor+2*margin {
 		in.late = max(floor+margin-idx, 0)
 	}
@@ -217,7 +239,7 @@ func (in *Input) PushAudio(a media.Audio, pts time.Duration) bool {
 	if in.haveIdx {
 		in.syncOff = -d
 	}
-	if idx < floor || (in.haveIdx && abs64(d) < syncJump && in.nextIdx < floor) {
+	if (idx < floor || (in.haveIdx && abs64(d) < syncJump && in.nextIdx < floor)) && !now.Before(in.stallUntil) {
 		// Here or contiguous, it would never be heard: a gap, and later
 		// if need be.
 		if idx < floor+margin {
@@ -258,6 +280,9 @@ func (in *Input) lag() time.Duration {
 // queueAudio queues a at sample frame idx. Called with in.mu held.
 func (in *Input) queueAudio(a media.Audio, idx int64) bool {
 	n := a.Frames()
+	if !in.c.cfg.Offline && (!in.haveIdx || idx != in.nextIdx) {
+		in.fadeAtBreak(a)
+	}
 	in.haveIdx, in.nextIdx = true, idx+int64(n)
 	if in.c.cfg.NoAudio && in.c.cfg.ExternalSpeaker {
 		// Video-only, no mixer: the sound is never taken; only its time
@@ -279,6 +304,39 @@ func (in *Input) queueAudio(a media.Audio, idx int64) bool {
 	in.audioWM = max(in.audioWM, time.Duration(in.nextIdx*int64(time.Second)/media.SampleRate))
 	in.pushed, in.hadAudio = true, true
 	return ok
+}
+
+// fadeLen is how long the sound ramps on either side of a break in an
+// input's sound (2.5 ms): long enough not to click, too short to hear.
+const fadeLen = media.SampleRate / 400
+
+// fadeAtBreak ramps the sound at a break (live): a, which starts away from
+// where the sound before it ended (a gap, an overlap) or starts the
+// input's sound, fades in, and the chunk queued before it fades out over
+// its last fadeLen sample frames if they are still to be mixed. Called
+// with in.mu held; a is the pusher's, given to the compositor.
+func (in *Input) fadeAtBreak(a media.Audio) {
+	for i := range min(fadeLen, a.Frames()) {
+		g := float32(i+1) / float32(fadeLen+1)
+		for ch := range media.Channels {
+			a[i*media.Channels+ch] *= g
+		}
+	}
+	if len(in.audio) == 0 {
+		return
+	}
+	last := in.audio[len(in.audio)-1]
+	m := last.a.Frames()
+	k := min(fadeLen, m)
+	if last.idx+int64(m-k) < in.c.mixed.Load() {
+		return // already (being) heard
+	}
+	for i := range k {
+		g := float32(k-i) / float32(fadeLen+1)
+		for ch := range media.Channels {
+			last.a[(m-k+i)*media.Channels+ch] *= g
+		}
+	}
 }
 
 // stretch resamples a (interleaved, media.Channels) to m sample frames by

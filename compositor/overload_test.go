@@ -280,7 +280,7 @@ func TestLiveEveryPictureOfAnEqualRate(t *testing.T) {
 // come after their place was mixed. The sound is still heard, all of it:
 // nothing is dropped, the late chunks go just ahead of the mixer and the
 // input's sound stays that much later, moved in steps with a gap before
-// each rather than stretched (the pitch stays). When the sender's stamps
+// each rather than stretched (the pitch stays), fading in after each gap. When the sender's stamps
 // move forward to its arrival again (a sender report), the delay goes.
 func TestLiveLateSoundIsHeard(t *testing.T) {
 	const fps = 30
@@ -333,9 +333,13 @@ func TestLiveLateSoundIsHeard(t *testing.T) {
 	}
 	st := c.Stats()
 	heard := 0
+	var rise float32 // the steepest step up between samples: a click where sound starts after a gap
 	for i := 0; i < len(sink.audio); i += media.Channels {
 		if math.Abs(float64(sink.audio[i])-level) < 1e-4 {
 			heard++
+		}
+		if i > 0 {
+			rise = max(rise, sink.audio[i]-sink.audio[i-media.Channels])
 		}
 	}
 	in.mu.Lock()
@@ -359,6 +363,10 @@ func TestLiveLateSoundIsHeard(t *testing.T) {
 	// before each, never stretched to catch up (pitch would drop 5 %).
 	if adjustedAtResync > int64(delivered)/200 {
 		t.Errorf("%d sample frames stretched while the sender fell behind, want under 0.5 %%", adjustedAtResync)
+	}
+	// The sound after each gap (and at its start) fades in: no click.
+	if rise > level/50 {
+		t.Errorf("the sound steps up by %.3f between two samples (of %.2f): a click after a gap", rise, level)
 	}
 	if lateAtResync < int64(media.SampleRate)/10 {
 		t.Errorf("the sound was only %d sample frames late before the resync: the sender did not fall behind", lateAtResync)
@@ -416,5 +424,82 @@ func TestLiveCloseCatchesUp(t *testing.T) {
 	}
 	if audio < due-50*time.Millisecond {
 		t.Errorf("the sound ends at %v, want up to the Close (%v)", audio, due)
+	}
+}
+
+// TestLiveStalledSoundStaysInPlace: a sender that stalls for 600 ms and
+// then sends what it held back all at once (its pictures of that time are
+// lost too) is not moved later: the chunks that came too late are left
+// out, and every chunk heard is heard at its own place, so the sound stays
+// with the pictures. Each chunk carries its own level, so a chunk heard
+// elsewhere shows.
+func TestLiveStalledSoundStaysInPlace(t *testing.T) {
+	const fps = 30
+	const dur = 5 * time.Second
+	const chunk = 20 * time.Millisecond
+	const stallFrom, stallTo = 2 * time.Second, 2600 * time.Millisecond
+	transit := 10 * time.Millisecond
+	level := func(k int) float32 { return 0.1 + 0.001*float32(k%500) }
+	arrival := func(k int) time.Duration {
+		at := time.Duration(k)*chunk + transit
+		if at >= stallFrom && at < stallTo {
+			at = stallTo
+		}
+		return at
+	}
+	vc := &vclock{t: time.Unix(1_700_000_000, 0)}
+	var start time.Time
+	sink := &capture{keep: func(int) bool { return false }}
+	var in *Input
+	k := 0
+	var maxLate int64
+	cfg := Config{Width: 64, Height: 36, FPS: fps, Duration: dur, Scaler: nearest{}, NoLabels: true, Log: zerolog.Nop(),
+		OnFrame: func(time.Duration) {
+			for w := vc.now().Sub(start); arrival(k) <= w; k++ {
+				a := make(media.Audio, 960*media.Channels)
+				for i := range a {
+					a[i] = level(k)
+				}
+				in.PushAudio(a, time.Duration(k)*chunk)
+				in.mu.Lock()
+				maxLate = max(maxLate, in.late)
+				in.mu.Unlock()
+			}
+		}}
+	cfg.now = vc.now
+	cfg.sleep = func(_ context.Context, d time.Duration) { vc.add(d) }
+	c, err := New(cfg, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in = c.AddInput("a", "Alice", InputOptions{NoVideo: true})
+	start = vc.now()
+	c.Start()
+	if err := c.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	st := c.Stats()
+	misplaced, silent := 0, 0
+	for i := 0; i < len(sink.audio); i += media.Channels {
+		k := i / media.Channels / 960
+		v := sink.audio[i]
+		switch {
+		case k == 0: // fades in
+		case v == 0:
+			silent++
+		case math.Abs(float64(v-level(k))) > 1e-6:
+			misplaced++
+		}
+	}
+	t.Logf("late chunks %d, dropped %d sample frames, silent %d, misplaced %d, largest delay %d sample frames", st.LateAudio, st.DroppedAudio, silent, misplaced, maxLate)
+	if st.LateAudio != 0 || maxLate != 0 {
+		t.Errorf("%d chunks moved later (delay up to %d sample frames): a stall's sound must stay with its pictures", st.LateAudio, maxLate)
+	}
+	if misplaced != 0 {
+		t.Errorf("%d sample frames heard away from their own place", misplaced)
+	}
+	// What came too late (captured 2.0 s to about 2.4 s) is left out.
+	if lost := time.Duration(silent) * time.Second / media.SampleRate; lost < 300*time.Millisecond || lost > 500*time.Millisecond {
+		t.Errorf("%v of silence, want the ~400 ms that came after the mixer had passed", lost)
 	}
 }
