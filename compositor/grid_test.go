@@ -1,6 +1,7 @@
 package compositor
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -153,5 +154,97 @@ func TestStretch(t *testing.T) {
 				t.Fatalf("stretch to %d: sample %d is %v after %v", m, j, b[2*j], b[2*(j-1)])
 			}
 		}
+	}
+}
+
+// TestLiveSlideKeepsPitch: as in TestLiveSoundFollowsPictures, a tone's
+// sound moves 12 ms earlier to where its pictures are shown, then 33 ms
+// later when their stamps step back a frame; the tone keeps its pitch
+// throughout (whole periods are left out or repeated, not resampled: 5 %
+// faster or slower would move 620 Hz by 31 Hz), every quarter second of
+// the sound measures the tone's full amplitude at 620 Hz, and the sound
+// ends where its pictures are shown, within half a period.
+func TestLiveSlideKeepsPitch(t *testing.T) {
+	c, err := New(Config{Width: 64, Height: 36, FPS: 30, Scaler: nearest{}, Log: zerolog.Nop()}, &capture{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := c.AddInput("a", "A", InputOptions{})
+	const hz, amp = 620.0, 0.3
+	const phase = 12 * time.Millisecond
+	frame := time.Second / 30
+	chunk := 20 * time.Millisecond
+	var nextAudio time.Duration
+	sample := 0 // the tone's phase runs on across chunks
+	shift := time.Duration(0)
+	run := func(from, to int) {
+		for n := from; n < to; n++ {
+			at := time.Duration(n) * frame
+			in.PushVideo(media.NewImage(16, 16), at+phase+shift)
+			for nextAudio < at+frame {
+				a := make(media.Audio, 960*media.Channels)
+				for i := range 960 {
+					v := float32(amp * math.Sin(2*math.Pi*hz*float64(sample)/media.SampleRate))
+					sample++
+					for ch := range media.Channels {
+						a[i*media.Channels+ch] = v
+					}
+				}
+				in.PushAudio(a, nextAudio)
+				nextAudio += chunk
+			}
+			in.takeVideo(at)
+		}
+	}
+	var heard []float32 // the first channel of everything queued, in order
+	end := int64(-1)    // where the last collected chunk ended
+	collect := func() {
+		in.mu.Lock()
+		defer in.mu.Unlock()
+		for _, ch := range in.audio {
+			if end >= 0 && ch.idx != end {
+				t.Fatalf("chunk at sample %d does not follow the one before (ended at %d): a gap or an overlap", ch.idx, end)
+			}
+			end = ch.idx + int64(ch.a.Frames())
+			for k := 0; k < len(ch.a); k += media.Channels {
+				heard = append(heard, ch.a[k])
+			}
+		}
+		in.audio, in.queued = nil, 0 // (the live queue holds 2 s at most)
+	}
+	for n := 0; n < 150; n += 15 {
+		if n == 60 {
+			shift = -frame
+		}
+		run(n, n+15)
+		collect()
+	}
+	// Skip the first chunk (it fades in).
+	const win = media.SampleRate / 4
+	low := math.Inf(1)
+	for i := 960; i+win <= len(heard); i += win {
+		var re, im float64
+		for k, v := range heard[i : i+win] {
+			ph := 2 * math.Pi * hz * float64(k) / media.SampleRate
+			re += float64(v) * math.Cos(ph)
+			im += float64(v) * math.Sin(ph)
+		}
+		low = min(low, 2*math.Hypot(re, im)/win)
+	}
+	in.mu.Lock()
+	lag, off := in.lag(), in.syncOff
+	in.mu.Unlock()
+	st := c.Stats()
+	t.Logf("lowest 620 Hz amplitude over a quarter second %.3f (of %.1f); %d sample frames left out or repeated; the last chunk %v from its place",
+		low, amp, st.SyncAdjusted, time.Duration(off*int64(time.Second)/media.SampleRate))
+	if low < 0.9*amp {
+		t.Errorf("a quarter second of the tone measures %.3f at 620 Hz, want ≥ %.2f: its pitch moved", low, 0.9*amp)
+	}
+	if st.SyncAdjusted < 1000 {
+		t.Errorf("only %d sample frames adjusted: the sound did not move (12 ms, then 33 ms)", st.SyncAdjusted)
+	}
+	// The tone's period is 77.4 sample frames: in place within half of it.
+	if half := time.Duration(39 * int64(time.Second) / media.SampleRate); time.Duration(off*int64(time.Second)/media.SampleRate).Abs() > half+time.Millisecond {
+		t.Errorf("the sound is %v from where its pictures are shown (lag %v), want within %v", time.Duration(off*int64(time.Second)/media.SampleRate), lag, half)
 	}
 }

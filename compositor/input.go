@@ -254,9 +254,21 @@ func (in *Input) PushAudio(a media.Audio, pts time.Duration) bool {
 		case abs64(d) <= syncDeadband:
 			idx = in.nextIdx
 		case abs64(d) < syncJump:
-			// A quarter of the way per chunk (a 2 ms error is gone in
-			// about 10 chunks), at most 5 %: small corrections are
-			// gentle, large ones fast.
+			if p := period(a); p > 0 {
+				// Periodic sound (a voice, a tone) moves a whole pitch
+				// period at a time, left out or repeated, so its pitch
+				// stays; until it is half a period off it stays put.
+				if abs64(d) >= int64(p+1)/2 {
+					a = splice(a, p, d > 0)
+					in.c.count(func(s *Stats) { s.SyncAdjusted += int64(p) })
+				}
+				idx = in.nextIdx
+				break
+			}
+			// Otherwise (noise, silence) it is resampled: a quarter of
+			// the way per chunk (a 2 ms error is gone in about 10
+			// chunks), at most 5 %: small corrections are gentle, large
+			// ones fast.
 			c := max(min(d/4, int64(n/syncStretch)), -int64(n/syncStretch))
 			if c != 0 {
 				a = stretch(a, n+int(c))
