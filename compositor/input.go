@@ -178,9 +178,10 @@ func (in *Input) PushVideo(img *media.Image, pts time.Duration) bool {
 // (lip sync: a picture stamped p is shown at the output frame nearest to
 // p, or a frame or two later when the input slipped, and its sound must be
 // heard then too). Chunks stay contiguous while that place is within 1 ms;
-// beyond, each chunk is stretched or squeezed by a quarter of the distance,
-// at most 5 % of its length, until the sound is back in place (a mapping
-// step after a sender report, the lag changing); beyond 200 ms it jumps.
+// beyond (a mapping step after a sender report, the lag changing), a
+// periodic chunk leaves out or repeats one pitch period (splice), and any
+// other is stretched or squeezed by a quarter of the distance, at most 5 %
+// of its length, until the sound is back in place; beyond 200 ms it jumps.
 // Sound that comes too late for that place is not dropped: it is heard as
 // soon as the mixer can take it (Stats.LateAudio).
 func (in *Input) PushAudio(a media.Audio, pts time.Duration) bool {

@@ -290,47 +290,30 @@ func TestLiveLateSoundIsHeard(t *testing.T) {
 	const resync = 300 // the chunk from which the stamps follow arrival again
 	transit := 10 * time.Millisecond
 	arrival := func(k int) time.Duration { return transit + time.Duration(float64(k)*float64(chunk)*1.08) }
-	vc := &vclock{t: time.Unix(1_700_000_000, 0)}
-	var start time.Time
 	sink := &capture{keep: func(int) bool { return false }}
-	var in *Input
-	var c *Compositor
 	k, delivered := 0, 0
 	var lateAtResync, adjustedAtResync int64
-	cfg := Config{Width: 64, Height: 36, FPS: fps, Duration: dur, Scaler: nearest{}, NoLabels: true, Log: zerolog.Nop(),
-		OnFrame: func(time.Duration) {
-			for w := vc.now().Sub(start); arrival(k) <= w; k++ {
-				pts := time.Duration(k) * chunk
-				if k >= resync {
-					pts = arrival(k) - transit
-				}
-				if k == resync {
-					in.mu.Lock()
-					lateAtResync = in.late
-					in.mu.Unlock()
-					adjustedAtResync = c.Stats().SyncAdjusted
-				}
-				a := make(media.Audio, 960*media.Channels)
-				for i := range a {
-					a[i] = level
-				}
-				in.PushAudio(a, pts)
-				delivered += 960
+	cfg := Config{Width: 64, Height: 36, FPS: fps, Duration: dur, Scaler: nearest{}, NoLabels: true, Log: zerolog.Nop()}
+	c, in := runSoundOnly(t, cfg, sink, func(c *Compositor, in *Input, w time.Duration) {
+		for ; arrival(k) <= w; k++ {
+			pts := time.Duration(k) * chunk
+			if k >= resync {
+				pts = arrival(k) - transit
 			}
-		}}
-	cfg.now = vc.now
-	cfg.sleep = func(_ context.Context, d time.Duration) { vc.add(d) }
-	var err error
-	c, err = New(cfg, sink)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in = c.AddInput("a", "Alice", InputOptions{NoVideo: true})
-	start = vc.now()
-	c.Start()
-	if err := c.Wait(); err != nil {
-		t.Fatal(err)
-	}
+			if k == resync {
+				in.mu.Lock()
+				lateAtResync = in.late
+				in.mu.Unlock()
+				adjustedAtResync = c.Stats().SyncAdjusted
+			}
+			a := make(media.Audio, 960*media.Channels)
+			for i := range a {
+				a[i] = level
+			}
+			in.PushAudio(a, pts)
+			delivered += 960
+		}
+	})
 	st := c.Stats()
 	heard := 0
 	var rise float32 // the steepest step up between samples: a click where sound starts after a gap
@@ -447,37 +430,22 @@ func TestLiveStalledSoundStaysInPlace(t *testing.T) {
 		}
 		return at
 	}
-	vc := &vclock{t: time.Unix(1_700_000_000, 0)}
-	var start time.Time
 	sink := &capture{keep: func(int) bool { return false }}
-	var in *Input
 	k := 0
 	var maxLate int64
-	cfg := Config{Width: 64, Height: 36, FPS: fps, Duration: dur, Scaler: nearest{}, NoLabels: true, Log: zerolog.Nop(),
-		OnFrame: func(time.Duration) {
-			for w := vc.now().Sub(start); arrival(k) <= w; k++ {
-				a := make(media.Audio, 960*media.Channels)
-				for i := range a {
-					a[i] = level(k)
-				}
-				in.PushAudio(a, time.Duration(k)*chunk)
-				in.mu.Lock()
-				maxLate = max(maxLate, in.late)
-				in.mu.Unlock()
+	cfg := Config{Width: 64, Height: 36, FPS: fps, Duration: dur, Scaler: nearest{}, NoLabels: true, Log: zerolog.Nop()}
+	c, _ := runSoundOnly(t, cfg, sink, func(_ *Compositor, in *Input, w time.Duration) {
+		for ; arrival(k) <= w; k++ {
+			a := make(media.Audio, 960*media.Channels)
+			for i := range a {
+				a[i] = level(k)
 			}
-		}}
-	cfg.now = vc.now
-	cfg.sleep = func(_ context.Context, d time.Duration) { vc.add(d) }
-	c, err := New(cfg, sink)
-	if err != nil {
-		t.Fatal(err)
-	}
-	in = c.AddInput("a", "Alice", InputOptions{NoVideo: true})
-	start = vc.now()
-	c.Start()
-	if err := c.Wait(); err != nil {
-		t.Fatal(err)
-	}
+			in.PushAudio(a, time.Duration(k)*chunk)
+			in.mu.Lock()
+			maxLate = max(maxLate, in.late)
+			in.mu.Unlock()
+		}
+	})
 	st := c.Stats()
 	misplaced, silent := 0, 0
 	for i := 0; i < len(sink.audio); i += media.Channels {
@@ -502,4 +470,29 @@ func TestLiveStalledSoundStaysInPlace(t *testing.T) {
 	if lost := time.Duration(silent) * time.Second / media.SampleRate; lost < 300*time.Millisecond || lost > 500*time.Millisecond {
 		t.Errorf("%v of silence, want the ~400 ms that came after the mixer had passed", lost)
 	}
+}
+
+// runSoundOnly runs a live cfg to its Duration on a virtual clock with one
+// input without pictures, which feed gives its sound at every output frame
+// (w: the virtual time since the start), and returns them when done.
+func runSoundOnly(t *testing.T, cfg Config, sink Sink, feed func(c *Compositor, in *Input, w time.Duration)) (*Compositor, *Input) {
+	t.Helper()
+	vc := &vclock{t: time.Unix(1_700_000_000, 0)}
+	var c *Compositor
+	var in *Input
+	var start time.Time
+	cfg.OnFrame = func(time.Duration) { feed(c, in, vc.now().Sub(start)) }
+	cfg.now = vc.now
+	cfg.sleep = func(_ context.Context, d time.Duration) { vc.add(d) }
+	c, err := New(cfg, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in = c.AddInput("a", "Alice", InputOptions{NoVideo: true})
+	start = vc.now()
+	c.Start()
+	if err := c.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	return c, in
 }
