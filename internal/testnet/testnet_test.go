@@ -1,8 +1,13 @@
 package testnet
 
 import (
+	"fmt"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -32,5 +37,44 @@ func TestPortsDistinctAndBindable(t *testing.T) {
 				l.Close()
 			}
 		}
+	}
+}
+
+// TestPortsReservedAcrossProcesses: while a test holds a port, another test
+// process cannot be given it (the CI failure: two packages' nginx on one
+// port); when the test ends the port is released.
+func TestPortsReservedAcrossProcesses(t *testing.T) {
+	if p := os.Getenv("TESTNET_CHILD_PORT"); p != "" {
+		port, _ := strconv.Atoi(p)
+		f, ok := reserve(filepath.Join(os.TempDir(), "roomcast-testnet"), port)
+		if ok {
+			f.Close()
+			fmt.Println("RESERVED")
+		} else {
+			fmt.Println("REFUSED")
+		}
+		return
+	}
+	child := func(port int) string {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestPortsReservedAcrossProcesses$")
+		cmd.Env = append(os.Environ(), "TESTNET_CHILD_PORT="+strconv.Itoa(port))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("child: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	var port int
+	t.Run("held", func(t *testing.T) {
+		port = Port(t)
+		if port < lowPort || port > highPort {
+			t.Fatalf("port %d outside %d-%d", port, lowPort, highPort)
+		}
+		if out := child(port); !strings.Contains(out, "REFUSED") {
+			t.Fatalf("another process could reserve held port %d: %s", port, out)
+		}
+	})
+	if out := child(port); !strings.Contains(out, "RESERVED") {
+		t.Fatalf("port %d still held after its test ended: %s", port, out)
 	}
 }
