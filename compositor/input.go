@@ -220,14 +220,23 @@ func (in *Input) PushAudio(a media.Audio, pts time.Duration) bool {
 	// too. Its chunks that come too late are left out as before, so the
 	// sound stays with its pictures: a chunk whose slack (how long before
 	// the mixer needs it) is more than half the Latency below the previous
-	// one's starts a stall that lasts as long as that drop.
+	// one's (for the first chunk, below the Latency) starts a stall that
+	// lasts as long as that drop.
 	floor := in.c.mixed.Load()
 	margin := int64(in.c.cfg.Latency/4) * media.SampleRate / int64(time.Second)
 	now := in.c.cfg.now()
 	if st := in.c.startNano.Load(); st != 0 {
 		due := time.Duration(now.UnixNano()-st) - in.c.cfg.Latency // the instant the mixer is due at now
 		slack := time.Duration(idx*int64(time.Second)/media.SampleRate) - due
-		if drop := in.slack - slack; in.haveSlack && drop > in.c.cfg.Latency/2 {
+		// An input's first chunk is judged against one that came on
+		// time: late at once is a stall (its receiver started late, the
+		// process stalled as it joined), never a slow clock, which
+		// shows only as a slide.
+		prev := in.slack
+		if !in.haveSlack {
+			prev = in.c.cfg.Latency
+		}
+		if drop := prev - slack; drop > in.c.cfg.Latency/2 {
 			in.stallUntil = now.Add(drop)
 		}
 		in.slack, in.haveSlack = slack, true

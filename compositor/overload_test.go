@@ -496,3 +496,74 @@ func runSoundOnly(t *testing.T, cfg Config, sink Sink, feed func(c *Compositor, 
 	}
 	return c, in
 }
+
+// TestLiveLateStartIsAStall: an input whose first chunks come after their
+// place was mixed (its receiver started late, or the process stalled as the
+// track was added: its sound captured 1.0-1.4 s all comes at 1.45 s) is not
+// a slow sender. Its first chunk has no earlier one to compare with, so it
+// is judged against one that came on time: the chunks that came too late
+// are left out, and every chunk heard is at its own place, with its
+// pictures. CI once heard such a start's beep 200 ms from its picture.
+func TestLiveLateStartIsAStall(t *testing.T) {
+	const fps = 30
+	const dur = 4 * time.Second
+	const chunk = 20 * time.Millisecond
+	const first, burstUntil, burstAt = time.Second, 1400 * time.Millisecond, 1450 * time.Millisecond
+	transit := 10 * time.Millisecond
+	level := func(k int) float32 { return 0.1 + 0.001*float32(k%500) }
+	capturedAt := func(k int) time.Duration { return first + time.Duration(k)*chunk }
+	arrival := func(k int) time.Duration {
+		if capturedAt(k) <= burstUntil {
+			return burstAt
+		}
+		return capturedAt(k) + transit
+	}
+	sink := &capture{keep: func(int) bool { return false }}
+	k := 0
+	var maxLate int64
+	cfg := Config{Width: 64, Height: 36, FPS: fps, Duration: dur, Scaler: nearest{}, NoLabels: true, Log: zerolog.Nop()}
+	c, _ := runSoundOnly(t, cfg, sink, func(_ *Compositor, in *Input, w time.Duration) {
+		for ; arrival(k) <= w; k++ {
+			a := make(media.Audio, 960*media.Channels)
+			for i := range a {
+				a[i] = level(k)
+			}
+			in.PushAudio(a, capturedAt(k))
+			in.mu.Lock()
+			maxLate = max(maxLate, in.late)
+			in.mu.Unlock()
+		}
+	})
+	st := c.Stats()
+	const fade = media.SampleRate * 25 / 10000 // 2.5 ms fade-in after a gap
+	heard, misplaced, sinceGap := 0, 0, 0
+	for i := 0; i < len(sink.audio); i += media.Channels {
+		v := sink.audio[i]
+		if v == 0 {
+			sinceGap = 0
+			continue
+		}
+		sinceGap++
+		heard++
+		at := time.Duration(i/media.Channels) * time.Second / media.SampleRate
+		if at < first {
+			misplaced++
+			continue
+		}
+		if k := int((at - first) / chunk); sinceGap > fade && math.Abs(float64(v-level(k))) > 1e-6 {
+			misplaced++
+		}
+	}
+	lost := dur - first - time.Duration(heard)*time.Second/media.SampleRate
+	t.Logf("late chunks %d, largest delay %d sample frames, heard %d sample frames, misplaced %d, left out %v", st.LateAudio, maxLate, heard, misplaced, lost)
+	if st.LateAudio != 0 || maxLate != 0 {
+		t.Errorf("%d chunks moved later (delay up to %d sample frames): a late start's sound must stay with its pictures", st.LateAudio, maxLate)
+	}
+	if misplaced != 0 {
+		t.Errorf("%d sample frames heard away from their own place", misplaced)
+	}
+	// What came after the mixer had passed (captured 1.0 s to about 1.25 s) is left out.
+	if lost < 200*time.Millisecond || lost > 350*time.Millisecond {
+		t.Errorf("%v left out, want the ~250 ms that came after the mixer had passed", lost)
+	}
+}

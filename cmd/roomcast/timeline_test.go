@@ -762,6 +762,18 @@ func TestLiveTimeline(t *testing.T) {
 	if os.Getenv("ROOMCAST_KEEP_DIR") != "" {
 		_ = os.WriteFile(got+".log", []byte(p.stderr()), 0o644)
 	}
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		// roomcast's own account (tracks, mappings, lip sync, the
+		// compositor's counts), without the SDK's and FFmpeg's lines.
+		for _, l := range strings.Split(p.stderr(), "\n") {
+			if l != "" && !strings.Contains(l, `"component":"livekit-sdk"`) && !strings.Contains(l, `"component":"ffmpeg"`) {
+				t.Log(l)
+			}
+		}
+	})
 	finalised(t, got)
 	checkStartsAtZero(t, got)
 
