@@ -2,10 +2,11 @@
 // start (livekit-server, janus, nginx, node-media-server, Redis), so every
 // harness picks them the same way and test traffic stays on 127.0.0.1.
 //
-// `go test ./...` runs packages in parallel processes, and several of them
-// start the same kind of server. A port taken from the kernel (bind to :0,
-// close) can be handed out again to another process before our server
-// binds it; CI once saw a test publish to another package's nginx that way.
+// Tests run in parallel within a package, `go test ./...` without -p 1
+// runs packages in parallel processes, and many tests start the same kind
+// of server. A port taken from the kernel (bind to :0, close) can be handed
+// out again, in this process or another, before our server binds it; CI
+// once saw a test publish to another test's nginx that way.
 // So ports are picked below the kernel's ephemeral range (where neither
 // bind-to-0 nor outgoing connections land) and each one is reserved for the
 // whole test by an flock on a file shared by all test processes of the
