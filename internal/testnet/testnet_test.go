@@ -40,9 +40,10 @@ func TestPortsDistinctAndBindable(t *testing.T) {
 	}
 }
 
-// TestPortsReservedAcrossProcesses: while a test holds a port, another test
-// process cannot be given it (the CI failure: two packages' nginx on one
-// port); when the test ends the port is released.
+// TestPortsReservedAcrossProcesses: while a test holds a port, no other
+// test, of this process or another, can be given it (the CI failure: two
+// parallel tests' nginx on one port); when the test ends the port is
+// released.
 func TestPortsReservedAcrossProcesses(t *testing.T) {
 	if p := os.Getenv("TESTNET_CHILD_PORT"); p != "" {
 		port, _ := strconv.Atoi(p)
@@ -69,6 +70,10 @@ func TestPortsReservedAcrossProcesses(t *testing.T) {
 		port = Port(t)
 		if port < lowPort || port > highPort {
 			t.Fatalf("port %d outside %d-%d", port, lowPort, highPort)
+		}
+		if f, ok := reserve(filepath.Join(os.TempDir(), "roomcast-testnet"), port); ok {
+			f.Close()
+			t.Fatalf("another test of this process could reserve held port %d", port)
 		}
 		if out := child(port); !strings.Contains(out, "REFUSED") {
 			t.Fatalf("another process could reserve held port %d: %s", port, out)
