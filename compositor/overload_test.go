@@ -417,12 +417,11 @@ func TestLiveCloseCatchesUp(t *testing.T) {
 // with the pictures. Each chunk carries its own level, so a chunk heard
 // elsewhere shows.
 func TestLiveStalledSoundStaysInPlace(t *testing.T) {
-	const fps = 30
 	const dur = 5 * time.Second
 	const chunk = 20 * time.Millisecond
 	const stallFrom, stallTo = 2 * time.Second, 2600 * time.Millisecond
 	transit := 10 * time.Millisecond
-	level := func(k int) float32 { return 0.1 + 0.001*float32(k%500) }
+	level := chunkLevel
 	arrival := func(k int) time.Duration {
 		at := time.Duration(k)*chunk + transit
 		if at >= stallFrom && at < stallTo {
@@ -430,23 +429,7 @@ func TestLiveStalledSoundStaysInPlace(t *testing.T) {
 		}
 		return at
 	}
-	sink := &capture{keep: func(int) bool { return false }}
-	k := 0
-	var maxLate int64
-	cfg := Config{Width: 64, Height: 36, FPS: fps, Duration: dur, Scaler: nearest{}, NoLabels: true, Log: zerolog.Nop()}
-	c, _ := runSoundOnly(t, cfg, sink, func(_ *Compositor, in *Input, w time.Duration) {
-		for ; arrival(k) <= w; k++ {
-			a := make(media.Audio, 960*media.Channels)
-			for i := range a {
-				a[i] = level(k)
-			}
-			in.PushAudio(a, time.Duration(k)*chunk)
-			in.mu.Lock()
-			maxLate = max(maxLate, in.late)
-			in.mu.Unlock()
-		}
-	})
-	st := c.Stats()
+	st, sink, maxLate := runLevelChunks(t, dur, func(k int) time.Duration { return time.Duration(k) * chunk }, arrival)
 	misplaced, silent := 0, 0
 	for i := 0; i < len(sink.audio); i += media.Channels {
 		k := i / media.Channels / 960
@@ -470,6 +453,35 @@ func TestLiveStalledSoundStaysInPlace(t *testing.T) {
 	if lost := time.Duration(silent) * time.Second / media.SampleRate; lost < 300*time.Millisecond || lost > 500*time.Millisecond {
 		t.Errorf("%v of silence, want the ~400 ms that came after the mixer had passed", lost)
 	}
+}
+
+// chunkLevel is the level of sound chunk k in the level-per-chunk tests,
+// so a chunk heard away from its place shows.
+func chunkLevel(k int) float32 { return 0.1 + 0.001*float32(k%500) }
+
+// runLevelChunks runs a 30 fps live compositor for dur with one input
+// that gets 20 ms chunks at chunkLevel, chunk k captured at capturedAt(k)
+// and pushed once the clock reaches arrival(k). It returns the counts, what
+// was heard and the largest delay the input put on late sound.
+func runLevelChunks(t *testing.T, dur time.Duration, capturedAt, arrival func(k int) time.Duration) (Stats, *capture, int64) {
+	t.Helper()
+	sink := &capture{keep: func(int) bool { return false }}
+	k := 0
+	var maxLate int64
+	cfg := Config{Width: 64, Height: 36, FPS: 30, Duration: dur, Scaler: nearest{}, NoLabels: true, Log: zerolog.Nop()}
+	c, _ := runSoundOnly(t, cfg, sink, func(_ *Compositor, in *Input, w time.Duration) {
+		for ; arrival(k) <= w; k++ {
+			a := make(media.Audio, 960*media.Channels)
+			for i := range a {
+				a[i] = chunkLevel(k)
+			}
+			in.PushAudio(a, capturedAt(k))
+			in.mu.Lock()
+			maxLate = max(maxLate, in.late)
+			in.mu.Unlock()
+		}
+	})
+	return c.Stats(), sink, maxLate
 }
 
 // runSoundOnly runs a live cfg to its Duration on a virtual clock with one
@@ -505,12 +517,11 @@ func runSoundOnly(t *testing.T, cfg Config, sink Sink, feed func(c *Compositor, 
 // are left out, and every chunk heard is at its own place, with its
 // pictures. CI once heard such a start's beep 200 ms from its picture.
 func TestLiveLateStartIsAStall(t *testing.T) {
-	const fps = 30
 	const dur = 4 * time.Second
 	const chunk = 20 * time.Millisecond
 	const first, burstUntil, burstAt = time.Second, 1400 * time.Millisecond, 1450 * time.Millisecond
 	transit := 10 * time.Millisecond
-	level := func(k int) float32 { return 0.1 + 0.001*float32(k%500) }
+	level := chunkLevel
 	capturedAt := func(k int) time.Duration { return first + time.Duration(k)*chunk }
 	arrival := func(k int) time.Duration {
 		if capturedAt(k) <= burstUntil {
@@ -518,23 +529,7 @@ func TestLiveLateStartIsAStall(t *testing.T) {
 		}
 		return capturedAt(k) + transit
 	}
-	sink := &capture{keep: func(int) bool { return false }}
-	k := 0
-	var maxLate int64
-	cfg := Config{Width: 64, Height: 36, FPS: fps, Duration: dur, Scaler: nearest{}, NoLabels: true, Log: zerolog.Nop()}
-	c, _ := runSoundOnly(t, cfg, sink, func(_ *Compositor, in *Input, w time.Duration) {
-		for ; arrival(k) <= w; k++ {
-			a := make(media.Audio, 960*media.Channels)
-			for i := range a {
-				a[i] = level(k)
-			}
-			in.PushAudio(a, capturedAt(k))
-			in.mu.Lock()
-			maxLate = max(maxLate, in.late)
-			in.mu.Unlock()
-		}
-	})
-	st := c.Stats()
+	st, sink, maxLate := runLevelChunks(t, dur, capturedAt, arrival)
 	const fade = media.SampleRate * 25 / 10000 // 2.5 ms fade-in after a gap
 	heard, misplaced, sinceGap := 0, 0, 0
 	for i := 0; i < len(sink.audio); i += media.Channels {
